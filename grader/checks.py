@@ -1,0 +1,326 @@
+"""Checks: pure functions of (plan, student results) that pass or raise.
+
+Every way a student can fail raises a subclass of :class:`CheckFailure`. The
+exception carries fields a program can read (``n_mismatch``, ``max_abs``,
+``worst_index`` ...) and a message a student can act on, in the style of
+``numpy.testing``: how many elements mismatch, the largest absolute and relative
+errors, the worst element with its input, expected and actual values, and, where
+the mistake is a common one, what it probably is.
+
+Tolerances. The default ``rtol=1e-7, atol=1e-10`` is the contract's. It is far
+looser than the rounding differences between two correct float64 formulas (at
+most a few ulps, ~1e-15 relative, even after the cancellations of a softmax
+Jacobian or a 10-layer backward pass) and far tighter than any real mistake
+(a missing factor, a wrong branch at 0, the erf form of GELU, which is off by
+up to ~1e-3). ``atol`` lets values that underflow, such as sigmoid(-700), be 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from grader.probes import Call, Plan
+
+RTOL = 1e-7
+ATOL = 1e-10
+
+
+# --- what came back from a call -----------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What one call of a student function gave, decoded and validated.
+
+    ``status`` is ``ok`` (``value`` holds float64/bool arrays, or a tuple of
+    them), ``raised`` (``error_type``/``error_message``), ``undefined`` (the name
+    does not exist), ``timeout``, ``crashed`` (the worker died) or ``not-run``.
+    """
+
+    status: str
+    value: Any = None
+    error_type: str = ""
+    error_message: str = ""
+    is_value_error: bool = False
+    mutated: tuple[str, ...] = ()
+    source_dtype: str = ""
+
+
+NOT_RUN = Outcome("not-run", error_message="the call was not made")
+
+Results = Mapping[str, Outcome]
+
+
+# --- failures -----------------------------------------------------------------------------
+class CheckFailure(AssertionError):
+    """A check the submission did not pass. ``str()`` is the student's feedback."""
+
+    def __init__(self, message: str, *, hint: str = "", **fields: Any) -> None:
+        self.message = message
+        self.hint = hint
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+        super().__init__(f"{message}\n  Hint: {hint}" if hint else message)
+
+
+class CallFailed(CheckFailure):
+    """The call raised, was not defined, timed out or crashed the worker."""
+
+
+class WrongShape(CheckFailure):
+    """The result is not an array-like of the expected shape (or dtype)."""
+
+
+class Mismatch(CheckFailure):
+    """Values differ from the answer key beyond the tolerance."""
+
+
+class NotFinite(CheckFailure):
+    """nan or inf where the contract asks for finite values."""
+
+
+class PropertyViolated(CheckFailure):
+    """A property the contract names (sums to 1, symmetric, ...) does not hold."""
+
+
+class InputMutated(CheckFailure):
+    """The function modified one of its input arrays in place."""
+
+
+class MissingValueError(CheckFailure):
+    """A ValueError the contract demands was not raised."""
+
+
+# --- getting a value out of an outcome ----------------------------------------------------
+def result(results: Results, call: Call) -> Any:
+    """The value a call returned, or :class:`CallFailed` saying why there is none."""
+    out = results.get(call.id, NOT_RUN)
+    if out.status == "ok":
+        return out.value
+    where = call.describe()
+    if out.status == "undefined":
+        raise CallFailed(f"{call.func} is not defined.",
+                         hint=f"define `{call.func}` at the top level of a code cell, with exactly this name.",
+                         status=out.status, call=call.id)
+    if out.status == "raised":
+        raise CallFailed(f"{where} raised {out.error_type}: {out.error_message}",
+                         status=out.status, call=call.id, error_type=out.error_type)
+    if out.status == "timeout":
+        raise CallFailed(f"{where} did not finish in time: {out.error_message}",
+                         hint="look for an infinite loop or a Python loop over millions of elements.",
+                         status=out.status, call=call.id)
+    if out.status == "invalid":
+        raise WrongShape(f"{where} returned something that is not a number or array: {out.error_message}",
+                         hint="return a numpy array (or a float, or a tuple of arrays where the exercise asks for one).",
+                         status=out.status, call=call.id)
+    raise CallFailed(f"{where} could not be graded ({out.status}): {out.error_message}",
+                     status=out.status, call=call.id)
+
+
+def array_result(results: Results, call: Call, shape: Sequence[int] | None, *, what: str = "") -> np.ndarray:
+    """The call's result as one float64 array of ``shape`` (None: any shape)."""
+    value = result(results, call)
+    label = f"{call.signature()}{what}"
+    if isinstance(value, tuple):
+        raise WrongShape(f"{label} returned a tuple of {len(value)} items, expected one array"
+                         + (f" of shape {tuple(shape)}" if shape is not None else "") + ".",
+                         expected_shape=shape, got_shape=None)
+    value = np.asarray(value, dtype=np.float64)
+    if shape is not None and value.shape != tuple(shape):
+        raise WrongShape(f"{label} returned shape {value.shape}, expected {tuple(shape)}.",
+                         hint=_shape_hint(tuple(shape), value.shape),
+                         expected_shape=tuple(shape), got_shape=value.shape)
+    return value
+
+
+def tuple_result(results: Results, call: Call, shapes: Sequence[Sequence[int] | None]) -> tuple:
+    """The call's result as a tuple of float64 arrays with the given shapes."""
+    value = result(results, call)
+    n = len(shapes)
+    if not isinstance(value, tuple) or len(value) != n:
+        got = f"a tuple of {len(value)} items" if isinstance(value, tuple) else "a single array"
+        raise WrongShape(f"{call.signature()} returned {got}, expected a tuple of {n} arrays.",
+                         hint=f"end with `return ({', '.join('...' for _ in range(n))})`.",
+                         expected_shape=shapes, got_shape=None)
+    out = []
+    for i, (item, shape) in enumerate(zip(value, shapes)):
+        if isinstance(item, tuple):
+            raise WrongShape(f"item {i} of {call.signature()} is a nested tuple, expected an array.")
+        arr = np.asarray(item, dtype=np.float64)
+        if shape is not None and arr.shape != tuple(shape):
+            raise WrongShape(f"item {i} of what {call.signature()} returned has shape {arr.shape}, "
+                             f"expected {tuple(shape)}.", hint=_shape_hint(tuple(shape), arr.shape),
+                             expected_shape=tuple(shape), got_shape=arr.shape)
+        out.append(arr)
+    return tuple(out)
+
+
+def _shape_hint(expected: tuple, got: tuple) -> str:
+    if expected == () and got in {(1,), (1, 1)}:
+        return "return a scalar (a float or a 0-d array), not an array with one element."
+    if sorted(expected) == sorted(got) and expected != got:
+        return "the axes are swapped: check the order of a transpose or of a matrix product."
+    if int(np.prod(expected)) == int(np.prod(got)):
+        return "the right number of elements in the wrong shape: avoid ravel()/flatten() or reshape back."
+    return "keep the input's shape: elementwise operations do that by themselves, loops and reductions do not."
+
+
+# --- comparing values ------------------------------------------------------------------------
+def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: float = RTOL, atol: float = ATOL,
+                 inputs: np.ndarray | None = None, input_name: str = "x", what: str = "",
+                 mistakes: Iterable[tuple[np.ndarray, str]] = ()) -> None:
+    """Raise :class:`Mismatch` unless ``|got - expected| <= atol + rtol * |expected|``.
+
+    ``inputs``, when given and of the same shape, is quoted at the worst element.
+    ``mistakes`` are (value a known wrong formula gives, what it means) pairs: the
+    hint names the first one the student's values match.
+    """
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        raise WrongShape(f"{call.signature()}{what} has shape {got.shape}, expected {expected.shape}.",
+                         hint=_shape_hint(expected.shape, got.shape),
+                         expected_shape=expected.shape, got_shape=got.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(got - expected)
+        bad = ~(err <= atol + rtol * np.abs(expected))
+        bad |= np.isnan(got) != np.isnan(expected)
+        same_inf = np.isinf(got) & (got == expected)
+        bad &= ~same_inf
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad == 0:
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        abs_err = np.where(bad, np.where(np.isnan(err), np.inf, err), 0.0)
+        rel_err = np.where(bad, abs_err / np.abs(expected), 0.0)
+    flat = int(np.argmax(abs_err)) if got.ndim else 0
+    worst = tuple(int(i) for i in np.unravel_index(flat, got.shape)) if got.ndim else ()
+    at = f" at index {worst}" if got.ndim else ""
+    quoted = ""
+    if inputs is not None and np.shape(inputs) == got.shape:
+        quoted = f", where {input_name} = {_fmt(np.asarray(inputs)[worst])}"
+    hint = next((meaning for value, meaning in mistakes if _matches(got, value, rtol, atol)), "")
+    if not hint and np.isnan(got).any() and not np.isnan(expected).any():
+        hint = "nan usually comes from inf - inf, inf / inf or 0 * inf: look for an exp() that overflows."
+    max_abs, max_rel = float(np.max(abs_err)), float(np.max(rel_err))
+    raise Mismatch(
+        f"{call.describe()}{what}: {n_bad} of {got.size} elements differ from the expected values "
+        f"(rtol={rtol:g}, atol={atol:g}).\n"
+        f"  Max absolute difference: {max_abs:.3g}{at}{quoted}: expected {_fmt(expected[worst])}, "
+        f"got {_fmt(got[worst])}.\n"
+        f"  Max relative difference: {max_rel:.3g}.",
+        hint=hint, n_mismatch=n_bad, n_total=int(got.size), max_abs=max_abs, max_rel=max_rel,
+        worst_index=worst, expected=float(expected[worst]), got=float(got[worst]),
+    )
+
+
+def _matches(got: np.ndarray, value: np.ndarray, rtol: float, atol: float) -> bool:
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != got.shape:
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.isclose(got, value, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9), equal_nan=True)))
+
+
+def _fmt(v: Any) -> str:
+    v = float(v)
+    return f"{v:.10g}"
+
+
+def assert_finite(got: np.ndarray, call: Call, *, inputs: np.ndarray | None = None, input_name: str = "x",
+                  hint: str = "", what: str = "") -> None:
+    """Raise :class:`NotFinite` if any element is nan or inf."""
+    got = np.asarray(got, dtype=np.float64)
+    bad = ~np.isfinite(got)
+    if not bad.any():
+        return
+    worst = tuple(int(i) for i in np.argwhere(bad)[0]) if got.ndim else ()
+    quoted = ""
+    if inputs is not None and np.shape(inputs) == got.shape:
+        quoted = f" at {input_name} = {_fmt(np.asarray(inputs)[worst])}"
+    raise NotFinite(f"{call.describe()}{what} returned {_fmt(got[worst])}{quoted} "
+                    f"({int(bad.sum())} of {got.size} elements are nan or inf).",
+                    hint=hint or "rewrite the formula so that exp() never gets a large positive argument.",
+                    n_bad=int(bad.sum()), worst_index=worst)
+
+
+def assert_not_mutated(results: Results, call: Call) -> None:
+    """Raise :class:`InputMutated` if the call changed an input array in place."""
+    out = results.get(call.id, NOT_RUN)
+    result(results, call)
+    if out.mutated:
+        names = ", ".join(out.mutated)
+        raise InputMutated(f"{call.signature()} modified its input {names} in place.",
+                           hint="work on a copy (`x = np.array(x, dtype=float)`) or build a new array "
+                                "instead of assigning into the argument or using `+=`/`*=` on it.",
+                           arguments=out.mutated)
+
+
+def assert_raises_value_error(results: Results, call: Call) -> None:
+    """Raise :class:`MissingValueError` unless the call raised ValueError (or a subclass)."""
+    out = results.get(call.id, NOT_RUN)
+    if out.status == "raised" and out.is_value_error:
+        return
+    if out.status == "undefined":
+        result(results, call)
+    got = {"ok": "returned normally", "raised": f"raised {out.error_type} instead"}.get(out.status, out.status)
+    raise MissingValueError(f"{call.signature()} {got}; it must raise ValueError.",
+                            hint=f"end with `raise ValueError(f\"unknown ...: {{...!r}}\")` for any value not listed.",
+                            status=out.status)
+
+
+# --- grading an exercise ------------------------------------------------------------------------
+CheckFn = Callable[[Plan, Results], None]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One sub-check worth ``points``, all or nothing."""
+
+    name: str
+    points: float
+    check: CheckFn
+
+
+@dataclass
+class CriterionResult:
+    name: str
+    points: float
+    max_points: float
+    message: str = ""
+    failure: CheckFailure | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) -> list[CriterionResult]:
+    """Run every criterion; a failure (or a bug in one check) costs only that criterion."""
+    out = []
+    for c in criteria:
+        try:
+            c.check(plan, results)
+        except CheckFailure as failure:
+            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
+        else:
+            out.append(CriterionResult(c.name, c.points, c.points))
+    return out
+
+
+def each(calls: Iterable[Call], check: Callable[[Call], None]) -> None:
+    """Apply ``check`` to every call; re-raise the first failure, noting how many others fail."""
+    failures: list[CheckFailure] = []
+    for call in calls:
+        try:
+            check(call)
+        except CheckFailure as failure:
+            failures.append(failure)
+    if not failures:
+        return
+    first = failures[0]
+    if len(failures) > 1 and first.fields.get("status") != "undefined":
+        first.message += f"\n  ({len(failures) - 1} more input(s) of this check fail too.)"
+        first.args = (f"{first.message}\n  Hint: {first.hint}" if first.hint else first.message,)
+    raise first

@@ -1,0 +1,44 @@
+"""The ten exercises of the contract, each a plan builder and a rubric.
+
+An exercise module defines ``EXERCISE``: its id, title, points, the names a
+student defines, ``plan(seed)`` (calls plus trusted answer keys) and
+``criteria`` (sub-checks whose points sum to the exercise's points).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from grader.checks import Criterion
+from grader.probes import Plan
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    points: int
+    names: tuple[str, ...]
+    plan: Callable[[int], Plan]
+    criteria: tuple[Criterion, ...]
+
+    @property
+    def number(self) -> int:
+        return int(self.id.lstrip("q"))
+
+
+_MODULES = ["saturating", "relu_family", "affine", "softmax", "softmax_jacobian",
+            "glu", "initialisation", "dead_relu", "prelu", "deep_gradients"]
+
+
+def _load() -> dict[str, Exercise]:
+    out: dict[str, Exercise] = {}
+    for name in _MODULES:
+        ex = importlib.import_module(f"grader.exercises.{name}").EXERCISE
+        out[ex.id] = ex
+    return dict(sorted(out.items(), key=lambda kv: kv[1].number))
+
+
+EXERCISES: dict[str, Exercise] = _load()
+TOTAL_POINTS = sum(ex.points for ex in EXERCISES.values())

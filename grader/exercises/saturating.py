@@ -1,0 +1,68 @@
+"""q1: sigmoid, its derivative and tanh's derivative."""
+from __future__ import annotations
+
+import numpy as np
+
+from grader.exercises import Exercise
+from grader.exercises.elementwise import (add_elementwise_calls, elementwise_inputs, unmutated_criterion,
+                                          values_criterion)
+from grader.probes import Plan, exercise_rng
+from reference import forward as F
+from reference import keys
+
+RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q1")
+    inputs = elementwise_inputs(rng)
+    p = Plan("q1", seed, [])
+    add_elementwise_calls(p, "sigmoid", F.sigmoid, inputs)
+    add_elementwise_calls(p, "sigmoid_derivative", keys.sigmoid_derivative, inputs)
+    add_elementwise_calls(p, "tanh_derivative", keys.tanh_derivative, inputs)
+    return p
+
+
+def _with_errstate(f):
+    def wrapped(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return f(*args, **kwargs)
+    return wrapped
+
+
+SIGMOID_DERIVATIVE_MISTAKES = [
+    (_with_errstate(lambda x: F.sigmoid(x)),
+     "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))."),
+    (_with_errstate(lambda x: 1.0 - F.sigmoid(x)),
+     "this is 1 - sigmoid(x): multiply by sigmoid(x) too."),
+    (_with_errstate(lambda x: np.exp(-x) / (1.0 + np.exp(-x))),
+     "this is exp(-x) / (1 + exp(-x)) = 1 - sigmoid(x): the denominator must be squared."),
+]
+TANH_DERIVATIVE_MISTAKES = [
+    (lambda x: 1.0 - np.tanh(x), "this is 1 - tanh(x); the derivative is 1 - tanh(x)**2."),
+    (lambda x: np.tanh(x) ** 2, "this is tanh(x)**2; the derivative is 1 - tanh(x)**2."),
+    (_with_errstate(lambda x: 1.0 - x ** 2), "this is 1 - x**2; square tanh(x), not x."),
+]
+SIGMOID_MISTAKES = [
+    (_with_errstate(lambda x: 1.0 / (1.0 + np.exp(x))), "this is sigmoid(-x): the exponent is exp(-x)."),
+    (np.tanh, "this is tanh(x), not the logistic sigmoid 1 / (1 + exp(-x))."),
+]
+
+EXERCISE = Exercise(
+    id="q1",
+    title="Saturating activations and their derivatives",
+    points=10,
+    names=("sigmoid", "sigmoid_derivative", "tanh_derivative"),
+    plan=plan,
+    criteria=(
+        values_criterion("sigmoid matches 1 / (1 + exp(-x)) on random inputs of every rank", 2.5,
+                         "sigmoid", SIGMOID_MISTAKES, tags=RANDOM),
+        values_criterion("sigmoid is finite and accurate at 0, +-50, +-700, +-1000", 1.5,
+                         "sigmoid", SIGMOID_MISTAKES, tags=("edges",), finite=True),
+        values_criterion("sigmoid_derivative matches sigmoid * (1 - sigmoid)", 2.5,
+                         "sigmoid_derivative", SIGMOID_DERIVATIVE_MISTAKES, finite=True),
+        values_criterion("tanh_derivative matches 1 - tanh**2", 2.5,
+                         "tanh_derivative", TANH_DERIVATIVE_MISTAKES, finite=True),
+        unmutated_criterion(1.0, ("sigmoid", "sigmoid_derivative", "tanh_derivative")),
+    ),
+)

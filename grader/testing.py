@@ -1,0 +1,43 @@
+"""Grading functions in this process, for the grader's own tests.
+
+This runs a plan's calls directly on a namespace, through the same plain-data
+encoding the worker uses, with no sandbox. It exists to test checks quickly
+against known right and wrong implementations; never use it on student code.
+"""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from grader.checks import CriterionResult, Outcome, run_criteria
+from grader.exercises import EXERCISES
+from grader.probes import Plan
+from grader.scoring import outcome_from_record
+from grader.wire import encode_arg
+from grader import worker
+
+
+def wire_call(call) -> dict:
+    return {"id": call.id, "func": call.func, "args": [encode_arg(a) for a in call.args],
+            "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
+
+
+def namespace_of(source: str) -> dict[str, Any]:
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(textwrap.dedent(source), "<solution>", "exec"), ns)
+    return ns
+
+
+def run_plan(plan: Plan, ns: dict[str, Any]) -> dict[str, Outcome]:
+    return {c.id: outcome_from_record(worker.run_call(ns, wire_call(c))) for c in plan.calls}
+
+
+def grade_source(exercise: str, source: str, seed: int = 0) -> list[CriterionResult]:
+    """Criterion results of ``exercise`` for functions defined by ``source``."""
+    ex = EXERCISES[exercise]
+    plan = ex.plan(seed)
+    return run_criteria(ex.criteria, plan, run_plan(plan, namespace_of(source)))
+
+
+def points(results: list[CriterionResult]) -> float:
+    return sum(r.points for r in results)
