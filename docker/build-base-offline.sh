@@ -101,7 +101,8 @@ rm -rf "$ROOTFS"/var/lib/apt/lists/* \
        "$ROOTFS"/usr/share/info/* \
        "$ROOTFS"/tmp/* "$ROOTFS"/var/tmp/*
 find "$ROOTFS"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} + 2>/dev/null || true
-find "$ROOTFS"/usr/lib/python3* -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
+# Keep the standard library's .pyc files (byte-compiled by the package
+# scripts): containers run with a read-only root and could not write them.
 # Containers get their own resolv.conf and hostname from the engine.
 : >"$ROOTFS/etc/resolv.conf"
 : >"$ROOTFS/etc/hostname"

@@ -105,10 +105,10 @@ def isolate(config: dict) -> str:
     for path in config["hide"]:
         if os.path.isdir(root + path):
             _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+    os.makedirs(f"{root}/dev", exist_ok=True)
     for name in ("null", "zero", "random", "urandom", "full"):
-        open(f"{root}/dev/{name}", "a").close() if os.path.isdir(f"{root}/dev") else None
-        if os.path.exists(f"{root}/dev/{name}"):
-            _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
+        open(f"{root}/dev/{name}", "a").close()
+        _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
     for d in ("/tmp", "/proc", "/dev/shm", "/var/tmp"):
         os.makedirs(root + d, exist_ok=True)
     os.chroot(root)

@@ -1,0 +1,143 @@
+"""Grading many submissions: one task per submission through an executor.
+
+The runner never schedules anything itself. It hands each task (plain data in,
+plain data out, see ``grader.grading.grade``) to a ``concurrent.futures``-style
+executor: a local process pool by default, or a Dask cluster
+(``grader.executors``). Each result is written atomically as soon as it
+arrives, so an interrupted run loses nothing; a result already on disk with the
+same key (content, grader version, seed) is not recomputed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from grader.grading import Options, grade, task_key
+from grader.notebook import submission_files
+from grader.report import read_record, safe_name, write_grades_csv, write_submission
+
+
+@dataclass
+class Batch:
+    """What a batch run did; ``records`` in input order, one per submission."""
+
+    records: list[dict] = field(default_factory=list)
+    reused: int = 0
+    graded: int = 0
+    out_dir: Path | None = None
+
+
+def collect(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(unique display name, path) for every submission under ``paths``, sorted."""
+    out, seen = [], set()
+    for path in paths:
+        root = path if path.is_dir() else path.parent
+        for f in submission_files([path]):
+            name = f.relative_to(root).as_posix() if path.is_dir() else f.name
+            base, n = name, 2
+            while safe_name(name) in seen:
+                name = f"{base}~{n}"
+                n += 1
+            seen.add(safe_name(name))
+            out.append((name, f))
+    return out
+
+
+def shard_of(items: list, shard: tuple[int, int] | None) -> list:
+    """Items i with i % N == I: a deterministic part for SLURM arrays and Indexed Jobs."""
+    if shard is None:
+        return items
+    index, count = shard
+    return [item for i, item in enumerate(items) if i % count == index]
+
+
+def _error_record(name: str, content: bytes, options: Options, exc: BaseException) -> dict:
+    from grader.exercises import EXERCISES, TOTAL_POINTS
+    from grader.grading import SCHEMA, _zero, grader_version
+
+    message = f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not graded."
+    return {"schema": SCHEMA, "file": name, "status": "error", "message": message, "score": 0.0,
+            "possible": float(TOTAL_POINTS), "exercises": {q: _zero(q, message) for q in EXERCISES},
+            "cells": {}, "notes": [],
+            "provenance": {"key": task_key(content, options), "grader_version": grader_version(),
+                           "sandbox": options.sandbox, "executor": options.executor}}
+
+
+def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, executor=None,
+        regrade: bool = False, shard: tuple[int, int] | None = None,
+        on_result: Callable[[dict], None] | None = None, progress: bool = True) -> Batch:
+    """Grade every submission under ``paths`` into ``out_dir``; see the module docstring."""
+    from grader.executors import LocalExecutor, as_completed
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = shard_of(collect(paths), shard)
+    batch = Batch(out_dir=out_dir)
+    records: dict[str, dict] = {}
+    todo = []
+    for name, path in items:
+        content = path.read_bytes()
+        existing = read_record(out_dir / "results" / f"{safe_name(name)}.json")
+        if not regrade and existing and existing.get("provenance", {}).get("key") == task_key(content, options):
+            records[name] = existing
+            batch.reused += 1
+        else:
+            todo.append((name, content))
+    own_executor = executor is None
+    if own_executor:
+        executor = LocalExecutor(max(1, jobs))
+    try:
+        futures = {}
+        for name, content in todo:
+            task = {"name": name, "content": content, "options": options.to_dict()}
+            futures[executor.submit(grade, task)] = (name, content)
+        with _progress(len(todo), progress) as advance:
+            for future in as_completed(futures):
+                name, content = futures.pop(future)
+                try:
+                    record = future.result()
+                except BaseException as exc:  # a worker process died, the cluster failed ...
+                    record = _error_record(name, content, options, exc)
+                write_submission(out_dir, record)
+                records[name] = record
+                batch.graded += 1
+                if on_result:
+                    on_result(record)
+                advance(record)
+    finally:
+        if own_executor:
+            executor.shutdown()
+    batch.records = [records[name] for name, _ in items]
+    write_grades_csv(out_dir, batch.records)
+    return batch
+
+
+class _progress:
+    """A rich progress bar with ETA on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled and total > 1
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda record: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            TextColumn("{task.description}"), transient=False, console=_console())
+        self.bar.start()
+        task = self.bar.add_task("", total=self.total)
+        return lambda record: self.bar.update(task, advance=1, description=f"{record['file']}: "
+                                              f"{record['score']:g} ({record['status']})")
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,133 @@
+"""The ``activation-grader`` command."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from grader import __version__
+
+
+def _parse_shard(ctx, param, value):
+    if value is None:
+        value = _shard_from_environment()
+        if value is None:
+            return None
+    try:
+        index, count = (int(v) for v in value.split("/"))
+        assert count >= 1 and 0 <= index < count
+    except (ValueError, AssertionError):
+        raise click.BadParameter("expected I/N with 0 <= I < N, e.g. 0/4") from None
+    return index, count
+
+
+def _shard_from_environment() -> str | None:
+    """SLURM job arrays and Kubernetes Indexed Jobs say which shard we are."""
+    count = os.environ.get("ACTIVATION_GRADER_SHARDS")
+    index = os.environ.get("SLURM_ARRAY_TASK_ID") or os.environ.get("JOB_COMPLETION_INDEX")
+    return f"{index}/{count}" if count and index is not None else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="activation-grader")
+def main() -> None:
+    """Grade NumPy notebooks on activation functions against autograd answer keys."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory: final_grades.csv, results/, feedback/, report.html.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Submissions graded at once [cores].")
+@click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process", show_default=True,
+              help="Where student code runs: an isolated process on this host, or a container.")
+@click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True,
+              help="Wall-clock seconds one submission may run in total.")
+@click.option("--step-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True,
+              help="Seconds for one cell, or for all the calls of one exercise.")
+@click.option("--memory", "memory_mb", type=click.IntRange(128), default=2048, show_default=True,
+              help="Memory limit of the student's process, in MiB.")
+@click.option("--seed", type=int, default=None,
+              help="Same random inputs for every submission (default: derived from each file's content).")
+@click.option("--regrade", is_flag=True, help="Grade again even where a result with the same key exists.")
+@click.option("--shard", default=None, callback=_parse_shard, metavar="I/N",
+              help="Grade only shard I of N (SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX with "
+                   "ACTIVATION_GRADER_SHARDS=N also work).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address or scheduler file "
+                                                "(default: DASK_SCHEDULER_ADDRESS).")
+@click.option("--image", default="activation-grader:latest", show_default=True, help="Image for --sandbox docker.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, regrade, shard, executor,
+          scheduler, image, no_report, quiet) -> None:
+    """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
+    from grader import batch
+    from grader.executors import default_jobs
+    from grader.grading import Options
+    from grader.sandbox import Limits
+
+    limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
+    options = Options(seed=seed, sandbox=sandbox, limits=limits, image=image, executor=executor)
+    items = batch.collect(list(paths))
+    if not items:
+        raise click.UsageError("no .ipynb or .py files found in the given paths")
+    jobs = jobs or default_jobs()
+    pool = None
+    if executor == "dask":
+        from grader.executors import dask_executor
+
+        pool = dask_executor(scheduler)
+    elif len(batch.shard_of(items, shard)) == 1 or jobs == 1:
+        from grader.executors import InlineExecutor
+
+        pool = InlineExecutor()
+    try:
+        result = batch.run(list(paths), out_dir, options, jobs=jobs, executor=pool, regrade=regrade, shard=shard,
+                           progress=not quiet and sys.stderr.isatty())
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if not no_report:
+        from grader.classreport import write_report
+
+        write_report(out_dir)
+    from rich.console import Console
+
+    console = Console()
+    if len(result.records) == 1 and not quiet:
+        from grader.report import terminal_table
+
+        console.print(terminal_table(result.records[0]))
+    graded = sum(r["status"] == "graded" for r in result.records)
+    if not quiet:
+        console.print(f"{len(result.records)} submission(s): {graded} graded, {len(result.records) - graded} with "
+                      f"problems ({result.reused} reused from an earlier run). Wrote {out_dir / 'final_grades.csv'}.")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(out_dir: Path) -> None:
+    """(Re)build OUT_DIR/report.html and summary.csv from OUT_DIR/results."""
+    from grader.classreport import write_report
+
+    path = write_report(out_dir)
+    click.echo(f"Wrote {path}")
+
+
+@main.group()
+def image() -> None:
+    """The grading image for --sandbox docker."""
+
+
+@image.command("build")
+@click.option("--offline", is_flag=True, help="Build from a local Debian base and downloaded wheels "
+                                              "(no registry needed).")
+@click.option("--tag", default="activation-grader:latest", show_default=True)
+def image_build(offline: bool, tag: str) -> None:
+    """Build the grading image."""
+    from grader.image import build_image
+
+    click.echo(f"Built {build_image(offline=offline, tag=tag)}")

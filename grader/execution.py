@@ -1,0 +1,164 @@
+"""Running one submission's cells and probes to completion, whatever it does.
+
+The driver sends a job to a worker and follows the child's progress frame by
+frame. Every cell and every exercise has its own deadline (``step_timeout``)
+inside the submission's total (``timeout``). When the child hangs or dies, the
+driver knows where it was and starts it again without the culprit: a cell that
+loops or calls ``os._exit`` is skipped (Jupyter would have stopped there; we
+grade the rest), an exercise whose function hangs or kills the process scores
+its remaining calls as timed out or crashed, and the next exercises go on. So
+nothing a submission does costs more than the cell or exercise that did it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from grader.checks import Outcome
+from grader.probes import Plan
+from grader.scoring import outcome_from_record
+from grader.sandbox import Limits, WorkerDied
+from grader.wire import WireError, encode_arg
+
+
+class Worker(Protocol):
+    limits: Limits
+
+    def begin(self, job: dict) -> None: ...
+    def poll(self, deadline: float) -> tuple[str, Any]: ...
+    def kill_job(self) -> dict: ...
+    def restart(self) -> None: ...
+
+
+@dataclass
+class Execution:
+    """What running a submission gave: per-call outcomes and what went wrong where."""
+
+    outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)
+    cell_errors: dict[int, dict] = field(default_factory=dict)
+    skipped_cells: dict[int, str] = field(default_factory=dict)
+    exercise_notes: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    attempts: int = 0
+    timed_out: bool = False
+
+
+def wire_call(call) -> dict:
+    return {"id": call.id, "func": call.func, "args": [encode_arg(a) for a in call.args],
+            "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
+
+
+def _describe_exit(info: dict) -> str:
+    if info.get("killed"):
+        return "was stopped"
+    if info.get("signal"):
+        names = {9: "SIGKILL (often: out of memory)", 11: "SIGSEGV", 6: "SIGABRT", 24: "SIGXCPU (CPU time limit)",
+                 25: "SIGXFSZ (file size limit)", 15: "SIGTERM"}
+        return f"was killed by {names.get(info['signal'], 'signal %s' % info['signal'])}"
+    return f"exited with status {info.get('exit')}"
+
+
+def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Execution:
+    limits = worker.limits
+    result = Execution(outcomes={q: {} for q in plans})
+    wired = {q: [wire_call(c) for c in plan.calls] for q, plan in plans.items()}
+    pending = [q for q, plan in plans.items() if plan.calls]  # exercises whose calls are still to be made
+    start = time.monotonic()
+    end = start + limits.timeout
+    while pending:
+        if time.monotonic() >= end or result.attempts > len(cells) + len(plans) + 1:
+            break
+        result.attempts += 1
+        job = {"cells": cells, "skip_cells": sorted(result.skipped_cells),
+               "exercises": [{"q": q, "calls": [c for c in wired[q] if c["id"] not in result.outcomes[q]]}
+                             for q in pending]}
+        where: tuple[str, Any] = ("start", None)
+        finished = False
+        try:
+            worker.begin(job)
+            step_end = min(end, time.monotonic() + limits.step_timeout)
+            while True:
+                kind, payload = worker.poll(step_end)
+                if kind == "timeout":
+                    worker.kill_job()
+                    _blame(result, where, pending, plans, "timeout",
+                           f"did not finish within {limits.step_timeout:g} s" if step_end < end
+                           else f"the submission used up its {limits.timeout:g} s")
+                    break
+                if kind == "exit":
+                    if not finished:
+                        _blame(result, where, pending, plans, "crashed", f"the process {_describe_exit(payload)}")
+                    break
+                for ev in payload:
+                    if not isinstance(ev, dict):
+                        raise WireError("a frame that is not an object")
+                    moved, finished = _apply(ev, result, pending, plans, finished)
+                    if moved is not None:
+                        where = moved
+                        step_end = min(end, time.monotonic() + limits.step_timeout)
+        except WireError as exc:
+            worker.kill_job()
+            _blame(result, where, pending, plans, "crashed", f"the grading channel was corrupted ({exc})")
+        except WorkerDied as exc:
+            worker.restart()
+            _blame(result, where, pending, plans, "crashed", f"the worker died ({exc})")
+        if finished:
+            break
+    for q in pending:  # out of time or attempts: whatever was not run is lost to the timeout
+        for call in plans[q].calls:
+            result.outcomes[q].setdefault(call.id, Outcome("timeout", error_message=(
+                f"the submission used up its {limits.timeout:g} s before this call")))
+        result.timed_out = True
+    return result
+
+
+def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Plan],
+           finished: bool) -> tuple[tuple[str, Any] | None, bool]:
+    """Record one child event; return (new position or None, finished)."""
+    kind = ev.get("ev")
+    if kind == "cell" and isinstance(ev.get("i"), int):
+        return ("cell", ev["i"]), finished
+    if kind == "cell_done" and isinstance(ev.get("i"), int):
+        if isinstance(ev.get("error"), dict):
+            result.cell_errors[ev["i"]] = {k: ev["error"].get(k) for k in ("type", "message", "line")}
+        return None, finished
+    if kind == "cells_done":
+        return ("probes", None), finished
+    if kind == "exercise" and ev.get("q") in pending:
+        return ("exercise", ev["q"]), finished
+    if kind == "call" and ev.get("q") in pending:
+        return None, finished
+    if kind == "result" and ev.get("q") in pending:
+        q = ev["q"]
+        ids = {c.id for c in plans[q].calls}
+        if ev.get("id") in ids:
+            result.outcomes[q][ev["id"]] = outcome_from_record(ev)
+            if len(result.outcomes[q]) == len(ids):
+                pending.remove(q)
+        return None, finished
+    if kind == "done":
+        return None, True
+    if kind == "fatal":
+        result.notes.append(f"the worker reported: {str(ev.get('error'))[:300]}")
+    return None, finished
+
+
+def _blame(result: Execution, where: tuple[str, Any], pending: list[str], plans: dict[str, Plan],
+           status: str, why: str) -> None:
+    """Charge a hang or crash to the cell or exercise that was running."""
+    kind, what = where
+    if kind == "cell":
+        result.skipped_cells[what] = why
+        result.cell_errors[what] = {"type": "Timeout" if status == "timeout" else "Crash", "message": why,
+                                    "line": None}
+    elif kind == "exercise" and what in pending:
+        for call in plans[what].calls:
+            result.outcomes[what].setdefault(call.id, Outcome(status, error_message=why))
+        result.exercise_notes[what] = f"the grader stopped this exercise: {why}."
+        pending.remove(what)
+    else:  # before the first cell or between the cells and the probes
+        result.notes.append(f"the worker {why} outside any cell or exercise")
+        if sum("outside any cell" in n for n in result.notes) >= 2:
+            for q in list(pending):
+                _blame(result, ("exercise", q), pending, plans, status, why)

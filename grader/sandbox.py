@@ -1,0 +1,253 @@
+"""Starting and talking to untrusted workers (zygotes), on this host or in Docker.
+
+A :class:`Zygote` is one warm worker: a fresh interpreter running
+``grader/worker.py``, isolated once at start, that forks a new child per job.
+This module only moves bytes and enforces time: it sends a job, reads the
+child's frames through the zygote's relay, kills the child on request, and
+restarts the zygote if it dies. Decoding and validating what the child sent is
+the caller's business (``grader.execution``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.wire import HEADER, FrameReader, WireError, frame
+
+SANDBOX_UID_BASE = 61000
+PRELOAD = ("numpy", "scipy", "matplotlib", "matplotlib.pyplot")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Times in seconds, sizes in bytes."""
+
+    timeout: float = 60.0  # wall clock for the whole submission, all attempts
+    step_timeout: float = 10.0  # wall clock for one cell, or for all the calls of one exercise
+    memory_bytes: int = 2 * 1024**3
+    file_bytes: int = 64 * 1024**2
+    tmpfs_bytes: int = 256 * 1024**2
+    nproc: int = 64
+    output_bytes: int = 64 * 1024**2  # what the child may send back
+
+    @property
+    def cpu_seconds(self) -> int:
+        return int(self.timeout) + 5
+
+
+class WorkerDied(Exception):
+    """The zygote itself is gone (not just a child): it will be restarted."""
+
+
+def worker_source() -> str:
+    """The worker program: the wire format followed by the worker, as one script."""
+    here = Path(__file__).parent
+    worker = (here / "worker.py").read_text()
+    skip = ("# shipped-with-wire", "from __future__ import")
+    worker = "\n".join(line for line in worker.splitlines() if not any(s in line for s in skip))
+    return (here / "wire.py").read_text() + "\n" + worker
+
+
+def isolation_mode(requested: str = "auto") -> str:
+    """``root`` as root, ``userns`` if unprivileged user namespaces work, else ``none``."""
+    if requested != "auto":
+        return requested
+    if os.geteuid() == 0:
+        return "root"
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", "true"],
+                           capture_output=True) if shutil.which("unshare") else None
+    return "userns" if probe is not None and probe.returncode == 0 else "none"
+
+
+def _hidden_paths() -> list[str]:
+    """The grader and the reference, wherever they are installed."""
+    import grader
+    import reference
+
+    return [str(Path(m.__file__).resolve().parent) for m in (grader, reference)]
+
+
+def _allowed_paths() -> list[str]:
+    """System directories and the Python runtime; never the project itself."""
+    hidden = _hidden_paths()
+    project_roots = {str(Path(h).parent) for h in hidden}
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt/venv"]
+    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths.append(str(Path(p)))
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        resolved = str(Path(entry).resolve())
+        if resolved in project_roots or any(h.startswith(resolved + os.sep) and not resolved.endswith("-packages")
+                                             for h in hidden):
+            continue  # a source checkout on sys.path: exposing it would expose the reference
+        paths.append(resolved)
+    # an interpreter reached through symlinks (venvs, pyenv shims) needs its target too
+    paths.append(str(Path(sys.executable).resolve().parent.parent))
+    seen, out = set(), []
+    for p in paths:
+        if p not in seen and os.path.lexists(p):
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+class Zygote:
+    """One warm worker process on this host (``mode`` root, userns or none)."""
+
+    def __init__(self, slot: int = 0, limits: Limits = Limits(), mode: str = "auto") -> None:
+        self.slot = slot
+        self.limits = limits
+        self.mode = isolation_mode(mode)
+        self.proc: subprocess.Popen | None = None
+        self.info: dict[str, Any] = {}
+        self._dirs: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def config(self) -> dict:
+        root = tempfile.mkdtemp(prefix="activation-grader-root-")
+        scratch = tempfile.mkdtemp(prefix="activation-grader-scratch-")
+        self._dirs += [root, scratch]
+        return {"mode": self.mode, "uid": SANDBOX_UID_BASE + self.slot, "gid": SANDBOX_UID_BASE + self.slot,
+                "new_root": root, "scratch_base": scratch, "allow": _allowed_paths(), "hide": _hidden_paths(),
+                "preload": list(PRELOAD), "memory_bytes": self.limits.memory_bytes,
+                "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
+                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc}
+
+    def command(self, config: dict) -> list[str]:
+        return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]
+
+    def start(self) -> dict:
+        config = self.config()
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+               "MPLCONFIGDIR": config["scratch_base"], "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, env=env, cwd=config["scratch_base"],
+                                     start_new_session=True)
+        self._out = self.proc.stdout.fileno()
+        self._buffer = bytearray()
+        kind, payload = self._next_message(time.monotonic() + 120)
+        if kind != b"R":
+            raise WorkerDied("the worker did not start")
+        self.info = json.loads(payload)
+        return self.info
+
+    def log_tail(self, n: int = 2000) -> str:
+        """The end of the zygote's own stderr (the children's goes to /dev/null)."""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            size = self._log.tell()
+            self._log.seek(max(0, size - n))
+            return self._log.read().decode("utf-8", "replace").strip()
+        except (AttributeError, OSError, ValueError):
+            return ""
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(frame({"op": "quit"}))
+                self.proc.stdin.flush()
+                self.proc.wait(5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        for d in self._dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._dirs = []
+
+    def __enter__(self) -> "Zygote":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- one job --------------------------------------------------------------------------------------
+    def begin(self, job: dict) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self.start()
+        self._child = FrameReader()
+        self._received = 0
+        try:
+            self.proc.stdin.write(frame({"op": "job", "job": job}))
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise WorkerDied(str(exc)) from None
+
+    def poll(self, deadline: float) -> tuple[str, Any]:
+        """Next thing from the running job: ("frames", [...]), ("exit", info) or ("timeout", None).
+
+        Raises :class:`WireError` when the child sends something that is not
+        our framing or more than ``limits.output_bytes``.
+        """
+        try:
+            kind, payload = self._next_message(deadline)
+        except TimeoutError:
+            return "timeout", None
+        if kind == b"C":
+            self._received += len(payload)
+            if self._received > self.limits.output_bytes:
+                raise WireError(f"the submission sent more than {self.limits.output_bytes} bytes")
+            return "frames", self._child.feed(payload)
+        if kind == b"X":
+            return "exit", json.loads(payload)
+        raise WorkerDied(f"unexpected message {kind!r} from the worker")
+
+    def kill_job(self) -> dict:
+        """Kill the running child and wait for the zygote to confirm."""
+        try:
+            self.proc.stdin.write(frame({"op": "kill"}))
+            self.proc.stdin.flush()
+            deadline = time.monotonic() + 10
+            while True:
+                kind, payload = self._next_message(deadline)
+                if kind == b"X":
+                    return json.loads(payload)
+        except (OSError, TimeoutError, WorkerDied):
+            self.restart()
+            return {"exit": None, "signal": 9, "killed": True}
+
+    def restart(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+            self.proc.wait()
+        self.close()
+
+    # -- the zygote's own framing: kind byte, 4-byte length, payload ---------------------------
+    def _next_message(self, deadline: float) -> tuple[bytes, bytes]:
+        while True:
+            if len(self._buffer) >= 5:
+                (n,) = HEADER.unpack_from(self._buffer, 1)
+                if len(self._buffer) >= 5 + n:
+                    kind, payload = bytes(self._buffer[:1]), bytes(self._buffer[5:5 + n])
+                    del self._buffer[:5 + n]
+                    return kind, payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._out], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            data = os.read(self._out, 1 << 20)
+            if not data:
+                raise WorkerDied(f"the worker exited: {self.log_tail()}")
+            self._buffer += data
+
+
+def limits_dict(limits: Limits) -> dict:
+    return asdict(limits)
