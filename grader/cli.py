@@ -59,10 +59,12 @@ def main() -> None:
 @click.option("--scheduler", default=None, help="Dask scheduler address or scheduler file "
                                                 "(default: DASK_SCHEDULER_ADDRESS).")
 @click.option("--image", default="activation-grader:latest", show_default=True, help="Image for --sandbox docker.")
+@click.option("--fresh-containers", is_flag=True,
+              help="With --sandbox docker: a new container for every submission (slower) instead of warm ones.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, regrade, shard, executor,
-          scheduler, image, no_report, quiet) -> None:
+          scheduler, image, fresh_containers, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
     from grader import batch
     from grader.executors import default_jobs
@@ -70,7 +72,8 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.sandbox import Limits
 
     limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
-    options = Options(seed=seed, sandbox=sandbox, limits=limits, image=image, executor=executor)
+    options = Options(seed=seed, sandbox=sandbox, limits=limits, image=image, executor=executor,
+                      fresh_containers=fresh_containers)
     items = batch.collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb or .py files found in the given paths")

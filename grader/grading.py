@@ -51,6 +51,7 @@ class Options:
     image: str = "activation-grader:latest"
     isolation: str = "auto"
     executor: str = "local"
+    fresh_containers: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,14 +77,14 @@ _workers: dict[tuple, Any] = {}
 
 
 def get_worker(options: Options):
-    key = (options.sandbox, options.limits, options.image, options.isolation)
+    key = (options.sandbox, options.limits, options.image, options.isolation, options.fresh_containers)
     worker = _workers.get(key)
     if worker is None:
         slot = os.getpid() % 4000
         if options.sandbox == "docker":
             from grader.docker_sandbox import DockerWorker
 
-            worker = DockerWorker(slot, options.limits, options.image)
+            worker = DockerWorker(slot, options.limits, options.image, fresh=options.fresh_containers)
         else:
             from grader.sandbox import Zygote
 

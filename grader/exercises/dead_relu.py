@@ -1,4 +1,203 @@
-from grader.exercises import Exercise
-from grader.probes import Plan
+"""q8: the dead-ReLU diagnostic ``dead_relu_units(preacts, threshold=0.01)``.
 
-EXERCISE = Exercise(id="q8", title="TODO", points=0, names=(), plan=lambda seed: Plan("q8", seed, []), criteria=())
+A unit (a column of ``preacts``) is dead when the fraction of samples with
+preact > 0 is strictly below ``threshold``; the result is a boolean array with
+one entry per unit. The answer key is the reference function itself (there is
+nothing to differentiate).
+
+Besides random pre-activations the plan builds units on purpose: units with no
+positive sample (all negative, all exactly 0, negative with exact zeros), units
+exactly at the threshold (2 positive samples out of 200 with threshold 0.01:
+fraction 0.01 is not strictly below 0.01, so the unit is alive) and just below
+it, and the same at non-default thresholds. Every fraction used is exactly
+representable as the quotient count / n_samples, so ``mean(...) < threshold`` and
+``count < threshold * n_samples`` agree on every unit.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
+from grader.exercises import Exercise
+from grader.exercises.elementwise import unmutated_criterion
+from grader.probes import Call, Plan, exercise_rng
+from reference import forward as F
+
+Mistake = tuple[Callable[..., np.ndarray], str]
+
+
+def _with_positives(rng: np.random.Generator, n_samples: int, counts: Sequence[int]) -> np.ndarray:
+    """Columns with exactly ``counts[j]`` positive samples; the other samples are strictly negative."""
+    cols = []
+    for k in counts:
+        col = -rng.uniform(0.1, 3.0, size=n_samples)
+        col[rng.choice(n_samples, size=k, replace=False)] = rng.uniform(0.1, 3.0, size=k)
+        cols.append(col)
+    return np.stack(cols, axis=1)
+
+
+def _shuffled_units(rng: np.random.Generator, *blocks: np.ndarray) -> np.ndarray:
+    preacts = np.concatenate(blocks, axis=1)
+    return preacts[:, rng.permutation(preacts.shape[1])]
+
+
+def _cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, dict, str]]:
+    """(tag, preacts, kwargs, label) for every probe."""
+    out = []
+    # Random pre-activations, a shift per unit: from always active to (almost surely) never.
+    n_samples, n_units = int(rng.integers(150, 250)), int(rng.integers(10, 20))
+    shift = rng.uniform(-4.5, 1.5, size=n_units)
+    out.append(("random", rng.normal(0.0, 1.0, size=(n_samples, n_units)) + shift, {},
+                f"preacts of shape {(n_samples, n_units)}, normal with a random shift per unit"))
+    out.append(("random_batch", rng.normal(-1.0, 1.0, size=(64, 7)), {},
+                "preacts of shape (64, 7), normal with mean -1"))
+    # Units without any positive sample, next to live ones.
+    n = 120
+    dead = [-np.abs(rng.normal(0.0, 2.0, size=(n, 3))), np.zeros((n, 2)),
+            np.minimum(rng.normal(0.0, 1.0, size=(n, 2)), 0.0)]
+    live = rng.normal(0.5, 1.0, size=(n, 3))
+    out.append(("no_positive", _shuffled_units(rng, *dead, live), {},
+                f"preacts of shape ({n}, 10): 3 units all negative, 2 all exactly 0, 2 negative or exactly 0, "
+                "3 live units"))
+    # At the default threshold: 200 samples, 0.01 * 200 = 2 positive samples.
+    n = 200
+    block = _with_positives(rng, n, [0, 1, 2, 2, 3, 5])
+    out.append(("at_threshold", _shuffled_units(rng, block, rng.normal(size=(n, 2))), {},
+                "preacts of shape (200, 8): units with exactly 0, 1, 2, 2, 3, 5 positive samples and 2 "
+                "random units (threshold 0.01: 2 of 200 is not strictly below)"))
+    # Non-default thresholds, with units on both sides of them (strictness is graded above).
+    n = 100
+    out.append(("threshold=0.25", _shuffled_units(rng, _with_positives(rng, n, [0, 20, 24, 26, 30, 60])),
+                {"threshold": 0.25},
+                "preacts of shape (100, 6): units with exactly 0, 20, 24, 26, 30, 60 positive samples"))
+    n = 50
+    out.append(("threshold=0.1", _shuffled_units(rng, _with_positives(rng, n, [3, 4, 6, 7, 50])),
+                {"threshold": 0.1},
+                "preacts of shape (50, 5): units with exactly 3, 4, 6, 7, 50 positive samples"))
+    return out
+
+
+NO_POSITIVE = ("no_positive",)
+AT_THRESHOLD = ("at_threshold",)
+RANDOM = ("random", "random_batch")
+OTHER_THRESHOLDS = ("threshold=0.25", "threshold=0.1")
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q8")
+    p = Plan("q8", seed, [])
+    for tag, preacts, kwargs, label in _cases(rng):
+        call = Call(f"dead_relu_units/{tag}", "dead_relu_units", (preacts,), dict(kwargs), label)
+        p.calls.append(call)
+        p.expected[call.id] = np.asarray(F.dead_relu_units(preacts, **kwargs), dtype=np.bool_)
+    return p
+
+
+def _threshold(call: Call) -> float:
+    return float(call.kwargs.get("threshold", 0.01))
+
+
+def _active_fraction(preacts: np.ndarray) -> np.ndarray:
+    return np.mean(preacts > 0, axis=0)
+
+
+# Arguments: preacts, threshold.
+MISTAKES: list[Mistake] = [
+    (lambda p, t: np.mean(p >= 0, axis=0) < t,
+     "you counted preact = 0 as active; a sample is active only where preact > 0 (strictly)."),
+    (lambda p, t: _active_fraction(p) <= t,
+     "dead means strictly below the threshold: use fraction < threshold, not <=."),
+    (lambda p, t: _active_fraction(p) >= t,
+     "these are the live units: a unit is dead where its active fraction is below threshold."),
+    (lambda p, t: _active_fraction(p) > t,
+     "these are the live units: a unit is dead where its active fraction is below threshold."),
+    (lambda p, t: np.all(p <= 0, axis=0),
+     "this marks units that are never active; the contract compares the active fraction with threshold."),
+    (lambda p, t: _active_fraction(p),
+     "this is the fraction of active samples; return the boolean array fraction < threshold."),
+    (lambda p, t: np.mean(p <= 0, axis=0),
+     "this is the fraction of inactive samples; return the boolean array (fraction of preact > 0) < threshold."),
+]
+
+
+def _known(call: Call) -> Iterator[tuple[np.ndarray, str]]:
+    preacts, t = call.args[0], _threshold(call)
+    for wrong, meaning in MISTAKES:
+        yield np.asarray(wrong(preacts, t), dtype=np.float64), meaning
+
+
+def _array(results: Results, call: Call) -> np.ndarray:
+    """The result as a float64 array of shape (n_units,), whatever its dtype."""
+    value = result(results, call)
+    n_samples, n_units = call.args[0].shape
+    if isinstance(value, tuple):
+        raise WrongShape(f"{call.signature()} returned a tuple of {len(value)} items, expected one boolean array "
+                         f"of shape ({n_units},).", hint="return only the boolean array, one entry per unit.",
+                         expected_shape=(n_units,), got_shape=None)
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != (n_units,):
+        if value.shape == (n_samples,):
+            hint = ("that is one value per sample: the fraction is taken over the samples, axis=0, "
+                    "giving one value per unit.")
+        elif value.size == n_units:
+            hint = "one value per unit, as a 1-d array: avoid keepdims=True or reshape to (n_units,)."
+        else:
+            hint = "one boolean per unit (column): reduce over the samples, axis=0."
+        raise WrongShape(f"{call.signature()} returned shape {value.shape}, expected ({n_units},) for preacts of "
+                         f"shape {(n_samples, n_units)}.", hint=hint, expected_shape=(n_units,),
+                         got_shape=value.shape)
+    return value
+
+
+def shape_criterion(name: str, points: float) -> Criterion:
+    """A boolean array (the worker reports the dtype it returned) of shape (n_units,)."""
+
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            value = _array(results, call)
+            dtype = results[call.id].source_dtype
+            if dtype != "bool":
+                if np.all((value == 0) | (value == 1)):
+                    hint = "keep the comparison's boolean result: do not convert it with astype(int)/astype(float)."
+                else:
+                    hint = "return the comparison fraction < threshold (a boolean array), not the fractions."
+                raise WrongShape(f"{call.signature()} returned an array of dtype {dtype}, expected bool.",
+                                 hint=hint, expected_dtype="bool", got_dtype=dtype)
+
+        each([c for c in plan.calls if c.func == "dead_relu_units"], one)
+
+    return Criterion(name, points, check)
+
+
+def values_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
+    """True and False (compared as 1 and 0) match the key on every unit."""
+
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            got = _array(results, call)
+            assert_close(got, plan.expected[call.id], call, inputs=_active_fraction(call.args[0]),
+                         input_name="the fraction of samples with preact > 0", what=" (1 = dead unit)",
+                         mistakes=_known(call))
+
+        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
+
+    return Criterion(name, points, check)
+
+
+EXERCISE = Exercise(
+    id="q8",
+    title="Dead-ReLU diagnostic",
+    points=8,
+    names=("dead_relu_units",),
+    plan=plan,
+    criteria=(
+        shape_criterion("returns a boolean array of shape (n_units,)", 1.5),
+        values_criterion("flags the dead units of random pre-activations", 1.5, RANDOM),
+        values_criterion("units with no sample > 0 (negative or exactly 0) are dead", 1.5, NO_POSITIVE),
+        values_criterion("a unit exactly at the threshold is not dead (strictly below)", 1.5, AT_THRESHOLD),
+        values_criterion("the threshold argument is used (0.25 and 0.1)", 1, OTHER_THRESHOLDS),
+        unmutated_criterion(1, ("dead_relu_units",), name="preacts is not modified"),
+    ),
+)

@@ -1,4 +1,162 @@
-from grader.exercises import Exercise
-from grader.probes import Plan
+"""q6: the gated linear unit glu(a, b) = a * sigmoid(b), forward and backward.
 
-EXERCISE = Exercise(id="q6", title="TODO", points=0, names=(), plan=lambda seed: Plan("q6", seed, []), criteria=())
+``glu_backward(a, b, grad_out)`` returns the two vector-Jacobian products
+``(grad_a, grad_b)``; the answer key is autograd's ``make_vjp`` of the reference
+forward (``keys.glu_backward``). Random inputs of every rank are graded apart
+from the edge cases, where b reaches +-50, +-700 and +-1000 and everything must
+stay finite.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from grader.checks import (Criterion, Results, array_result, assert_close, assert_finite, each,
+                           tuple_result)
+from grader.exercises import Exercise
+from grader.exercises.elementwise import calls_of, unmutated_criterion
+from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
+from reference import forward as F
+from reference import keys
+
+RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
+EDGES = ("edges_b", "edges_ab")
+
+#: A known wrong formula f(a, b, grad_out, key_grad_a, key_grad_b) -> values, and what it means.
+Mistake = tuple[Callable[..., np.ndarray], str]
+
+
+def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]:
+    """(tag, a, b, grad_out, label): random arrays of every rank, a batch and the edge cases."""
+    out = []
+    for shape in shapes_of_every_rank(rng):
+        a, b, g = (rng.normal(0.0, 3.0, size=shape) for _ in range(3))
+        out.append((f"rank{len(shape)}", a, b, g, f"a, b and grad_out of shape {shape}, normal with std 3"))
+    a, b, g = (rng.normal(0.0, 3.0, size=(64, 16)) for _ in range(3))
+    out.append(("batch", a, b, g, "a batch: a, b and grad_out of shape (64, 16)"))
+    n = EDGE_VALUES.size
+    out.append(("edges_b", rng.normal(0.0, 3.0, size=n), EDGE_VALUES.copy(), rng.normal(0.0, 1.0, size=n),
+                "b = the edge values [0, +-1e-12, +-1, +-3, +-50, +-700, +-1000], a normal"))
+    out.append(("edges_ab", EDGE_VALUES.copy(), EDGE_VALUES[::-1].copy(), rng.normal(0.0, 1.0, size=n),
+                "a = the edge values and b = the edge values in reverse order"))
+    return out
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q6")
+    p = Plan("q6", seed, [])
+    for tag, a, b, g, label in _inputs(rng):
+        forward = Call(f"glu/{tag}", "glu", (a, b), {}, label)
+        backward = Call(f"glu_backward/{tag}", "glu_backward", (a, b, g), {}, label)
+        p.calls += [forward, backward]
+        p.expected[forward.id] = np.asarray(F.glu(a, b), dtype=np.float64)
+        p.expected[backward.id] = keys.glu_backward(a, b, g)
+    return p
+
+
+def _known(mistakes: Sequence[Mistake], *args) -> Iterator[tuple[np.ndarray, str]]:
+    """Values of the known wrong formulas, computed only when a hint is needed."""
+    for wrong, meaning in mistakes:
+        with np.errstate(all="ignore"):
+            value = wrong(*args)
+        yield value, meaning
+
+
+def _sig(b):
+    return F.sigmoid(np.asarray(b, dtype=np.float64))
+
+
+GLU_MISTAKES: list[Mistake] = [
+    (lambda a, b: b * _sig(a), "this is b * sigmoid(a): the gate is sigmoid(b), and a is the value it scales."),
+    (lambda a, b: a * b, "this is a * b: pass the gate through the sigmoid, a * sigmoid(b)."),
+    (lambda a, b: a * np.tanh(b), "this is a * tanh(b): the gate of a GLU is the logistic sigmoid."),
+    (lambda a, b: _sig(a * b), "this is sigmoid(a * b): only b goes through the sigmoid, then multiply by a."),
+]
+
+# Arguments: a, b, grad_out, the correct grad_a, the correct grad_b.
+GRAD_A_MISTAKES: list[Mistake] = [
+    (lambda a, b, g, ga, gb: g, "grad_a equals grad_out: you forgot the gate, grad_a = grad_out * sigmoid(b)."),
+    (lambda a, b, g, ga, gb: gb, "this is grad_b: the outputs are swapped, return (grad_a, grad_b)."),
+    (lambda a, b, g, ga, gb: _sig(b), "this is sigmoid(b) alone: multiply by grad_out (the chain rule)."),
+]
+GRAD_B_MISTAKES: list[Mistake] = [
+    (lambda a, b, g, ga, gb: g * _sig(b),
+     "this is grad_out * sigmoid(b): you forgot the derivative of the sigmoid and the factor a; "
+     "grad_b = grad_out * a * sigmoid(b) * (1 - sigmoid(b))."),
+    (lambda a, b, g, ga, gb: g * _sig(b) * (1.0 - _sig(b)),
+     "the factor a is missing: grad_b = grad_out * a * sigmoid(b) * (1 - sigmoid(b))."),
+    (lambda a, b, g, ga, gb: ga, "this is grad_a: the outputs are swapped, return (grad_a, grad_b)."),
+    (lambda a, b, g, ga, gb: g * a * _sig(b),
+     "this is grad_out * a * sigmoid(b): the derivative of sigmoid(b) is sigmoid(b) * (1 - sigmoid(b))."),
+    (lambda a, b, g, ga, gb: a * _sig(b) * (1.0 - _sig(b)),
+     "grad_out is missing: multiply the local derivative by grad_out (the chain rule)."),
+]
+
+
+def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            a, b = call.args
+            got = array_result(results, call, np.shape(a))
+            if finite:
+                assert_finite(got, call, inputs=b, input_name="b", hint="compute the sigmoid so that exp() "
+                              "never gets a large positive argument (or let it overflow to inf in 1 / (1 + inf)).")
+            assert_close(got, plan.expected[call.id], call, inputs=b, input_name="b",
+                         mistakes=_known(GLU_MISTAKES, a, b))
+
+        each([c for c in calls_of(plan, "glu") if c.id.split("/")[-1] in tags], one)
+
+    return Criterion(name, points, check)
+
+
+def backward_shape_criterion(name: str, points: float) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        each(calls_of(plan, "glu_backward"),
+             lambda call: tuple_result(results, call, (np.shape(call.args[0]),) * 2))
+
+    return Criterion(name, points, check)
+
+
+def backward_criterion(name: str, points: float, items: Sequence[int], tags: Sequence[str],
+                       finite: bool = False) -> Criterion:
+    """Item(s) ``items`` (0: grad_a, 1: grad_b) of glu_backward match the autograd VJP."""
+    names = ("grad_a", "grad_b")
+    mistakes = (GRAD_A_MISTAKES, GRAD_B_MISTAKES)
+
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            a, b, g = call.args
+            got = tuple_result(results, call, (np.shape(a),) * 2)
+            expected = plan.expected[call.id]
+            for i in items:
+                what = f", item {i} ({names[i]})"
+                if finite:
+                    assert_finite(got[i], call, inputs=b, input_name="b", what=what)
+                assert_close(got[i], expected[i], call, inputs=b, input_name="b", what=what,
+                             mistakes=_known(mistakes[i], a, b, g, *expected))
+
+        each([c for c in calls_of(plan, "glu_backward") if c.id.split("/")[-1] in tags], one)
+
+    return Criterion(name, points, check)
+
+
+EXERCISE = Exercise(
+    id="q6",
+    title="Gated linear unit, forward and backward",
+    points=10,
+    names=("glu", "glu_backward"),
+    plan=plan,
+    criteria=(
+        glu_criterion("glu matches a * sigmoid(b) on random inputs of every rank", 2, RANDOM),
+        glu_criterion("glu is finite and accurate for b at 0, +-50, +-700, +-1000", 1, EDGES, finite=True),
+        backward_shape_criterion("glu_backward returns a tuple (grad_a, grad_b), each of the shape of a", 1),
+        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b)", 2, (0,), RANDOM),
+        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b)", 2, (1,),
+                           RANDOM),
+        backward_criterion("glu_backward is finite and accurate for b at 0, +-50, +-700, +-1000", 1, (0, 1),
+                           EDGES, finite=True),
+        unmutated_criterion(0.5, ("glu",), name="glu does not modify its inputs"),
+        unmutated_criterion(0.5, ("glu_backward",), name="glu_backward does not modify its inputs"),
+    ),
+)

@@ -1,4 +1,193 @@
-from grader.exercises import Exercise
-from grader.probes import Plan
+"""q9: PReLU, prelu(x, alpha) = where(x > 0, x, alpha * x), forward and backward.
 
-EXERCISE = Exercise(id="q9", title="TODO", points=0, names=(), plan=lambda seed: Plan("q9", seed, []), criteria=())
+``prelu_backward(x, alpha, grad_out)`` returns ``(grad_x, grad_alpha)``: the
+vector-Jacobian products of prelu with respect to x (an array of x's shape) and
+to alpha (one number, summed over every element). The answer key is autograd's
+``make_vjp`` of the reference forward (``keys.prelu_backward``), which takes the
+``alpha * x`` branch at x = 0, as the contract says (slope alpha at 0).
+
+Random inputs (never exactly 0) are graded apart from the inputs that contain
+exact zeros, so that a wrong slope at 0 costs only the criterion about 0.
+Several alphas are used, 0 and a negative one included.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from grader.checks import (Criterion, Results, WrongShape, array_result, assert_close, assert_finite, each,
+                           tuple_result)
+from grader.exercises import Exercise
+from grader.exercises.elementwise import calls_of, unmutated_criterion
+from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
+from reference import forward as F
+from reference import keys
+
+RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
+AT_ZERO = ("edges", "zeros", "zero0d", "integers")
+#: The slopes of the random inputs, in the order of RANDOM (the last one is drawn).
+FIXED_ALPHAS = (0.25, 0.01, 0.0, -0.2)
+
+Mistake = tuple[Callable[..., np.ndarray], str]
+
+
+def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, float, np.ndarray, str]]:
+    """(tag, x, alpha, grad_out, label) for every probe."""
+    alphas = list(FIXED_ALPHAS) + [float(np.round(rng.uniform(0.05, 0.5), 4))]
+    shapes = shapes_of_every_rank(rng) + [(64, 16)]
+    out = []
+    for tag, shape, alpha in zip(RANDOM, shapes, alphas):
+        x = rng.normal(0.0, 3.0, size=shape)
+        out.append((tag, x, alpha, rng.normal(0.0, 1.0, size=shape),
+                    f"x of shape {shape}, normal with std 3, alpha = {alpha:g}"))
+    n = EDGE_VALUES.size
+    out.append(("edges", EDGE_VALUES.copy(), 0.25, rng.normal(0.0, 1.0, size=n),
+                "x = the edge values [0, +-1e-12, +-1, +-3, +-50, +-700, +-1000], alpha = 0.25"))
+    out.append(("zeros", np.zeros((3, 4)), 0.1, rng.normal(0.0, 1.0, size=(3, 4)),
+                "x = zeros of shape (3, 4), alpha = 0.1"))
+    out.append(("zero0d", np.array(0.0), 0.25, np.array(1.5), "x = 0 (a 0-d array), alpha = 0.25"))
+    out.append(("integers", rng.integers(-2, 3, size=(6, 5)).astype(np.float64), 0.01,
+                rng.normal(0.0, 1.0, size=(6, 5)), "x of shape (6, 5) with integer values in -2..2, alpha = 0.01"))
+    return out
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q9")
+    p = Plan("q9", seed, [])
+    for tag, x, alpha, g, label in _inputs(rng):
+        forward = Call(f"prelu/{tag}", "prelu", (x, alpha), {}, label)
+        backward = Call(f"prelu_backward/{tag}", "prelu_backward", (x, alpha, g), {}, label)
+        p.calls += [forward, backward]
+        p.expected[forward.id] = np.asarray(F.prelu(x, alpha), dtype=np.float64)
+        p.expected[backward.id] = keys.prelu_backward(x, alpha, g)
+    return p
+
+
+def _known(mistakes: Sequence[Mistake], *args) -> Iterator[tuple[np.ndarray, str]]:
+    """Values of the known wrong formulas, computed only when a hint is needed."""
+    for wrong, meaning in mistakes:
+        with np.errstate(all="ignore"):
+            value = np.asarray(wrong(*args), dtype=np.float64)
+        yield value, meaning
+
+
+PRELU_MISTAKES: list[Mistake] = [
+    (lambda x, alpha: np.where(x > 0, x, 0.0), "this is ReLU: for x <= 0 return alpha * x, not 0."),
+    (lambda x, alpha: np.where(x > 0, x, alpha), "for x <= 0 return alpha * x, not alpha."),
+    (lambda x, alpha: np.where(x > 0, alpha * x, x), "the branches are swapped: x where x > 0, alpha * x elsewhere."),
+]
+
+# Arguments: x, alpha, grad_out.
+GRAD_X_MISTAKES: list[Mistake] = [
+    (lambda x, alpha, g: np.where(x >= 0, g, alpha * g),
+     "at x = 0 you used slope 1 (x >= 0); the contract takes slope alpha at x = 0: use x > 0."),
+    (lambda x, alpha, g: np.where(x > 0, 1.0, alpha),
+     "grad_out is missing: grad_x = grad_out * where(x > 0, 1, alpha)."),
+    (lambda x, alpha, g: np.where(x > 0, g, 0.0),
+     "this is ReLU's backward: where x <= 0 the slope is alpha, so grad_x = alpha * grad_out there."),
+    (lambda x, alpha, g: np.where(x > 0, g, alpha * x * g),
+     "where x <= 0 the derivative of alpha * x with respect to x is alpha, not alpha * x."),
+]
+GRAD_ALPHA_MISTAKES: list[Mistake] = [
+    (lambda x, alpha, g: np.sum(g * x),
+     "this is sum(grad_out * x) over all elements; d prelu / d alpha is x only where x <= 0 and 0 where x > 0."),
+    (lambda x, alpha, g: np.sum(np.where(x > 0, g * x, 0.0)),
+     "you summed over x > 0; alpha only acts where x <= 0: sum(grad_out * where(x > 0, 0, x))."),
+    (lambda x, alpha, g: np.sum(np.where(x > 0, 0.0, g)),
+     "the factor x is missing: d (alpha * x) / d alpha = x, so sum(grad_out * x) over x <= 0."),
+    (lambda x, alpha, g: np.sum(np.where(x > 0, 0.0, x)),
+     "grad_out is missing: sum grad_out * x over the elements with x <= 0."),
+    (lambda x, alpha, g: np.mean(np.where(x > 0, 0.0, g * x)),
+     "this is the mean; grad_alpha is the sum over all elements."),
+]
+
+
+def prelu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            x, alpha = call.args
+            got = array_result(results, call, np.shape(x))
+            if finite:
+                assert_finite(got, call, inputs=x, hint="prelu needs no exp(): where(x > 0, x, alpha * x).")
+            assert_close(got, plan.expected[call.id], call, inputs=x, mistakes=_known(PRELU_MISTAKES, x, alpha))
+
+        each([c for c in calls_of(plan, "prelu") if c.id.split("/")[-1] in tags], one)
+
+    return Criterion(name, points, check)
+
+
+def _grad_alpha(call: Call, value: np.ndarray, *, strict: bool) -> np.ndarray:
+    """grad_alpha as a 0-d array; one element in another shape passes unless ``strict``."""
+    x = call.args[0]
+    if value.shape == () or (value.size == 1 and not strict):
+        return value.reshape(())
+    if value.size == 1:
+        hint = "return a scalar (a float or a 0-d array), not an array with one element: use float(...)."
+    elif value.shape == np.shape(x):
+        hint = ("grad_alpha must be one number: alpha is shared by every element, so sum "
+                "grad_out * d prelu / d alpha over all of them (np.sum).")
+    else:
+        hint = "grad_alpha is one number, the sum over all elements of grad_out * d prelu / d alpha."
+    raise WrongShape(f"item 1 (grad_alpha) of what {call.signature()} returned has shape {value.shape}, "
+                     f"expected a scalar ().", hint=hint, expected_shape=(), got_shape=value.shape)
+
+
+def _backward(results: Results, call: Call, *, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    grad_x, grad_alpha = tuple_result(results, call, (np.shape(call.args[0]), None))
+    return grad_x, _grad_alpha(call, grad_alpha, strict=strict)
+
+
+def backward_shape_criterion(name: str, points: float) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        each(calls_of(plan, "prelu_backward"), lambda call: _backward(results, call, strict=True))
+
+    return Criterion(name, points, check)
+
+
+def grad_x_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            x, alpha, g = call.args
+            grad_x, _ = tuple_result(results, call, (np.shape(x), None))
+            assert_close(grad_x, plan.expected[call.id][0], call, inputs=x, what=", item 0 (grad_x)",
+                         mistakes=_known(GRAD_X_MISTAKES, x, alpha, g))
+
+        each([c for c in calls_of(plan, "prelu_backward") if c.id.split("/")[-1] in tags], one)
+
+    return Criterion(name, points, check)
+
+
+def grad_alpha_criterion(name: str, points: float) -> Criterion:
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            x, alpha, g = call.args
+            got = tuple_result(results, call, (None, None))[1]
+            got = _grad_alpha(call, got, strict=False)
+            assert_close(got, plan.expected[call.id][1], call, what=", item 1 (grad_alpha)",
+                         mistakes=_known(GRAD_ALPHA_MISTAKES, x, alpha, g))
+
+        each(calls_of(plan, "prelu_backward"), one)
+
+    return Criterion(name, points, check)
+
+
+EXERCISE = Exercise(
+    id="q9",
+    title="PReLU, forward and backward",
+    points=12,
+    names=("prelu", "prelu_backward"),
+    plan=plan,
+    criteria=(
+        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on random inputs and several alphas", 2,
+                        RANDOM),
+        prelu_criterion("prelu is finite and accurate at 0, +-50, +-700, +-1000 and on integer inputs", 1,
+                        AT_ZERO, finite=True),
+        backward_shape_criterion("prelu_backward returns (grad_x of the shape of x, grad_alpha a scalar)", 1.5),
+        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on random inputs", 2, RANDOM),
+        grad_x_criterion("grad_x has slope alpha at x = 0", 1.5, AT_ZERO),
+        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0", 2.5),
+        unmutated_criterion(0.75, ("prelu",), name="prelu does not modify its inputs"),
+        unmutated_criterion(0.75, ("prelu_backward",), name="prelu_backward does not modify its inputs"),
+    ),
+)

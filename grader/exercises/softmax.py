@@ -1,4 +1,177 @@
-from grader.exercises import Exercise
-from grader.probes import Plan
+"""q4: numerically stable softmax along any axis."""
+from __future__ import annotations
 
-EXERCISE = Exercise(id="q4", title="TODO", points=0, names=(), plan=lambda seed: Plan("q4", seed, []), criteria=())
+import numpy as np
+
+from grader.checks import (CallFailed, CheckFn, Criterion, Mismatch, PropertyViolated, Results, array_result,
+                           assert_close, assert_finite, each)
+from grader.exercises import Exercise
+from grader.exercises.elementwise import unmutated_criterion
+from grader.probes import Call, Plan, exercise_rng
+from reference import forward as F
+
+FUNC = "softmax"
+RANDOM = ("rank1", "rank2", "rank3")
+AXES = ("rank2-axis0", "rank2-axis1", "rank3-axis0", "rank3-axis1")
+EDGES = ("edge-1000", "edge-minus1000")
+LARGE = ("large1d", "large2d")
+SHIFTED = "+c"  # id suffix of the z + c call of an invariance pair
+
+STABILITY_HINT = ("exp overflows (or underflows to 0 / 0): subtract the maximum before exponentiating, "
+                  "softmax(z) = softmax(z - max(z, axis=axis, keepdims=True)).")
+GLOBAL_MAX_HINT = ("the maximum of the whole array is subtracted: slices whose logits are far below it underflow "
+                   "to 0 / 0. Subtract the maximum of each slice, max(z, axis=axis, keepdims=True).")
+KEEPDIMS_HINT = ("max and sum drop the axis they reduce: pass keepdims=True so that the result broadcasts "
+                 "against z along axis.")
+
+
+# --- a generic property check ----------------------------------------------------------------
+def assert_property(got, expected, call: Call, *, what: str, hint: str, **tol) -> None:
+    """``assert_close`` for a quantity derived from a result (sums, J - J.T, ...), failing as PropertyViolated."""
+    try:
+        assert_close(got, expected, call, what=what, **tol)
+    except Mismatch as failure:
+        raise PropertyViolated(failure.message, hint=hint or failure.hint, **failure.fields) from None
+
+
+# --- plan ----------------------------------------------------------------------------------------
+def add_call(plan: Plan, tag: str, z: np.ndarray, label: str, axis: int | None = None) -> Call:
+    """Append ``softmax(z)`` (or ``softmax(z, axis=axis)``) with the reference as its answer."""
+    kwargs = {} if axis is None else {"axis": axis}
+    call = Call(f"{FUNC}/{tag}", FUNC, (z,), kwargs, label)
+    plan.calls.append(call)
+    plan.expected[call.id] = np.asarray(F.softmax(z, **kwargs), dtype=np.float64)
+    return call
+
+
+def _dims(rng: np.random.Generator, k: int) -> tuple[int, ...]:
+    """k different sizes: no square slice lets a missing keepdims broadcast by accident."""
+    return tuple(int(n) for n in rng.choice(np.arange(2, 8), k, replace=False))
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q4")
+    p = Plan("q4", seed, [])
+    normal = lambda shape: rng.normal(0.0, 3.0, size=shape)  # noqa: E731
+    for shape in [(int(rng.integers(3, 10)),), _dims(rng, 2), _dims(rng, 3)]:
+        add_call(p, f"rank{len(shape)}", normal(shape), f"z of shape {shape}, normal with std 3")
+    for rank, axis in [(2, 0), (2, 1), (3, 0), (3, 1)]:
+        shape = _dims(rng, rank)
+        add_call(p, f"rank{rank}-axis{axis}", normal(shape), f"z of shape {shape}, normal with std 3", axis)
+    add_call(p, "edge-1000", np.array([1000.0, 999.0, 998.0]), "the logits [1000, 999, 998]")
+    add_call(p, "edge-minus1000", np.array([-1000.0, -1000.0]), "the logits [-1000, -1000]")
+    n = int(rng.integers(5, 10))
+    add_call(p, "large1d", rng.uniform(-1e4, 1e4, n), f"z of shape ({n},), uniform in [-1e4, 1e4]")
+    # one slice per offset spread over [-9000, 9000]: slice maxima thousands apart, magnitudes below 1e4
+    rows, cols = _dims(rng, 2)
+    offsets = rng.permutation(np.linspace(-9000.0, 9000.0, rows))[:, None]
+    add_call(p, "large2d", offsets + rng.uniform(-1000.0, 1000.0, (rows, cols)),
+             f"a batch z of shape {(rows, cols)}, rows centred thousands apart, magnitudes up to 1e4")
+    for tag, rank, axis in [("shift2d", 2, None), ("shift3d-axis1", 3, 1)]:
+        shape = _dims(rng, rank)
+        z = normal(shape)
+        along = rank - 1 if axis is None else axis
+        c = rng.uniform(-100.0, 100.0, tuple(1 if i == along else size for i, size in enumerate(shape)))
+        add_call(p, tag, z, f"z of shape {shape}, normal with std 3", axis)
+        add_call(p, tag + SHIFTED, z + c, "the same z plus a constant per slice along the axis, in [-100, 100]",
+                 axis)
+    return p
+
+
+# --- checks ----------------------------------------------------------------------------------------
+def _axis(call: Call) -> int:
+    return int(call.kwargs.get("axis", -1))
+
+
+def output(results: Results, call: Call) -> np.ndarray:
+    """The result, of z's shape; a broadcasting error gets the keepdims hint."""
+    try:
+        return array_result(results, call, np.shape(call.args[0]))
+    except CallFailed as failure:
+        if failure.fields.get("status") == "raised" and "broadcast" in failure.message:
+            raise CallFailed(failure.message, hint=KEEPDIMS_HINT, **failure.fields) from None
+        raise
+
+
+def _normalised(e: np.ndarray, axis) -> np.ndarray:
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def known_mistakes(z: np.ndarray, axis: int) -> list[tuple[np.ndarray, str]]:
+    """(what a known wrong softmax returns for z, what it means), most specific first."""
+    with np.errstate(all="ignore"):
+        out = [(_normalised(np.exp(z), axis), STABILITY_HINT),
+               (_normalised(np.exp(z - np.max(z)), axis), GLOBAL_MAX_HINT),
+               (_normalised(np.exp(z - np.max(z)), None),
+                "this normalises over the whole array: divide by the sum along axis only (keepdims=True).")]
+        for other in range(z.ndim):
+            if other != axis % z.ndim:
+                out.append((np.asarray(F.softmax(z, axis=other)),
+                            f"this normalises along axis {other}, not along axis={axis}: pass axis to "
+                            "max and sum (with keepdims=True)."))
+    return out
+
+
+def _first_match(got: np.ndarray, known) -> str:
+    with np.errstate(invalid="ignore"):
+        return next((meaning for value, meaning in known
+                     if np.allclose(got, value, rtol=1e-6, atol=1e-9, equal_nan=True)), "")
+
+
+def _values(tags: tuple[str, ...]) -> CheckFn:
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            z = call.args[0]
+            got = output(results, call)
+            known = known_mistakes(z, _axis(call))
+            if not np.all(np.isfinite(got)):
+                assert_finite(got, call, inputs=z, input_name="z", hint=_first_match(got, known) or STABILITY_HINT)
+            assert_close(got, plan.expected[call.id], call, inputs=z, input_name="z", mistakes=known)
+
+        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
+
+    return check
+
+
+def _sums_to_one(plan: Plan, results: Results) -> None:
+    def one(call: Call) -> None:
+        got = output(results, call)
+        sums = np.sum(got, axis=_axis(call))
+        assert_property(sums, np.ones_like(sums), call, what=f" summed along axis {_axis(call)}",
+                        hint="divide exp(z - max) by its sum along axis (np.sum(..., axis=axis, keepdims=True)).")
+
+    each([c for c in plan.calls if c.id.split("/")[-1] in RANDOM + AXES], one)
+
+
+def _shift_invariant(plan: Plan, results: Results) -> None:
+    def one(shifted: Call) -> None:
+        base = plan.call(shifted.id[:-len(SHIFTED)])
+        got, reference = output(results, shifted), output(results, base)
+        # z + c is rounded to ~1e-14 absolute for |c| <= 100: a relative change of that size in the output
+        assert_property(got, reference, shifted, what=f", compared with {base.signature()} on the same z",
+                        hint="adding a constant to every logit along axis must not change softmax: "
+                             "exponentiate z - max and normalise along axis.")
+
+    each([c for c in plan.calls if c.id.endswith(SHIFTED)], one)
+
+
+EXERCISE = Exercise(
+    id="q4",
+    title="Numerically stable softmax",
+    points=10,
+    names=(FUNC,),
+    plan=plan,
+    criteria=(
+        Criterion("softmax matches the reference on random logits of rank 1, 2 and 3 (default axis=-1)", 2.0,
+                  _values(RANDOM)),
+        Criterion("softmax(z, axis=0) and softmax(z, axis=1) normalise along the axis asked for", 2.0,
+                  _values(AXES)),
+        Criterion("softmax is finite and accurate for [1000, 999, 998] and [-1000, -1000]", 1.5,
+                  _values(EDGES)),
+        Criterion("softmax is finite and accurate for logits up to 1e4 in magnitude, in every row of a batch", 1.5,
+                  _values(LARGE)),
+        Criterion("softmax sums to 1 along the axis", 1.0, _sums_to_one),
+        Criterion("softmax(z + c) equals softmax(z) for a constant c along the axis", 1.0, _shift_invariant),
+        unmutated_criterion(1.0, (FUNC,)),
+    ),
+)

@@ -1,4 +1,149 @@
-from grader.exercises import Exercise
-from grader.probes import Plan
+"""q5: the Jacobian of softmax, given the probabilities s = softmax(z)."""
+from __future__ import annotations
 
-EXERCISE = Exercise(id="q5", title="TODO", points=0, names=(), plan=lambda seed: Plan("q5", seed, []), criteria=())
+import numpy as np
+
+from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
+                           assert_finite, each)
+from grader.exercises import Exercise
+from grader.exercises.elementwise import unmutated_criterion
+from grader.exercises.softmax import assert_property
+from grader.probes import Call, Plan, exercise_rng
+from reference import forward as F
+from reference import keys
+
+FUNC = "softmax_jacobian"
+RANDOM = ("n2", "small", "n10")
+PEAKED = ("peaked",)
+PEAK = 20.0  # the other probabilities are ~exp(-20) ~ 2e-9: small, but far above atol
+#: Smallest eigenvalue of (J + J^T) / 2 still counted as >= 0. The exact J has eigenvalues >= 0 (one is exactly
+#: 0, for the vector of ones); rounding moves them by ~n * eps * max|J| < 1e-14, and a sign-flipped J has an
+#: eigenvalue below -1e-9 on every probe, the peaked one included.
+PSD_TOL = 1e-10
+FINITE_HINT = "J is built from s alone, s_i * (delta_ij - s_j), and is finite for every probability vector s."
+
+
+def add_call(plan: Plan, tag: str, z: np.ndarray, label: str) -> Call:
+    """Append ``softmax_jacobian(softmax(z))`` with the autograd Jacobian of softmax at z as its answer."""
+    s = np.asarray(F.softmax(z), dtype=np.float64)
+    call = Call(f"{FUNC}/{tag}", FUNC, (s,), {}, label)
+    plan.calls.append(call)
+    plan.expected[call.id] = keys.softmax_jacobian_at_logits(z)
+    return call
+
+
+def plan(seed: int) -> Plan:
+    rng = exercise_rng(seed, "q5")
+    p = Plan("q5", seed, [])
+    for tag, n in [("n2", 2), ("small", int(rng.integers(3, 7))), ("n10", int(rng.integers(8, 13)))]:
+        add_call(p, tag, rng.normal(0.0, 2.0, n), f"s = softmax(z) for {n} logits z, normal with std 2")
+    n = int(rng.integers(4, 9))
+    z = rng.normal(0.0, 1.0, n)
+    z[rng.integers(n)] += PEAK
+    add_call(p, "peaked", z, f"s = softmax(z) for {n} logits, one of them {PEAK:g} above the others "
+                             "(one probability near 1, the others ~1e-9)")
+    return p
+
+
+def jacobian(results: Results, call: Call) -> np.ndarray:
+    """The (n, n) result; a vector of n values gets a hint that the whole matrix is asked for."""
+    n = call.args[0].shape[0]
+    try:
+        return array_result(results, call, (n, n))
+    except WrongShape as failure:
+        if failure.fields.get("got_shape") == (n,):
+            raise WrongShape(failure.message, hint="this is one value per class: return the whole (n, n) matrix "
+                             "J[i, j] = s_i * (delta_ij - s_j), not only its diagonal.", **failure.fields) from None
+        raise
+
+
+def _finite_jacobian(results: Results, call: Call) -> np.ndarray:
+    J = jacobian(results, call)
+    assert_finite(J, call, hint=FINITE_HINT)
+    return J
+
+
+MISTAKES = [
+    (lambda s: np.diag(s), "this is diag(s): subtract the outer product, J = diag(s) - np.outer(s, s)."),
+    (lambda s: np.outer(s, s) - np.diag(s),
+     "the sign is flipped: J = diag(s) - np.outer(s, s), not np.outer(s, s) - diag(s)."),
+    (lambda s: np.outer(s, 1.0 - s),
+     "this is s_i * (1 - s_j) everywhere: 1 - s_j belongs on the diagonal only (delta_ij - s_j); "
+     "off the diagonal J[i, j] = -s_i * s_j."),
+    (lambda s: np.diag(s * (1.0 - s)), "only the diagonal is filled: off the diagonal J[i, j] = -s_i * s_j."),
+    (lambda s: -np.outer(s, s), "diag(s) is missing: J = diag(s) - np.outer(s, s)."),
+    (lambda s: np.diag(s) - np.dot(s, s),
+     "np.dot(s, s) (or s @ s.T) is a number, the inner product of a 1-d s with itself; "
+     "the outer product is np.outer(s, s)."),
+    (lambda s: np.diag(s) - s * s.T,
+     "s * s.T is elementwise for a 1-d s (s.T is s itself); the outer product is np.outer(s, s)."),
+]
+
+
+def _values(tags: tuple[str, ...]):
+    def check(plan: Plan, results: Results) -> None:
+        def one(call: Call) -> None:
+            s = call.args[0]
+            known = [(wrong(s), meaning) for wrong, meaning in MISTAKES]
+            assert_close(jacobian(results, call), plan.expected[call.id], call, mistakes=known)
+
+        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
+
+    return check
+
+
+def _shape(plan: Plan, results: Results) -> None:
+    each(plan.calls, lambda call: jacobian(results, call))
+
+
+def _symmetric(plan: Plan, results: Results) -> None:
+    def one(call: Call) -> None:
+        J = _finite_jacobian(results, call)
+        assert_property(J, J.T, call, what=" compared with its transpose",
+                        hint="J[i, j] = -s_i * s_j = J[j, i] off the diagonal: J must be symmetric.")
+
+    each(plan.calls, one)
+
+
+def _rows_sum_to_zero(plan: Plan, results: Results) -> None:
+    def one(call: Call) -> None:
+        sums = _finite_jacobian(results, call).sum(axis=1)
+        assert_property(sums, np.zeros_like(sums), call, what=" summed along each row",
+                        hint="every row sums to s_i * (1 - sum_j s_j) = 0: the diagonal is s_i * (1 - s_i), "
+                             "the rest of row i is -s_i * s_j.")
+
+    each(plan.calls, one)
+
+
+def _positive_semidefinite(plan: Plan, results: Results) -> None:
+    def one(call: Call) -> None:
+        J = _finite_jacobian(results, call)
+        lowest = float(np.linalg.eigvalsh((J + J.T) / 2.0)[0])
+        if lowest < -PSD_TOL:
+            raise PropertyViolated(
+                f"{call.describe()}: the smallest eigenvalue of (J + J^T) / 2 is {lowest:.3g}; a positive "
+                f"semi-definite J has none below 0 (tolerance {PSD_TOL:g}).",
+                hint="x^T J x = sum_i s_i x_i^2 - (s . x)^2 >= 0 for every x; a negative eigenvalue usually "
+                     "means the sign is flipped: J = diag(s) - np.outer(s, s).",
+                min_eigenvalue=lowest)
+
+    each(plan.calls, one)
+
+
+EXERCISE = Exercise(
+    id="q5",
+    title="Softmax Jacobian",
+    points=10,
+    names=(FUNC,),
+    plan=plan,
+    criteria=(
+        Criterion("softmax_jacobian matches d softmax(z)_i / d z_j for random z (n = 2 to 12)", 4.0,
+                  _values(RANDOM)),
+        Criterion("softmax_jacobian is accurate for a peaked s (one probability near 1)", 1.0, _values(PEAKED)),
+        Criterion("softmax_jacobian returns an (n, n) matrix for s of shape (n,)", 1.0, _shape),
+        Criterion("J is symmetric", 1.0, _symmetric),
+        Criterion("the rows of J sum to 0", 1.0, _rows_sum_to_zero),
+        Criterion("J is positive semi-definite", 1.0, _positive_semidefinite),
+        unmutated_criterion(1.0, (FUNC,)),
+    ),
+)

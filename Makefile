@@ -1,0 +1,33 @@
+# Two entry points, both setting up .venv first:
+#   make grade   grade the bundled samples into out/
+#   make test    run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup grade test docker-image assignment bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(STAMP)
+
+grade: setup
+	$(BIN)/activation-grader grade samples --out out
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+docker-image: setup
+	$(BIN)/activation-grader image build --offline
+
+bench: setup
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf out dist .pytest_cache .hypothesis

@@ -1,0 +1,193 @@
+"""The same warm worker as ``grader.sandbox.Zygote``, inside a container.
+
+The container runs the worker program (``--zygote`` in ``container`` mode) as
+uid 10001 with no network, no capabilities, ``no-new-privileges``, a read-only
+root filesystem, tmpfs scratch, and memory, pids and CPU limits. The trusted
+side stays on the host: it talks to the zygote over the container's attached
+stdin/stdout through the Engine API (docker SDK) and computes every score
+itself. The grader in the image is readable by root only.
+
+Containers are warm: one serves many submissions in turn, each in a fresh
+child process with a fresh scratch directory; between two submissions the
+zygote kills every other process in the container and empties /scratch, /tmp
+and /dev/shm. ``fresh=True`` starts a new container for every submission
+instead. A container that stops answering is killed from outside and
+replaced; it is always removed.
+"""
+from __future__ import annotations
+
+import json
+import select
+import socket
+import struct
+import time
+from typing import Any
+
+from grader.sandbox import HEADER, Limits, WorkerDied, worker_source
+from grader.wire import FrameReader, WireError, frame
+
+SANDBOX_UID = 10001
+ZYGOTE_MEMORY = 512 * 1024**2  # on top of the student's limit: the zygote's numpy and matplotlib
+
+
+class DockerUnavailable(RuntimeError):
+    """No Docker engine, or no grading image: says how to get one."""
+
+
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:
+        raise DockerUnavailable(f"cannot reach the Docker engine ({exc}). Start it (e.g. `dockerd &` as root, "
+                                f"or `docker/ci-setup.sh`) and try again.") from None
+    return client
+
+
+class DockerWorker:
+    """One warm container (see the module docstring)."""
+
+    def __init__(self, slot: int = 0, limits: Limits = Limits(), image: str = "activation-grader:latest",
+                 fresh: bool = False) -> None:
+        self.slot = slot
+        self.limits = limits
+        self.image = image
+        self.fresh = fresh
+        self.client = None
+        self.container = None
+        self.info: dict[str, Any] = {}
+        self._jobs = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"mode": "container", "scratch_base": "/scratch", "preload": ["numpy", "scipy", "matplotlib",
+                                                                             "matplotlib.pyplot"],
+                "memory_bytes": self.limits.memory_bytes, "cpu_seconds": self.limits.cpu_seconds,
+                "file_bytes": self.limits.file_bytes, "tmpfs_bytes": self.limits.tmpfs_bytes,
+                # RLIMIT_NPROC counts the uid across every container; the pids limit is what binds here
+                "nproc": 4096}
+
+    def start(self) -> dict:
+        if self.client is None:
+            self.client = docker_client()
+        import docker
+
+        try:
+            self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise DockerUnavailable(f"the image {self.image} does not exist: build it with "
+                                    f"`activation-grader image build --offline` (or without --offline "
+                                    f"where Docker Hub is reachable).") from None
+        tmpfs = f"rw,nosuid,nodev,size={self.limits.tmpfs_bytes},mode=1777"
+        self.container = self.client.containers.create(
+            self.image, ["python3", "-I", "-c", worker_source(), "--zygote", json.dumps(self.config())],
+            user=f"{SANDBOX_UID}:{SANDBOX_UID}", network_mode="none", read_only=True,
+            tmpfs={"/scratch": tmpfs, "/tmp": tmpfs}, shm_size=64 * 1024**2,
+            mem_limit=self.limits.memory_bytes + ZYGOTE_MEMORY,
+            memswap_limit=self.limits.memory_bytes + ZYGOTE_MEMORY,
+            pids_limit=128, nano_cpus=1_000_000_000, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            stdin_open=True, tty=False, working_dir="/scratch", detach=True,
+            environment={"MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "HOME": "/scratch"},
+            labels={"activation-grader": "worker"}, init=False,
+        )
+        sock = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+        self._sock: socket.socket = sock._sock
+        self._sock.setblocking(True)
+        self._raw = bytearray()  # the Engine's multiplexed stream
+        self._buffer = bytearray()  # the zygote's stdout, demultiplexed
+        self.container.start()
+        kind, payload = self._next_message(time.monotonic() + 120)
+        if kind != b"R":
+            raise WorkerDied("the worker in the container did not start")
+        self.info = json.loads(payload)
+        self._jobs = 0
+        return self.info
+
+    def close(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except Exception:
+                pass
+            self.container = None
+
+    def restart(self) -> None:
+        self.close()
+
+    # -- one job ---------------------------------------------------------------------------------------
+    def begin(self, job: dict) -> None:
+        if self.container is None or (self.fresh and self._jobs > 0):
+            self.close()
+            self.start()
+        self._jobs += 1
+        self._child = FrameReader()
+        self._received = 0
+        try:
+            self._sock.sendall(frame({"op": "job", "job": job}))
+        except OSError as exc:
+            raise WorkerDied(str(exc)) from None
+
+    def poll(self, deadline: float) -> tuple[str, Any]:
+        try:
+            kind, payload = self._next_message(deadline)
+        except TimeoutError:
+            return "timeout", None
+        if kind == b"C":
+            self._received += len(payload)
+            if self._received > self.limits.output_bytes:
+                raise WireError(f"the submission sent more than {self.limits.output_bytes} bytes")
+            return "frames", self._child.feed(payload)
+        if kind == b"X":
+            return "exit", json.loads(payload)
+        raise WorkerDied(f"unexpected message {kind!r} from the worker")
+
+    def kill_job(self) -> dict:
+        """Ask the zygote to kill the child; if it does not answer, kill the container."""
+        try:
+            self._sock.sendall(frame({"op": "kill"}))
+            deadline = time.monotonic() + 10
+            while True:
+                kind, payload = self._next_message(deadline)
+                if kind == b"X":
+                    return json.loads(payload)
+        except (OSError, TimeoutError, WorkerDied):
+            self.restart()
+            return {"exit": None, "signal": 9, "killed": True}
+
+    # -- framing: the Engine's 8-byte stream headers, then the zygote's kind+length frames ----------
+    def _next_message(self, deadline: float) -> tuple[bytes, bytes]:
+        while True:
+            if len(self._buffer) >= 5:
+                (n,) = HEADER.unpack_from(self._buffer, 1)
+                if len(self._buffer) >= 5 + n:
+                    kind, payload = bytes(self._buffer[:1]), bytes(self._buffer[5:5 + n])
+                    del self._buffer[:5 + n]
+                    return kind, payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._sock], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            data = self._sock.recv(1 << 20)
+            if not data:
+                raise WorkerDied(f"the container stopped{self._exit_detail()}")
+            self._raw += data
+            while len(self._raw) >= 8:
+                stream, size = self._raw[0], struct.unpack_from(">I", self._raw, 4)[0]
+                if len(self._raw) < 8 + size:
+                    break
+                if stream == 1:
+                    self._buffer += self._raw[8:8 + size]
+                del self._raw[:8 + size]
+
+    def _exit_detail(self) -> str:
+        try:
+            self.container.reload()
+            state = self.container.attrs["State"]
+            oom = " (out of memory)" if state.get("OOMKilled") else ""
+            return f" with status {state.get('ExitCode')}{oom}"
+        except Exception:
+            return ""

@@ -1,0 +1,141 @@
+"""`activation-grader grade`: the outputs an instructor gets, end to end."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import batch
+from grader.exercises import EXERCISES, TOTAL_POINTS
+from grader.grading import Options
+from grader.report import CSV_COLUMNS
+from grader.sandbox import Limits
+
+from conftest import ROOT, SAMPLES
+
+CLI = [sys.executable, "-m", "grader"]
+OPTIONS = Options(seed=7, limits=Limits(timeout=30, step_timeout=5))
+
+
+def rows(out: Path) -> dict[str, dict]:
+    with open(out / "final_grades.csv", newline="") as f:
+        return {r["file"]: r for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def samples_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    proc = subprocess.run([*CLI, "grade", str(SAMPLES), "--out", str(out), "--jobs", "2"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_samples_grade_into_csv_results_and_feedback(samples_out):
+    table = rows(samples_out)
+    assert sorted(table) == sorted(p.name for p in SAMPLES.iterdir() if p.suffix == ".ipynb")
+    with open(samples_out / "final_grades.csv", newline="") as f:
+        assert next(csv.reader(f)) == CSV_COLUMNS == ["file", *[f"q{i}" for i in range(1, 11)], "total",
+                                                      "possible", "status"]
+    for name in table:
+        stem = Path(name).stem
+        assert (samples_out / "results" / f"{stem}.json").is_file()
+        assert (samples_out / "feedback" / f"{stem}.md").read_text().startswith(f"# Feedback for `{name}`")
+
+
+def test_correct_sample_gets_full_marks_and_blank_gets_zero(samples_out):
+    table = rows(samples_out)
+    assert float(table["alice_correct.ipynb"]["total"]) == TOTAL_POINTS == 100
+    assert table["alice_correct.ipynb"]["status"] == "graded"
+    assert float(table["carol_blank.ipynb"]["total"]) == 0
+    assert table["carol_blank.ipynb"]["status"] == "graded"
+
+
+def test_partly_wrong_sample_loses_exactly_on_its_four_mistakes(samples_out):
+    row = rows(samples_out)["bob_partly_wrong.ipynb"]
+    lost = {q for q, ex in EXERCISES.items() if float(row[q]) < ex.points}
+    assert lost == {"q1", "q2", "q4", "q9"}
+
+
+def test_damaged_notebook_gets_a_row_with_a_status_that_says_why(samples_out):
+    row = rows(samples_out)["dave_damaged.ipynb"]
+    assert row["status"] == "invalid-notebook" and float(row["total"]) == 0
+    result = json.loads((samples_out / "results" / "dave_damaged.json").read_text())
+    assert "not valid JSON" in result["extra_data"]["message"]
+
+
+def test_results_follow_gradescope_schema(samples_out):
+    result = json.loads((samples_out / "results" / "bob_partly_wrong.json").read_text())
+    assert set(result) >= {"score", "tests", "output"}
+    assert [t["number"] for t in result["tests"]] == list(EXERCISES)
+    for test in result["tests"]:
+        assert set(test) >= {"name", "number", "score", "max_score", "output", "visibility"}
+        assert 0 <= test["score"] <= test["max_score"] == EXERCISES[test["number"]].points
+    assert result["score"] == pytest.approx(sum(t["score"] for t in result["tests"]))
+
+
+def test_feedback_names_the_mistake_and_how_to_fix_it(samples_out):
+    text = (samples_out / "feedback" / "bob_partly_wrong.md").read_text()
+    assert "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))" in text
+    assert "subtract the maximum" in text
+
+
+def test_one_notebook_prints_a_table_of_the_ten_exercises(tmp_path):
+    proc = subprocess.run([*CLI, "grade", str(SAMPLES / "bob_partly_wrong.ipynb"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    for q in EXERCISES:
+        assert f"{q}: " in proc.stdout
+
+
+def test_rerun_reuses_results_with_the_same_key_and_regrade_forces(tmp_path):
+    first = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, progress=False)
+    again = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, progress=False)
+    assert (first.graded, first.reused) == (4, 0) and (again.graded, again.reused) == (0, 4)
+    assert [r["score"] for r in again.records] == [r["score"] for r in first.records]
+    forced = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, regrade=True, progress=False)
+    assert (forced.graded, forced.reused) == (4, 0)
+
+
+def test_an_interrupted_run_loses_nothing(tmp_path):
+    """A result file written before the interruption is kept; a half-written one does not exist."""
+    batch.run([SAMPLES / "alice_correct.ipynb"], tmp_path, OPTIONS, progress=False)
+    (tmp_path / "results" / ".bob_partly_wrong.json.abc.tmp").write_text("{")  # a write cut short
+    resumed = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, progress=False)
+    assert (resumed.graded, resumed.reused) == (3, 1)
+    assert len(rows(tmp_path)) == 4
+
+
+def test_a_class_of_fifty_grades_with_two_jobs_without_losing_a_row(tmp_path):
+    src = tmp_path / "class"
+    src.mkdir()
+    for i in range(50):
+        sample = sorted(SAMPLES.glob("*.ipynb"))[i % 4]
+        shutil.copy(sample, src / f"student{i:02d}_{sample.name}")
+    result = batch.run([src], tmp_path / "out", Options(limits=Limits(timeout=30, step_timeout=5)), jobs=2,
+                       progress=False)
+    table = rows(tmp_path / "out")
+    assert len(table) == len(result.records) == 50
+    assert all(r["status"] in {"graded", "invalid-notebook"} for r in table.values())
+    assert sum(r["status"] == "graded" for r in table.values()) == 38
+
+
+def test_seed_gives_every_submission_the_same_inputs_and_default_differs(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("x = 2\n")
+    default = batch.run([a, b], tmp_path / "d", Options(), progress=False)
+    fixed = batch.run([a, b], tmp_path / "f", Options(seed=3), progress=False)
+    assert default.records[0]["provenance"]["seed"] != default.records[1]["provenance"]["seed"]
+    assert {r["provenance"]["seed"] for r in fixed.records} == {3}
+
+
+def test_same_submission_same_seed_same_scores_and_feedback(tmp_path):
+    one = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "1", OPTIONS, progress=False).records[0]
+    two = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "2", OPTIONS, progress=False).records[0]
+    assert one["exercises"] == two["exercises"]
