@@ -121,14 +121,13 @@ def result(results: Results, call: Call) -> Any:
 def array_result(results: Results, call: Call, shape: Sequence[int] | None, *, what: str = "") -> np.ndarray:
     """The call's result as one float64 array of ``shape`` (None: any shape)."""
     value = result(results, call)
-    label = f"{call.signature()}{what}"
     if isinstance(value, tuple):
-        raise WrongShape(f"{label} returned a tuple of {len(value)} items, expected one array"
+        raise WrongShape(f"{call.signature()}{what} returned a tuple of {len(value)} items, expected one array"
                          + (f" of shape {tuple(shape)}" if shape is not None else "") + ".",
                          expected_shape=shape, got_shape=None)
     value = np.asarray(value, dtype=np.float64)
     if shape is not None and value.shape != tuple(shape):
-        raise WrongShape(f"{label} returned shape {value.shape}, expected {tuple(shape)}.",
+        raise WrongShape(f"{call.signature()}{what} returned shape {value.shape}, expected {tuple(shape)}.",
                          hint=_shape_hint(tuple(shape), value.shape),
                          expected_shape=tuple(shape), got_shape=value.shape)
     return value

@@ -344,7 +344,6 @@ def run_job(job: dict, emit) -> None:
     for exercise in job["exercises"]:
         emit({"ev": "exercise", "q": exercise["q"]})
         for call in exercise["calls"]:
-            emit({"ev": "call", "q": exercise["q"], "id": call["id"]})
             emit({"ev": "result", "q": exercise["q"], "id": call["id"], **run_call(ns, call)})
     emit({"ev": "done"})
 

@@ -31,12 +31,20 @@ def elementwise_inputs(rng: np.random.Generator, scale: float = 4.0) -> list[tup
 
 def add_elementwise_calls(plan: Plan, func: str, key: Callable[..., np.ndarray],
                           inputs: Sequence[tuple[str, np.ndarray, str]], **kwargs) -> None:
-    """Append ``func(x, **kwargs)`` for every input, with ``key(x, **kwargs)`` as its answer."""
+    """Append ``func(x, **kwargs)`` for every input, with ``key(x, **kwargs)`` as its answer.
+
+    ``key`` is elementwise, so it is evaluated once on all inputs laid end to
+    end (one autograd trace instead of one per input) and split again.
+    """
     suffix = "".join(f",{k}={v}" for k, v in kwargs.items())
+    flat = np.concatenate([np.ravel(x) for _, x, _ in inputs])
+    values = np.asarray(key(flat, **kwargs), dtype=np.float64)
+    offset = 0
     for tag, x, label in inputs:
         call = Call(f"{func}{suffix}/{tag}", func, (x,), dict(kwargs), label)
         plan.calls.append(call)
-        plan.expected[call.id] = np.asarray(key(x, **kwargs), dtype=np.float64)
+        plan.expected[call.id] = values[offset:offset + np.size(x)].reshape(np.shape(x))
+        offset += np.size(x)
 
 
 def calls_of(plan: Plan, func: str) -> list[Call]:
