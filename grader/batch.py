@@ -9,9 +9,7 @@ same key (content, grader version, seed) is not recomputed.
 """
 from __future__ import annotations
 
-import os
-import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 

@@ -227,6 +227,15 @@ def _fmt(v: Any) -> str:
     return f"{v:.10g}"
 
 
+def assert_property(got: np.ndarray, expected: np.ndarray, call: Call, *, what: str, hint: str = "",
+                    **tol) -> None:
+    """``assert_close`` for a quantity derived from a result (sums, J - J.T, ...); fails as PropertyViolated."""
+    try:
+        assert_close(got, expected, call, what=what, **tol)
+    except Mismatch as failure:
+        raise PropertyViolated(failure.message, hint=hint or failure.hint, **failure.fields) from None
+
+
 def assert_finite(got: np.ndarray, call: Call, *, inputs: np.ndarray | None = None, input_name: str = "x",
                   hint: str = "", what: str = "") -> None:
     """Raise :class:`NotFinite` if any element is nan or inf."""
@@ -265,7 +274,7 @@ def assert_raises_value_error(results: Results, call: Call) -> None:
         result(results, call)
     got = {"ok": "returned normally", "raised": f"raised {out.error_type} instead"}.get(out.status, out.status)
     raise MissingValueError(f"{call.signature()} {got}; it must raise ValueError.",
-                            hint=f"end with `raise ValueError(f\"unknown ...: {{...!r}}\")` for any value not listed.",
+                            hint="end with `raise ValueError(f\"unknown ...: {...!r}\")` for any value not listed.",
                             status=out.status)
 
 

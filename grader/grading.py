@@ -20,7 +20,7 @@ import numpy as np
 
 from grader import __version__
 from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.execution import Execution, execute
+from grader.execution import execute
 from grader.notebook import SubmissionError, load
 from grader.probes import submission_seed
 from grader.sandbox import Limits

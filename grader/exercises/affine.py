@@ -50,8 +50,11 @@ def plan(seed: int) -> Plan:
     return p
 
 
-def collapsed(results: Results, call: Call) -> tuple[np.ndarray, np.ndarray]:
-    """(A, c) as returned, shapes checked, with a hint when a product or a sum did not fit."""
+def collapsed(results: Results, call: Call, check: str = "Ac") -> tuple[np.ndarray, np.ndarray]:
+    """(A, c) as returned, with the shapes of the parts named in ``check`` verified.
+
+    A product or a sum that did not fit (numpy raised) and a part of a recognisable wrong shape get a hint.
+    """
     try:
         result(results, call)
     except CallFailed as failure:
@@ -65,7 +68,7 @@ def collapsed(results: Results, call: Call) -> tuple[np.ndarray, np.ndarray]:
     (h, d), o = W1.shape, W2.shape[0]
     out = tuple_result(results, call, (None, None))
     for name, got, want in zip("Ac", out, ((o, d), (o,))):
-        if got.shape == want:
+        if name not in check or got.shape == want:
             continue
         if sorted(got.shape) == sorted(want):
             hint = "the axes are swapped: the layer applied first stands on the right of the product."
@@ -92,7 +95,7 @@ def _shapes(plan: Plan, results: Results) -> None:
 
 def _matrix(plan: Plan, results: Results) -> None:
     def one(call: Call) -> None:
-        A, _ = collapsed(results, call)
+        A, _ = collapsed(results, call, "A")
         assert_close(A, plan.expected[call.id]["A"], call, what=" -> A")
 
     each(plan.calls, one)
@@ -100,7 +103,7 @@ def _matrix(plan: Plan, results: Results) -> None:
 
 def _offset(plan: Plan, results: Results) -> None:
     def one(call: Call) -> None:
-        _, c = collapsed(results, call)
+        _, c = collapsed(results, call, "c")
         known = [(wrong(*call.args), meaning) for wrong, meaning in C_MISTAKES]
         assert_close(c, plan.expected[call.id]["c"], call, what=" -> c", mistakes=known)
 
@@ -115,7 +118,8 @@ def _behaviour(plan: Plan, results: Results) -> None:
         # A and c are graded at the contract's tolerance; A @ x + c sums d + 1 such terms, so its error may
         # reach RTOL * (|A| @ |x| + |c|) without either being wrong. That bound, scalar, is the atol here.
         atol = ATOL + RTOL * float(np.max(np.abs(key["A"]) @ np.abs(X) + np.abs(key["c"])[:, None]))
-        assert_close(A @ X + c[:, None], Y, call, atol=atol,
+        known = [(key["A"] @ X + wrong(*call.args)[:, None], meaning) for wrong, meaning in C_MISTAKES]
+        assert_close(A @ X + c[:, None], Y, call, atol=atol, mistakes=known,
                      what=f" -> A @ x + c for {N_X} random x (one column each), against W2 @ (W1 @ x + b1) + b2")
 
     each(plan.calls, one)

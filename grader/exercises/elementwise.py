@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from grader.checks import (Criterion, Results, array_result, assert_close, assert_finite,
+from grader.checks import (NOT_RUN, Criterion, Results, array_result, assert_close, assert_finite,
                            assert_not_mutated, each)
 from grader.probes import EDGE_VALUES, Call, Plan, shapes_of_every_rank
 
@@ -72,7 +72,16 @@ def values_criterion(name: str, points: float, func: str, mistakes: Sequence[Mis
 
 
 def unmutated_criterion(points: float, funcs: Sequence[str], name: str = "inputs are not modified") -> Criterion:
+    """No call of ``funcs`` modifies its inputs.
+
+    A function the student did not write modified nothing, so its calls are
+    left to its own criteria (one missing name must not cost the others'
+    points); at least one of ``funcs`` must be defined to earn this one.
+    """
+
     def check(plan: Plan, results: Results) -> None:
-        each([c for c in plan.calls if c.func in funcs], lambda call: assert_not_mutated(results, call))
+        calls = [c for c in plan.calls if c.func in funcs]
+        defined = [c for c in calls if results.get(c.id, NOT_RUN).status != "undefined"]
+        each(defined or calls, lambda call: assert_not_mutated(results, call))
 
     return Criterion(name, points, check)

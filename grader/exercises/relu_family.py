@@ -5,8 +5,7 @@ import numpy as np
 from scipy.special import erf
 
 from grader.exercises import Exercise
-from grader.exercises.elementwise import (add_elementwise_calls, elementwise_inputs, unmutated_criterion,
-                                          values_criterion)
+from grader.exercises.elementwise import add_elementwise_calls, elementwise_inputs, unmutated_criterion, values_criterion
 from grader.probes import Plan, exercise_rng
 from reference import forward as F
 from reference import keys
@@ -46,8 +45,9 @@ def _sigmoid(x):
     return np.asarray(F.sigmoid(np.asarray(x, dtype=np.float64)))
 
 
-def _gelu_inner(x):
-    return F.GELU_C * (x + F.GELU_K * x ** 3)
+def _tanh_u(x):
+    """tanh(u), u = sqrt(2/pi) * (x + 0.044715 * x**3), for the GELU mistakes."""
+    return np.tanh(F.GELU_C * (x + F.GELU_K * x ** 3))
 
 
 RELU_MISTAKES = [
@@ -80,9 +80,9 @@ GELU_MISTAKES = [
     (_quiet(lambda x: 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi)),
      "this is the derivative of the erf form of GELU; the contract uses the tanh approximation "
      "0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."),
-    (_quiet(lambda x: 0.5 * (1.0 + np.tanh(_gelu_inner(x)))),
+    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x))),
      "this is only 0.5 * (1 + tanh(u)): the product rule adds 0.5 * x * (1 - tanh(u)**2) * du/dx."),
-    (_quiet(lambda x: 0.5 * (1.0 + np.tanh(_gelu_inner(x))) + 0.5 * x * (1.0 - np.tanh(_gelu_inner(x)) ** 2) * F.GELU_C),
+    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x)) + 0.5 * x * (1.0 - _tanh_u(x) ** 2) * F.GELU_C),
      "the inner derivative is incomplete: d/dx sqrt(2/pi) * (x + 0.044715 * x**3) = "
      "sqrt(2/pi) * (1 + 3 * 0.044715 * x**2)."),
     (_quiet(lambda x: np.asarray(F.gelu(x))), "this is gelu(x) itself, not its derivative."),

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
-                           assert_finite, each)
+from grader.checks import (CheckFn, Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
+                           assert_finite, assert_property, each)
 from grader.exercises import Exercise
 from grader.exercises.elementwise import unmutated_criterion
-from grader.exercises.softmax import assert_property
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 from reference import keys
@@ -80,7 +79,7 @@ MISTAKES = [
 ]
 
 
-def _values(tags: tuple[str, ...]):
+def _values(tags: tuple[str, ...]) -> CheckFn:
     def check(plan: Plan, results: Results) -> None:
         def one(call: Call) -> None:
             s = call.args[0]
