@@ -1,0 +1,164 @@
+"""q1: sigmoid, its derivative and tanh's derivative, graded against autograd keys."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader.checks import Mismatch
+from grader.exercises import saturating as q1
+from grader.testing import grade_source, points
+
+SEEDS = (0, 1, 2, 12345)
+NAMES = [c.name for c in q1.EXERCISE.criteria]
+SIGMOID, EDGES, SIG_DERIV, TANH_DERIV, UNMUTATED = NAMES
+
+STABLE = """
+import numpy as np
+
+def sigmoid(x):
+    x = np.asarray(x, dtype=float)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+def sigmoid_derivative(x):
+    s = sigmoid(x)
+    return s * (1 - s)
+
+def tanh_derivative(x):
+    return 1 - np.tanh(x) ** 2
+"""
+
+NAIVE = """
+import numpy as np
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))        # exp overflows to inf at -1000: 1/inf = 0, still correct
+
+def sigmoid_derivative(x):
+    return sigmoid(x) * sigmoid(-x)
+
+def tanh_derivative(x):
+    return 1.0 / np.cosh(x) ** 2
+"""
+
+SCIPY = """
+import numpy as np
+from scipy.special import expit
+
+def sigmoid(x):
+    return expit(x)
+
+def sigmoid_derivative(x):
+    return expit(x) * expit(-x)
+
+def tanh_derivative(x):
+    t = np.tanh(x)
+    return (1 - t) * (1 + t)
+"""
+
+
+def failed(results) -> set[str]:
+    return {r.name for r in results if not r.passed}
+
+
+def message(results, name: str) -> str:
+    return next(r.message for r in results if r.name == name)
+
+
+def with_body(func: str, body: str, base: str = STABLE) -> str:
+    """``base`` with ``func`` redefined afterwards (a later cell wins, as in Jupyter)."""
+    return base + f"\ndef {func}(x):\n    {body}\n"
+
+
+def test_points_and_names_follow_the_contract():
+    ex = q1.EXERCISE
+    assert (ex.id, ex.points, ex.names) == ("q1", 10, ("sigmoid", "sigmoid_derivative", "tanh_derivative"))
+    assert sum(c.points for c in ex.criteria) == ex.points
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("source", [STABLE, NAIVE, SCIPY], ids=["stable", "naive", "scipy"])
+def test_correct_implementations_get_full_marks(source, seed):
+    results = grade_source("q1", source, seed)
+    assert failed(results) == set() and points(results) == 10
+
+
+@pytest.mark.parametrize("func, body, lost, hint", [
+    ("sigmoid_derivative", "return sigmoid(x)", {SIG_DERIV},
+     "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))."),
+    ("sigmoid_derivative", "return 1 - sigmoid(x)", {SIG_DERIV}, "this is 1 - sigmoid(x)"),
+    ("tanh_derivative", "return 1 - np.tanh(x)", {TANH_DERIV}, "this is 1 - tanh(x); the derivative is"),
+    ("tanh_derivative", "return np.tanh(x) ** 2", {TANH_DERIV}, "this is tanh(x)**2"),
+    ("tanh_derivative", "return 1 - np.asarray(x) ** 2", {TANH_DERIV}, "square tanh(x), not x"),
+    # sigmoid(-x) * (1 - sigmoid(-x)) is still the right derivative: only sigmoid's own criteria fall
+    ("sigmoid", "return 1 / (1 + np.exp(x))", {SIGMOID, EDGES}, "this is sigmoid(-x)"),
+    ("sigmoid", "return np.tanh(x)", {SIGMOID, EDGES, SIG_DERIV}, "this is tanh(x), not the logistic sigmoid"),
+])
+def test_realistic_mistakes_lose_their_criteria_with_a_hint(func, body, lost, hint):
+    results = grade_source("q1", with_body(func, body), seed=1)
+    assert failed(results) == lost
+    first = next(name for name in NAMES if name in lost)
+    assert hint in message(results, first)
+
+
+def test_sigmoid_derivative_at_zero_names_the_mistake_with_expected_and_got():
+    results = grade_source("q1", with_body("sigmoid_derivative", "return sigmoid(x)"), seed=0)
+    text = message(results, SIG_DERIV)
+    assert "expected 0.25, got 0.5" in text or "differ from the expected values" in text
+    assert "Max absolute difference" in text and "Max relative difference" in text
+
+
+def test_a_sigmoid_that_is_nan_at_large_inputs_loses_the_edge_criterion():
+    source = with_body("sigmoid", "x = np.asarray(x, dtype=float)\n    return np.exp(x) / (np.exp(x) + 1)")
+    results = grade_source("q1", source, seed=0)
+    assert EDGES in failed(results)
+    assert "nan" in message(results, EDGES)
+
+
+def test_a_missing_function_costs_only_its_own_criteria():
+    source = STABLE.replace("def tanh_derivative", "def tanh_derivative_unused")
+    results = grade_source("q1", source, seed=0)
+    assert failed(results) == {TANH_DERIV}
+    assert "tanh_derivative is not defined" in message(results, TANH_DERIV)
+
+
+def test_a_function_that_modifies_its_input_loses_exactly_the_unmutated_criterion():
+    source = with_body("sigmoid_derivative", "s = sigmoid(x)\n    out = s * (1 - s)\n    x[...] = 0\n    return out")
+    results = grade_source("q1", source, seed=0)
+    assert failed(results) == {UNMUTATED}
+    assert "sigmoid_derivative(" in message(results, UNMUTATED) and "in place" in message(results, UNMUTATED)
+
+
+def test_blank_submission_gets_nothing():
+    assert points(grade_source("q1", "import numpy as np\n", seed=0)) == 0
+
+
+def test_plan_is_reproducible_and_differs_between_seeds():
+    a, b, c = q1.plan(5), q1.plan(5), q1.plan(6)
+    assert [x.id for x in a.calls] == [x.id for x in b.calls]
+    assert all(np.array_equal(x.args[0], y.args[0]) for x, y in zip(a.calls, b.calls))
+    assert not all(np.array_equal(x.args[0], y.args[0]) for x, y in zip(a.calls, c.calls) if x.args[0].size > 1)
+
+
+def test_plan_contains_the_contract_edge_cases():
+    edges = q1.plan(0).call("sigmoid/edges").args[0]
+    for v in (0.0, 50.0, -50.0, 700.0, -700.0, 1000.0, -1000.0):
+        assert v in edges
+
+
+@settings(derandomize=True, max_examples=25, deadline=None)
+@given(st.floats(1e-5, 1e-2))
+def test_a_relative_error_far_above_tolerance_always_fails(scale):
+    source = with_body("tanh_derivative", f"return (1 - np.tanh(x) ** 2) * (1 + {scale!r})")
+    results = grade_source("q1", source, seed=3)
+    assert TANH_DERIV in failed(results)
+    failure = next(r.failure for r in results if r.name == TANH_DERIV)
+    assert isinstance(failure, Mismatch) and failure.max_rel == pytest.approx(scale, rel=1e-3)
+
+
+@settings(derandomize=True, max_examples=15, deadline=None)
+@given(st.integers(0, 2**31))
+def test_correct_answers_pass_for_any_seed(seed):
+    assert points(grade_source("q1", STABLE, seed)) == 10
