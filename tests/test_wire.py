@@ -1,0 +1,94 @@
+"""The plain-data channel: what a hostile worker can send is numbers or an error, nothing else."""
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from grader.probes import Rng
+from grader.scoring import outcome_from_record
+from grader.wire import (FrameReader, WireError, decode_arg, decode_array, decode_result, encode_arg, encode_array,
+                         encode_result, frame)
+
+
+@pytest.mark.parametrize("value", [np.float64(2.5), np.arange(6.0).reshape(2, 3), np.array(True),
+                                   np.zeros((0, 3)), np.arange(4, dtype=np.int64)])
+def test_arrays_round_trip_with_shape_and_dtype(value):
+    back = decode_array(json.loads(json.dumps(encode_array(np.asarray(value)))))
+    assert back.shape == np.shape(value) and back.dtype == np.asarray(value).dtype
+    assert np.array_equal(back, value)
+
+
+def test_arguments_round_trip_including_rng_and_lists():
+    args = [np.arange(3.0), 2.0, "relu", [np.eye(2), np.ones(3)], Rng(7), None]
+    back = [decode_arg(json.loads(json.dumps(encode_arg(a)))) for a in args]
+    assert np.array_equal(back[0], args[0]) and back[1:3] == [2.0, "relu"]
+    assert all(np.array_equal(x, y) for x, y in zip(back[3], args[3]))
+    assert np.array_equal(back[4].normal(size=3), np.random.default_rng(7).normal(size=3))
+
+
+class Lying(np.ndarray):
+    def __eq__(self, other):
+        return True
+
+
+class FakeArray:
+    def __array__(self, dtype=None, copy=None):
+        return np.array([1.0, 2.0])
+
+
+@pytest.mark.parametrize("value, expected", [
+    (np.arange(3.0).view(Lying), np.arange(3.0)),
+    (FakeArray(), np.array([1.0, 2.0])),
+    ([1, 2, 3], np.array([1.0, 2.0, 3.0])),
+    (3, np.array(3.0)),
+])
+def test_results_become_plain_float_arrays_whatever_the_student_returned(value, expected):
+    decoded, _ = decode_result(json.loads(json.dumps(encode_result(value))))
+    assert type(decoded) is np.ndarray and decoded.dtype == np.float64
+    assert np.array_equal(decoded, expected)
+
+
+def test_tuples_stay_tuples_and_bools_stay_bool():
+    decoded, _ = decode_result(encode_result((np.zeros(2), np.array([True, False]))))
+    assert isinstance(decoded, tuple) and decoded[1].dtype == np.bool_
+
+
+@pytest.mark.parametrize("value", ["text", {"a": 1}, np.array([1j]), object()])
+def test_non_numeric_results_are_refused(value):
+    with pytest.raises((TypeError, ValueError)):
+        encode_result(value)
+
+
+@pytest.mark.parametrize("record", [
+    {"dtype": "object", "shape": [1], "b64": ""},
+    {"dtype": "float64", "shape": [2], "b64": base64.b64encode(b"\0" * 8).decode()},
+    {"dtype": "float64", "shape": [-1], "b64": ""},
+    {"dtype": "float64", "shape": [10**9], "b64": ""},
+    {"dtype": "float64", "shape": [1], "b64": "!!!"},
+    {"dtype": "float64", "shape": [1], "b64": "AAAAAAAAAAA=", "extra": 1},
+    ["not", "a", "record"],
+])
+def test_malformed_array_records_are_refused(record):
+    with pytest.raises((WireError, ValueError)):
+        decode_array(record)
+
+
+def test_hostile_call_records_become_invalid_outcomes_not_errors():
+    assert outcome_from_record({"status": "ok", "result": {"value": {"dtype": "object"}}}).status == "invalid"
+    assert outcome_from_record({"status": "pwned"}).status == "invalid"
+    assert outcome_from_record("garbage").status == "invalid"
+    long = outcome_from_record({"status": "raised", "error_type": "E" * 10_000, "error_message": "m" * 10_000})
+    assert len(long.error_type) <= 80 and len(long.error_message) <= 400
+
+
+def test_frames_split_a_stream_and_refuse_oversized_frames():
+    reader = FrameReader(max_frame=1000)
+    data = frame({"a": 1}) + frame({"b": 2})
+    assert reader.feed(data[:5]) == [] and reader.feed(data[5:]) == [{"a": 1}, {"b": 2}]
+    with pytest.raises(WireError, match="over the limit"):
+        FrameReader(max_frame=10).feed(frame({"x": "y" * 100}))
+    with pytest.raises(WireError, match="not JSON"):
+        FrameReader().feed(b"\0\0\0\3abc")
