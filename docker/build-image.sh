@@ -44,8 +44,8 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
 fi
 
-if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
-VERSION="$("$PY" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$ROOT/pyproject.toml")"
+VERSION="$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$ROOT/pyproject.toml" | head -n 1)"
+VERSION="${VERSION:-dev}"
 # repository part of the tag: strip a trailing :tag but keep a registry port
 REPO="$TAG"
 case "${TAG##*/}" in *:*) REPO="${TAG%:*}" ;; esac
