@@ -80,6 +80,7 @@ class DockerWorker:
             raise DockerUnavailable(f"the image {self.image} does not exist: build it with "
                                     f"`activation-grader image build --offline` (or without --offline "
                                     f"where Docker Hub is reachable).") from None
+        self._prune()
         tmpfs = f"rw,nosuid,nodev,size={self.limits.tmpfs_bytes},mode=1777"
         self.container = self.client.containers.create(
             self.image, ["python3", "-I", "-c", worker_source(), "--zygote", json.dumps(self.config())],
@@ -104,6 +105,15 @@ class DockerWorker:
         self.info = json.loads(payload)
         self._jobs = 0
         return self.info
+
+    def _prune(self) -> None:
+        """Remove stopped workers that a killed grader could not remove itself."""
+        try:
+            for c in self.client.containers.list(all=True, filters={"label": "activation-grader=worker",
+                                                                    "status": "exited"}):
+                c.remove(force=True)
+        except Exception:
+            pass
 
     def close(self) -> None:
         if self.container is not None:
