@@ -28,6 +28,9 @@ def atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file in the same directory, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide grades from the course staff's group
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
