@@ -9,12 +9,14 @@ same key (content, grader version, seed) is not recomputed.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.grading import Options, grade, task_key
+from grader.grading import Options, grade, now, task_key
 from grader.notebook import submission_files
+from grader.probes import submission_seed
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
 
 
@@ -26,6 +28,7 @@ class Batch:
     reused: int = 0
     graded: int = 0
     out_dir: Path | None = None
+    changes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def collect(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -61,7 +64,9 @@ def _error_record(name: str, content: bytes, options: Options, exc: BaseExceptio
             "possible": float(TOTAL_POINTS), "exercises": {q: _zero(q, message) for q in EXERCISES},
             "cells": {}, "notes": [],
             "provenance": {"key": task_key(content, options), "grader_version": grader_version(),
-                           "sandbox": options.sandbox, "executor": options.executor}}
+                           "seed": submission_seed(content, options.seed),
+                           "content_sha256": hashlib.sha256(content).hexdigest(), "sandbox": options.sandbox,
+                           "executor": options.executor, "graded_at": now()}}
 
 
 def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, executor=None,
@@ -75,13 +80,18 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
     batch = Batch(out_dir=out_dir)
     records: dict[str, dict] = {}
     todo = []
+    previous: dict[str, dict] = {}
     for name, path in items:
         content = path.read_bytes()
         existing = read_record(out_dir / "results" / f"{safe_name(name)}.json")
-        if not regrade and existing and existing.get("provenance", {}).get("key") == task_key(content, options):
+        # a grader failure ("error") is never reused: the next run tries again
+        if (not regrade and existing and existing.get("status") != "error"
+                and existing.get("provenance", {}).get("key") == task_key(content, options)):
             records[name] = existing
             batch.reused += 1
         else:
+            if existing:
+                previous[name] = existing
             todo.append((name, content))
     own_executor = executor is None
     if own_executor:
@@ -101,6 +111,11 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
                 write_submission(out_dir, record)
                 records[name] = record
                 batch.graded += 1
+                if name in previous:
+                    from grader.merge import changed_scores
+
+                    if changes := changed_scores(previous[name], record):
+                        batch.changes[name] = changes
                 if on_result:
                     on_result(record)
                 advance(record)

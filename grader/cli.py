@@ -105,6 +105,11 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
 
         console.print(terminal_table(result.records[0]))
     graded = sum(r["status"] == "graded" for r in result.records)
+    if result.changes and not quiet:
+        for name, lines in result.changes.items():
+            console.print(f"{name}: score changed on regrade", markup=False)
+            for line in lines:
+                console.print(f"  {line}", markup=False)
     if not quiet:
         console.print(f"{len(result.records)} submission(s): {graded} graded, {len(result.records) - graded} with "
                       f"problems ({result.reused} reused from an earlier run). Wrote {out_dir / 'final_grades.csv'}.")
@@ -134,3 +139,8 @@ def image_build(offline: bool, tag: str) -> None:
     from grader.image import build_image
 
     click.echo(f"Built {build_image(offline=offline, tag=tag)}")
+
+
+from grader.merge import merge_command  # noqa: E402
+
+main.add_command(merge_command, "merge")

@@ -9,15 +9,23 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import threading
+
+import click
 
 
 def _init_worker() -> None:
-    # every pool process keeps its own warm sandbox worker, closed at exit
-    import atexit
+    """Every pool process keeps its own warm sandbox worker, closed when the process ends.
+
+    Pool processes leave through multiprocessing's own exit path, which runs
+    its finalizers but not ``atexit``: without this, containers would outlive
+    the batch.
+    """
+    from multiprocessing.util import Finalize
 
     from grader.grading import close_workers
 
-    atexit.register(close_workers)
+    Finalize(None, close_workers, exitpriority=10)
 
 
 class LocalExecutor(cf.ProcessPoolExecutor):
@@ -39,7 +47,7 @@ def as_completed(futures):
     if futures and type(futures[0]).__module__.startswith("distributed"):
         from distributed import as_completed as dask_as_completed
 
-        return dask_as_completed(futures)
+        return dask_as_completed(futures, loop=futures[0].client.loop)
     return cf.as_completed(futures)
 
 
@@ -62,3 +70,326 @@ class InlineExecutor(cf.Executor):
         from grader.grading import close_workers
 
         close_workers()
+
+
+# -- Dask --------------------------------------------------------------------------------------------
+CONNECT_TIMEOUT = 10.0
+
+_HOW_TO_START = (
+    "Start a scheduler with `dask scheduler` (it prints its address, or writes it with --scheduler-file "
+    "PATH) and workers on each host with `dask worker ADDRESS --nworkers K --nthreads 1`, then pass "
+    "--scheduler tcp://HOST:8786 or --scheduler PATH/TO/scheduler.json, or set DASK_SCHEDULER_ADDRESS."
+)
+
+
+class DaskExecutorError(click.ClickException):
+    """The Dask cluster cannot be used; the message says how to fix it (a ``click.ClickException``)."""
+
+
+def dask_executor(scheduler: str | None = None, *, timeout: float = CONNECT_TIMEOUT) -> DaskExecutor:
+    """Connect to a running Dask scheduler and return an executor for :func:`grader.batch.run`.
+
+    ``scheduler`` is an address (``tcp://host:8786``, ``host:8786``), the path of a scheduler file
+    written by ``dask scheduler --scheduler-file``, or None for ``DASK_SCHEDULER_ADDRESS``. An
+    unreachable scheduler raises :class:`DaskExecutorError` within ``timeout`` seconds.
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise DaskExecutorError("--executor dask needs Dask's distributed scheduler: "
+                                "pip install 'activation-grader[dask]'.") from None
+    target = _scheduler_target(scheduler)
+    address = target.get("address") or _address_from_file(target["scheduler_file"])
+    _probe(address, timeout)
+    try:
+        client = distributed.Client(**target, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        _discard_half_open_client(exc)
+        raise DaskExecutorError(f"could not connect to the Dask scheduler at {address} within {timeout:g} s "
+                                f"({exc}). {_HOW_TO_START}") from None
+    except Exception as exc:  # something answered, but not the Dask protocol: e.g. the dashboard's port
+        _discard_half_open_client(exc)
+        raise DaskExecutorError(f"{address} answered, but not as a Dask scheduler ({type(exc).__name__}). "
+                                f"Check the port: a scheduler listens on 8786 by default, its dashboard on "
+                                f"8787. {_HOW_TO_START}") from None
+    try:
+        _check_workers(client)
+    except BaseException:
+        client.close()
+        raise
+    return DaskExecutor(client)
+
+
+class DaskExecutor:
+    """Grading tasks on a Dask cluster, one task per submission.
+
+    Each task has a deterministic key (``grade-<task key>-<digest of name and options>``), so the
+    same task submitted twice, by this run or by a concurrent one, is computed once; it is retried
+    twice if it raises, and the scheduler reruns it elsewhere if its worker dies. With
+    ``--sandbox docker`` a task needs the worker resource ``sandbox``. Nothing here keeps a future:
+    a result is released on the cluster as soon as the caller drops its future.
+    """
+
+    RETRIES = 2
+
+    def __init__(self, client, *, own_client: bool = True) -> None:
+        self.client = client
+        self._own_client = own_client
+        self._resources_checked = False
+
+    def submit(self, fn, /, *args, **kwargs):
+        key, resources = None, None
+        task = args[0] if len(args) == 1 and not kwargs else None
+        if isinstance(task, dict) and {"name", "content", "options"} <= task.keys():
+            key = grading_key(task)
+            if task["options"].get("sandbox") == "docker":
+                resources = {"sandbox": 1}
+                self._check_sandbox_resource()
+        return self.client.submit(_run_on_worker, fn, *args, **kwargs, key=key, pure=False,
+                                  retries=self.RETRIES, resources=resources)
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        if self._own_client:
+            self.client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def _check_sandbox_resource(self) -> None:
+        if self._resources_checked:
+            return
+        self._resources_checked = True
+        workers = _scheduler_workers(self.client)
+        if workers and not any(w.get("resources", {}).get("sandbox") for w in workers.values()):
+            raise DaskExecutorError("--sandbox docker on Dask runs only on workers that offer the resource "
+                                    "'sandbox', and none does: start the workers on hosts with Docker as "
+                                    "`dask worker ADDRESS --nworkers K --nthreads 1 --resources sandbox=1`.")
+
+
+def grading_key(task: dict) -> str:
+    """The Dask key of a grading task: identical tasks share it, different ones never do.
+
+    The task key (content, grader version, seed) alone is not enough: the record carries the
+    submission's name, a ``.py`` and an ``.ipynb`` with the same bytes are read differently, and
+    the sandbox and limits shape the result.
+    """
+    import hashlib
+    import json
+
+    from grader.grading import Options, task_key
+
+    options = task["options"]
+    digest = hashlib.sha256(json.dumps([task["name"], options], sort_keys=True, default=str).encode())
+    return f"grade-{task_key(task['content'], Options.from_dict(options))}-{digest.hexdigest()[:12]}"
+
+
+# runs on the worker ---------------------------------------------------------------------------------
+_worker_lock = threading.Lock()
+_worker_finalizer = False
+
+
+def _run_on_worker(fn, /, *args, **kwargs):
+    """One task at a time per worker process: it has one warm sandbox (see ``grading.get_worker``).
+
+    The sandbox is closed when the worker process ends, as in :func:`_init_worker` (a Dask
+    worker under a nanny is a multiprocessing child too).
+    """
+    global _worker_finalizer
+    with _worker_lock:
+        if not _worker_finalizer:
+            from multiprocessing.util import Finalize
+
+            from grader.grading import close_workers
+
+            Finalize(None, close_workers, exitpriority=10)
+            _worker_finalizer = True
+        return fn(*args, **kwargs)
+
+
+def _worker_info() -> dict:
+    from grader.grading import grader_version
+
+    return {"grader_version": grader_version()}
+
+
+# connecting -----------------------------------------------------------------------------------------
+def _scheduler_target(scheduler: str | None) -> dict:
+    import re
+
+    if scheduler is None or not str(scheduler).strip():
+        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if not scheduler:
+            try:
+                import dask
+
+                scheduler = dask.config.get("scheduler-address", None)
+            except ImportError:  # pragma: no cover
+                scheduler = None
+        if not scheduler:
+            raise DaskExecutorError(f"--executor dask needs a scheduler and none was given. {_HOW_TO_START}")
+    scheduler = str(scheduler).strip()
+    if "://" in scheduler:
+        return {"address": scheduler}
+    if os.path.isfile(scheduler):
+        return {"scheduler_file": scheduler}
+    if re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+", scheduler):
+        return {"address": scheduler}
+    raise DaskExecutorError(f"{scheduler!r} is neither a scheduler address (tcp://HOST:PORT) nor an existing "
+                            f"scheduler file. {_HOW_TO_START}")
+
+
+def _address_from_file(path: str) -> str:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["address"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DaskExecutorError(f"{path} is not a Dask scheduler file ({type(exc).__name__}: {exc}); it is "
+                                f"written by `dask scheduler --scheduler-file {path}`.") from None
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail at once on a refused connection, and in ``timeout`` on a port that never answers.
+
+    ``distributed.Client`` retries a refused connection until its timeout, and then waits for the
+    scheduler's handshake with no time limit at all: a port that accepts connections and stays
+    silent would hang the run.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.security import Security
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise DaskExecutorError(f"{address!r} is not a scheduler address ({exc}). {_HOW_TO_START}") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
+        raise DaskExecutorError(f"cannot reach the Dask scheduler at {address} ({why}). "
+                                f"Is it running, and is the address right? {_HOW_TO_START}") from None
+
+    async def handshake() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except (asyncio.TimeoutError, TimeoutError):
+        why = f"no answer within {timeout:g} s"
+    except Exception as exc:
+        why = f"{type(exc).__name__}"
+    else:
+        return
+    raise DaskExecutorError(f"{address} accepts connections but does not answer as a Dask scheduler ({why}). "
+                            f"Check the port: a scheduler listens on 8786 by default, its dashboard on 8787. "
+                            f"{_HOW_TO_START}")
+
+
+def _discard_half_open_client(exc: BaseException) -> None:
+    """A Client whose constructor failed would try (and fail, noisily) to close itself when collected."""
+    import contextlib
+
+    from distributed import Client
+
+    tb = exc.__traceback__
+    while tb is not None:
+        half = tb.tb_frame.f_locals.get("self")
+        if isinstance(half, Client):
+            with contextlib.suppress(Exception):
+                half.status = "closed"
+                half._loop_runner.stop()
+            return
+        tb = tb.tb_next
+
+
+def _scheduler_workers(client) -> dict:
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed
+        info = client.scheduler_info()
+    return info.get("workers", {})
+
+
+def _check_workers(client) -> None:
+    """Workers must run this grader; warn about what would make the run slow or wait."""
+    import logging
+
+    from grader.grading import grader_version
+
+    log = logging.getLogger("grader.executors")
+    workers = _scheduler_workers(client)
+    if not workers:
+        log.warning("the Dask scheduler has no workers yet: grading starts when workers join.")
+        return
+    try:
+        infos = client.run(_worker_info)
+    except Exception as exc:
+        raise DaskExecutorError(f"the Dask workers cannot run the grader ({type(exc).__name__}: {exc}): "
+                                f"install activation-grader (the same version as here) on every worker.") from None
+    mine = grader_version()
+    other = sorted({info["grader_version"] for info in infos.values()} - {mine})
+    if other:
+        raise DaskExecutorError(f"the Dask workers run grader version(s) {', '.join(other)}, this client "
+                                f"{mine}: results would not match the keys of this run. Install the same "
+                                f"version on the workers and restart them.")
+    crowded = sorted(addr for addr, w in workers.items() if w.get("nthreads", 1) > 1)
+    if crowded:
+        log.warning("%d Dask worker(s) have more than one thread; each worker process grades one "
+                    "submission at a time, so start workers with --nworkers K --nthreads 1.", len(crowded))
+
+
+# -- benchmark hook -----------------------------------------------------------------------------------
+def _echo_task(task: dict) -> dict:
+    """A stand-in for ``grade``: no grading, a record-sized answer."""
+    return {"file": task["name"], "score": 0.0, "padding": "x" * 4000}
+
+
+def dispatch_overhead(executor, n: int = 200, payload_bytes: int = 50_000) -> dict:
+    """Seconds per task spent by ``executor`` on moving a submission-sized task and its record.
+
+    Runs ``n`` no-op tasks shaped like grading tasks (unique names, ``payload_bytes`` of content)
+    through ``submit`` and :func:`as_completed`, as ``grader.batch.run`` does, after one warm-up
+    task. Subtract it from the per-submission time of a real run to see what grading costs.
+    """
+    import time
+
+    def task(i: int) -> dict:
+        return {"name": f"overhead-{i}.py", "content": (b"# %d\n" % i).ljust(payload_bytes, b"#"),
+                "options": {"seed": 0, "sandbox": "process", "executor": "benchmark"}}
+
+    executor.submit(_echo_task, task(-1)).result()
+    started = time.perf_counter()
+    futures = {executor.submit(_echo_task, task(i)): i for i in range(n)}
+    for future in as_completed(futures):
+        futures.pop(future)
+        future.result()
+    seconds = time.perf_counter() - started
+    return {"tasks": n, "payload_bytes": payload_bytes, "seconds": round(seconds, 4),
+            "per_task_ms": round(1000 * seconds / max(n, 1), 3)}
+
+
+def compare_overhead(scheduler: str | None = None, jobs: int | None = None, n: int = 200,
+                     payload_bytes: int = 50_000) -> dict:
+    """:func:`dispatch_overhead` of the local pool and of the Dask cluster at ``scheduler``."""
+    out = {}
+    pool = LocalExecutor(jobs or default_jobs())
+    try:
+        out["local"] = dispatch_overhead(pool, n, payload_bytes)
+    finally:
+        pool.shutdown()
+    with dask_executor(scheduler) as dask:
+        out["dask"] = dispatch_overhead(dask, n, payload_bytes)
+    return out

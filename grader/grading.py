@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,10 @@ class Options:
         d = dict(d)
         d["limits"] = Limits(**d.get("limits", {}))
         return cls(**d)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def task_key(content: bytes, options: Options) -> str:
@@ -117,7 +122,7 @@ def grade(task: dict) -> dict:
         "possible": float(TOTAL_POINTS), "exercises": {}, "cells": {}, "notes": [],
         "provenance": {"key": task_key(content, options), "grader_version": grader_version(), "seed": seed,
                        "content_sha256": hashlib.sha256(content).hexdigest(), "sandbox": options.sandbox,
-                       "executor": options.executor, "isolation": None},
+                       "executor": options.executor, "isolation": None, "graded_at": now()},
     }
     try:
         submission = load(name, content)

@@ -139,3 +139,13 @@ def test_same_submission_same_seed_same_scores_and_feedback(tmp_path):
     one = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "1", OPTIONS, progress=False).records[0]
     two = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "2", OPTIONS, progress=False).records[0]
     assert one["exercises"] == two["exercises"]
+
+
+def test_a_grader_failure_is_not_reused_on_the_next_run(tmp_path):
+    batch.run([SAMPLES / "alice_correct.ipynb"], tmp_path, OPTIONS, progress=False)
+    path = tmp_path / "results" / "alice_correct.json"
+    data = json.loads(path.read_text())
+    data["extra_data"]["status"] = "error"
+    path.write_text(json.dumps(data))
+    again = batch.run([SAMPLES / "alice_correct.ipynb"], tmp_path, OPTIONS, progress=False)
+    assert (again.graded, again.reused) == (1, 0) and again.records[0]["status"] == "graded"
