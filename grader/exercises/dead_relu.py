@@ -113,6 +113,8 @@ MISTAKES: list[Mistake] = [
      "these are the live units: a unit is dead where its active fraction is below threshold."),
     (lambda p, t: _active_fraction(p) > t,
      "these are the live units: a unit is dead where its active fraction is below threshold."),
+    (lambda p, t: _active_fraction(p) < 0.01,
+     "the threshold argument is ignored: compare with threshold, not with its default 0.01."),
     (lambda p, t: np.all(p <= 0, axis=0),
      "this marks units that are never active; the contract compares the active fraction with threshold."),
     (lambda p, t: _active_fraction(p),

@@ -74,10 +74,13 @@ GLU_MISTAKES: list[Mistake] = [
     (lambda a, b: _sig(a * b), "this is sigmoid(a * b): only b goes through the sigmoid, then multiply by a."),
 ]
 
-# Arguments: a, b, grad_out, the correct grad_a, the correct grad_b.
+SWAPPED = "the outputs are swapped: return (grad_a, grad_b), in this order."
+
+# Arguments: a, b, grad_out, the correct grad_a, the correct grad_b. (A swap of the
+# two outputs is recognised on the pair, see ``_swapped``: an item alone cannot tell
+# a swap from grad_b = grad_out * sigmoid(b).)
 GRAD_A_MISTAKES: list[Mistake] = [
     (lambda a, b, g, ga, gb: g, "grad_a equals grad_out: you forgot the gate, grad_a = grad_out * sigmoid(b)."),
-    (lambda a, b, g, ga, gb: gb, "this is grad_b: the outputs are swapped, return (grad_a, grad_b)."),
     (lambda a, b, g, ga, gb: _sig(b), "this is sigmoid(b) alone: multiply by grad_out (the chain rule)."),
 ]
 GRAD_B_MISTAKES: list[Mistake] = [
@@ -86,12 +89,22 @@ GRAD_B_MISTAKES: list[Mistake] = [
      "grad_b = grad_out * a * sigmoid(b) * (1 - sigmoid(b))."),
     (lambda a, b, g, ga, gb: g * _sig(b) * (1.0 - _sig(b)),
      "the factor a is missing: grad_b = grad_out * a * sigmoid(b) * (1 - sigmoid(b))."),
-    (lambda a, b, g, ga, gb: ga, "this is grad_a: the outputs are swapped, return (grad_a, grad_b)."),
     (lambda a, b, g, ga, gb: g * a * _sig(b),
      "this is grad_out * a * sigmoid(b): the derivative of sigmoid(b) is sigmoid(b) * (1 - sigmoid(b))."),
     (lambda a, b, g, ga, gb: a * _sig(b) * (1.0 - _sig(b)),
      "grad_out is missing: multiply the local derivative by grad_out (the chain rule)."),
 ]
+
+
+def _close(got: np.ndarray, value: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        return got.shape == value.shape and bool(np.allclose(got, value, rtol=1e-6, atol=1e-9, equal_nan=True))
+
+
+def _swapped(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> bool:
+    """The student returned (grad_b, grad_a)."""
+    return (not _close(expected[0], expected[1]) and _close(got[0], expected[1])
+            and _close(got[1], expected[0]))
 
 
 def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False) -> Criterion:
@@ -129,12 +142,13 @@ def backward_criterion(name: str, points: float, items: Sequence[int], tags: Seq
             a, b, g = call.args
             got = tuple_result(results, call, (np.shape(a),) * 2)
             expected = plan.expected[call.id]
+            swapped = _swapped(got, expected)
             for i in items:
                 what = f", item {i} ({names[i]})"
                 if finite:
                     assert_finite(got[i], call, inputs=b, input_name="b", what=what)
                 assert_close(got[i], expected[i], call, inputs=b, input_name="b", what=what,
-                             mistakes=_known(mistakes[i], a, b, g, *expected))
+                             mistakes=[(got[i], SWAPPED)] if swapped else _known(mistakes[i], a, b, g, *expected))
 
         each([c for c in calls_of(plan, "glu_backward") if c.id.split("/")[-1] in tags], one)
 

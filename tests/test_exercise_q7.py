@@ -1,0 +1,258 @@
+"""q7 (initialisation variances): right and wrong submissions against the rubric."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader.exercises import EXERCISES
+from grader.exercises.initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
+                                             _variance_mistakes)
+from grader.probes import Rng
+from grader.testing import grade_source, points, wire_call
+
+EXERCISE = EXERCISES["q7"]
+SEEDS = (0, 1, 2, 12345)
+
+
+def grade(source: str, seed: int = 0):
+    with np.errstate(all="ignore"):
+        return grade_source("q7", source, seed)
+
+
+def criterion(fragment: str) -> str:
+    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
+    assert len(names) == 1, (fragment, names)
+    return names[0]
+
+
+def failed(results) -> set[str]:
+    return {r.name for r in results if not r.passed}
+
+
+def message(results, name: str) -> str:
+    return next(r.message for r in results if r.name == name)
+
+
+XAVIER = criterion("xavier_variance(n_in, n_out)")
+HE = criterion("he_variance(n_in)")
+SHAPE = criterion("returns shape")
+MEAN = criterion("sample mean")
+VARIANCE = criterion("sample variance")
+NORMAL = criterion("normally distributed")
+REPRO = criterion("same seed")
+VALUE_ERROR = criterion("raises ValueError")
+STATISTICAL = {MEAN, VARIANCE, NORMAL}
+
+NORMAL_SCALE = """
+import numpy as np
+
+def xavier_variance(n_in, n_out):
+    return 2 / (n_in + n_out)
+
+def he_variance(n_in):
+    return 2 / n_in
+
+def init_weights(n_in, n_out, scheme, rng):
+    if scheme == "xavier":
+        var = xavier_variance(n_in, n_out)
+    elif scheme == "he":
+        var = he_variance(n_in)
+    else:
+        raise ValueError(f"unknown scheme {scheme!r}")
+    return rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))
+"""
+
+STANDARD_TIMES_STD = """
+import math
+import numpy as np
+
+VARIANCES = {
+    "xavier": lambda n_in, n_out: 2.0 / (n_in + n_out),
+    "he": lambda n_in, n_out: 2.0 / n_in,
+}
+
+def xavier_variance(n_in, n_out):
+    return VARIANCES["xavier"](n_in, n_out)
+
+def he_variance(n_in):
+    return VARIANCES["he"](n_in, None)
+
+def init_weights(n_in, n_out, scheme, rng):
+    if scheme not in VARIANCES:
+        raise ValueError("scheme must be 'xavier' or 'he'")
+    return rng.standard_normal((n_in, n_out)) * math.sqrt(VARIANCES[scheme](n_in, n_out))
+"""
+
+TRANSPOSED_DRAW = NORMAL_SCALE.replace("return rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))",
+                                       "return np.sqrt(var) * rng.normal(size=(n_out, n_in)).T")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("source", [NORMAL_SCALE, STANDARD_TIMES_STD, TRANSPOSED_DRAW],
+                         ids=["normal-with-scale", "standard-normal-times-std", "transposed-draw"])
+def test_correct_implementations_get_full_marks(source, seed):
+    results = grade(source, seed)
+    assert failed(results) == set(), "\n".join(r.message for r in results if not r.passed)
+    assert points(results) == EXERCISE.points == 8
+
+
+@settings(derandomize=True, max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_correct_implementation_passes_the_statistical_tests_for_any_seed(seed):
+    assert failed(grade(STANDARD_TIMES_STD, seed)) == set()
+
+
+def _replace(old: str, new: str, source: str = NORMAL_SCALE) -> str:
+    assert old in source
+    return source.replace(old, new)
+
+
+DRAW = "return rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))"
+HE_VAR = "        var = he_variance(n_in)\n"
+XAVIER_VAR = "        var = xavier_variance(n_in, n_out)\n"
+
+# (source, the criteria it fails, a fragment of the hint in the first failing one's message)
+WRONG = {
+    "variance as the scale": (_replace("np.sqrt(var)", "var"), {VARIANCE}, "you passed the variance as the scale"),
+    "he with n_out": (_replace(HE_VAR, "        var = he_variance(n_out)\n"), {VARIANCE},
+                      "He's variance uses the fan-in"),
+    "he with 1 / n_in": (_replace(HE_VAR, "        var = 1 / n_in\n"), {VARIANCE}, "the variance is 1 / n_in; He's"),
+    "he with the xavier variance": (_replace(HE_VAR, XAVIER_VAR), {VARIANCE}, "this is Xavier's variance"),
+    "xavier as 1 / (n_in + n_out)": (_replace("return 2 / (n_in + n_out)", "return 1 / (n_in + n_out)"),
+                                     {XAVIER, VARIANCE}, "the factor 2 is missing"),
+    "xavier with the he variance": (_replace(XAVIER_VAR, "        var = 2 / n_in\n"), {VARIANCE},
+                                    "the variance is He's, 2 / n_in"),
+    "xavier with 1 / n_in": (_replace(XAVIER_VAR, "        var = 1 / n_in\n"), {VARIANCE},
+                             "the variance is 1 / n_in; scheme 'xavier'"),
+    "xavier with 2 / n_out": (_replace(XAVIER_VAR, "        var = 2 / n_out\n"), {VARIANCE},
+                              "the variance is 2 / n_out"),
+    "unit variance": (_replace(DRAW, "return rng.normal(0.0, 1.0, size=(n_in, n_out))"), {VARIANCE},
+                      "the weights have variance 1"),
+    "uniform(-std, std)": (_replace(DRAW, "return rng.uniform(-np.sqrt(var), np.sqrt(var), size=(n_in, n_out))"),
+                           {VARIANCE, NORMAL}, "uniform(-s, s) has variance s**2 / 3"),
+    "uniform with the right variance": (
+        _replace(DRAW, "return rng.uniform(-np.sqrt(3 * var), np.sqrt(3 * var), size=(n_in, n_out))"),
+        {NORMAL}, "the values look uniformly distributed"),
+    "laplace with the right variance": (
+        _replace(DRAW, "return rng.laplace(0.0, np.sqrt(var / 2), size=(n_in, n_out))"),
+        {NORMAL}, "the values are not normally distributed"),
+    "non-negative weights": (_replace(DRAW, "return rng.random((n_in, n_out)) * np.sqrt(var)"),
+                             {MEAN, VARIANCE, NORMAL}, "every weight is >= 0"),
+    "shifted mean": (_replace(DRAW, "return rng.normal(0.1, np.sqrt(var), size=(n_in, n_out))"),
+                     {MEAN, NORMAL}, "the weights must have mean 0"),
+    "shape (n_out, n_in)": (_replace("size=(n_in, n_out)", "size=(n_out, n_in)"), {SHAPE},
+                            "the axes are swapped"),
+    "global np.random": (_replace("rng.normal(", "np.random.normal("), {REPRO}, "never from np.random"),
+    "generator with a fixed seed": (_replace("rng.normal(", "np.random.default_rng(0).normal("), {REPRO},
+                                    "do not create a generator with a fixed seed"),
+    "KeyError for an unknown scheme": (_replace("raise ValueError(", "raise KeyError("), {VALUE_ERROR},
+                                       "raise ValueError"),
+    "scheme is lower-cased": (_replace("def init_weights(n_in, n_out, scheme, rng):\n",
+                                       "def init_weights(n_in, n_out, scheme, rng):\n    scheme = scheme.lower()\n"),
+                              {VALUE_ERROR}, "raise ValueError"),
+    "xavier_variance returns the std": (_replace("return 2 / (n_in + n_out)", "return (2 / (n_in + n_out)) ** 0.5"),
+                                        {XAVIER, VARIANCE}, "this is the standard deviation sqrt(2 / (n_in + n_out))"),
+    "xavier_variance with He's formula": (_replace("return 2 / (n_in + n_out)", "return 2 / n_in"),
+                                          {XAVIER, VARIANCE}, "this is He's variance 2 / n_in"),
+    "xavier_variance 1 / n_in": (_replace("return 2 / (n_in + n_out)", "return 1 / n_in"), {XAVIER, VARIANCE},
+                                 "this is 1 / n_in; Xavier's"),
+    "xavier_variance with the product": (_replace("return 2 / (n_in + n_out)", "return 2 / (n_in * n_out)"),
+                                         {XAVIER, VARIANCE}, "not the product"),
+    "xavier_variance upside down": (_replace("return 2 / (n_in + n_out)", "return (n_in + n_out) / 2"),
+                                    {XAVIER, VARIANCE}, "the fraction is upside down: 2 / (n_in + n_out)"),
+    "he_variance 1 / n_in": (_replace("return 2 / n_in", "return 1 / n_in"), {HE, VARIANCE},
+                             "the factor 2 is missing"),
+    "he_variance returns the std": (_replace("return 2 / n_in", "return (2 / n_in) ** 0.5"), {HE, VARIANCE},
+                                    "this is the standard deviation sqrt(2 / n_in)"),
+    "he_variance upside down": (_replace("return 2 / n_in", "return n_in / 2"), {HE, VARIANCE},
+                                "the fraction is upside down: 2 / n_in"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_a_recognised_mistake_fails_its_criteria_with_its_hint(name):
+    source, criteria, hint = WRONG[name]
+    for seed in (0, 12345):
+        results = grade(source, seed)
+        assert failed(results) == criteria, "\n".join(r.message for r in results if not r.passed)
+        first = next(r for r in results if not r.passed)
+        assert "Hint: " in first.message and hint in first.message, first.message
+        assert points(results) == 8 - sum(c.points for c in EXERCISE.criteria if c.name in criteria)
+
+
+def test_every_recognised_mistake_has_a_submission_showing_its_hint():
+    feedback = "\n".join(r.message for source, _, _ in WRONG.values() for r in grade(source))
+    meanings = [m for _, m in XAVIER_MISTAKES + HE_MISTAKES]
+    for scheme, n_in, n_out in DRAWS:
+        meanings += [m for _, m in _variance_mistakes(scheme, n_in, n_out)]
+    for meaning in meanings:
+        assert meaning in feedback, meaning
+
+
+def test_the_variance_hint_names_the_scheme_whose_draw_is_wrong():
+    results = grade(WRONG["he with n_out"][0])
+    text = message(results, VARIANCE)
+    assert "init_weights(200, 500, 'he'" in text and "ratio 0.4" in text
+
+
+def test_a_transposed_array_costs_only_the_shape_criterion_and_is_still_graded_statistically():
+    results = grade(WRONG["shape (n_out, n_in)"][0])
+    assert failed(results) == {SHAPE}
+    assert "returned shape (5, 3), expected (3, 5)" in message(results, SHAPE)
+
+
+def test_a_missing_function_costs_only_its_own_criteria():
+    without_init = NORMAL_SCALE.split("def init_weights")[0]
+    results = grade(without_init)
+    assert failed(results) == {SHAPE, MEAN, VARIANCE, NORMAL, REPRO, VALUE_ERROR}
+    assert points(results) == 2
+    assert "init_weights is not defined" in message(results, VALUE_ERROR)
+    without_he = STANDARD_TIMES_STD.replace("def he_variance(n_in):\n    return VARIANCES[\"he\"](n_in, None)\n", "")
+    assert failed(grade(without_he)) == {HE}
+    without_xavier = STANDARD_TIMES_STD.replace(
+        "def xavier_variance(n_in, n_out):\n    return VARIANCES[\"xavier\"](n_in, n_out)\n", "")
+    assert failed(grade(without_xavier)) == {XAVIER}
+
+
+def test_a_function_that_raises_costs_only_its_criteria():
+    source = NORMAL_SCALE + "\ndef he_variance(n_in):\n    raise NotImplementedError\n"
+    source = source.replace("var = he_variance(n_in)", "var = 2 / n_in")
+    results = grade(source)
+    assert failed(results) == {HE}
+    assert "raised NotImplementedError" in message(results, HE)
+
+
+def test_the_plan_sends_generators_as_seeds_and_grades_every_bad_scheme():
+    plan = EXERCISE.plan(0)
+    init_calls = [c for c in plan.calls if c.func == "init_weights"]
+    assert all(isinstance(c.args[3], Rng) for c in init_calls)
+    assert [c.args[2] for c in init_calls if c.id.startswith("init_weights/bad/")] == list(BAD_SCHEMES)
+    draws = [c for c in init_calls if c.id.startswith("init_weights/draw/")]
+    assert [(c.args[2], c.args[0], c.args[1]) for c in draws] == list(DRAWS)
+    assert all(isinstance(plan.expected[c.id], StandardBounds) for c in draws)
+    seeds = [c.args[3].seed for c in init_calls]
+    repro = [c for c in init_calls if "/repro/" in c.id]
+    assert len(set(seeds)) == len(seeds) - 2  # only the two "same seed" pairs repeat
+    assert {c.args[3].seed for c in repro if c.id.endswith("/a")} == \
+        {c.args[3].seed for c in repro if c.id.endswith("/a_again")}
+
+
+def _same(a, b) -> bool:
+    return a == b if isinstance(a, StandardBounds) else np.array_equal(a, b)
+
+
+def test_the_plan_is_reproducible_for_a_seed_and_differs_between_seeds():
+    p1, p2, p3 = EXERCISE.plan(7), EXERCISE.plan(7), EXERCISE.plan(8)
+    assert [wire_call(c) for c in p1.calls] == [wire_call(c) for c in p2.calls]
+    assert p1.expected.keys() == p2.expected.keys()
+    assert all(_same(p1.expected[k], p2.expected[k]) for k in p1.expected)
+    assert [wire_call(c) for c in p1.calls] != [wire_call(c) for c in p3.calls]
+
+
+def test_the_rubric_matches_the_contract():
+    assert EXERCISE.id == "q7" and EXERCISE.points == 8
+    assert EXERCISE.names == ("xavier_variance", "he_variance", "init_weights")
+    assert sum(c.points for c in EXERCISE.criteria) == 8
+    assert len({c.name for c in EXERCISE.criteria}) == len(EXERCISE.criteria)
