@@ -26,8 +26,11 @@ test: setup
 docker-image: setup
 	$(BIN)/activation-grader image build --offline
 
+assignment: setup
+	$(BIN)/python assignments/build.py
+
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
 
 clean:
-	rm -rf out dist .pytest_cache .hypothesis
+	rm -rf out assignments/dist .pytest_cache .hypothesis

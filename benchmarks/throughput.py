@@ -93,7 +93,7 @@ def cold_cli(path: Path, out: Path, repeat: int = 5) -> list[float]:
 
 
 def otter_zip() -> Path | None:
-    candidates = sorted(ROOT.glob("assignments/dist/autograder/*.zip")) + sorted(ROOT.glob("dist/autograder/*.zip"))
+    candidates = sorted(ROOT.glob("assignments/dist/autograder/*.zip"))
     return candidates[0] if candidates else None
 
 

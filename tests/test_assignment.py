@@ -1,0 +1,359 @@
+"""The Otter assignment: build, student notebook, public checks, autograder zip and plugin.
+
+One build of dist/ into a temporary directory serves every test; the ``otter run``s
+(about 5 s each) run once in a module fixture, and the tests compare their
+per-question scores with what activation-grader's engine gives the same notebooks.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.exercises import EXERCISES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location("assignment_build", ROOT / "assignments" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build()
+PLUGIN = "grader.otter_plugin.ActivationGraderPlugin"
+
+#: Appended to the blank student notebook: makes every Otter test case pass inside Otter's kernel,
+#: once through Otter's own test runner and once through this project's in-kernel check.
+TAMPER = '''\
+try:
+    from otter.test_files import exception_test as _et
+    from otter.test_files.abstract_test import TestCaseResult as _Result
+
+    def _all_pass(self, env):
+        self.test_case_results = [_Result(test_case=tc, message="passed", passed=True) for tc in self.test_cases]
+
+    _et.ExceptionTestFile.run = _all_pass
+    import grader.otter_plugin as _plugin
+    _plugin.check_criterion = lambda *args, **kwargs: None
+except ImportError:
+    pass
+'''
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def _cells(nb: dict) -> list[str]:
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]]
+
+
+def _write_variant(src: Path, dst: Path, edit) -> Path:
+    nb = json.loads(src.read_text())
+    edit(nb)
+    dst.write_text(json.dumps(nb))
+    return dst
+
+
+def _naive_softmax(nb: dict) -> None:
+    """q4 wrong, everything else right: softmax without subtracting the maximum."""
+    hits = 0
+    for cell in nb["cells"]:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if "def softmax(" in src:
+            new = src.replace("np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z)")
+            hits += new != src
+            cell["source"] = new
+    assert hits == 1
+
+
+def _tamper(nb: dict) -> None:
+    nb["cells"].append(nbformat.v4.new_code_cell(TAMPER))
+
+
+def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
+    """A copy of the autograder zip whose otter_config.json lists ``plugins``."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "otter_config.json":
+                config = json.loads(data)
+                config["plugins"] = plugins
+                data = json.dumps(config, indent=2).encode()
+            zout.writestr(info, data)
+    return dst
+
+
+def _otter_run(zip_path: Path, notebook: Path, out: Path) -> dict:
+    out.mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path), "-o", str(out),
+                           str(notebook)], cwd=out, capture_output=True, text=True, timeout=300)
+    results = out / "results.json"
+    assert proc.returncode == 0 and results.exists(), (
+        f"otter run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(results.read_text())
+
+
+def _per_question(results: dict) -> dict[str, float]:
+    return {t["name"]: t["score"] for t in results["tests"] if t["name"] in EXERCISES}
+
+
+def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
+    from grader.grading import Options, close_workers, grade
+
+    try:
+        record = grade({"name": notebook.name, "content": notebook.read_bytes(),
+                        "options": Options(seed=seed).to_dict()})
+    finally:
+        close_workers()
+    assert record["status"] == "graded", record
+    return {q: ex["score"] for q, ex in record["exercises"].items()}
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> dict[str, Path]:
+    return build.build(tmp_path_factory.mktemp("dist"), run_tests=False)
+
+
+@pytest.fixture(scope="module")
+def notebooks(dist, tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("notebooks")
+    solution = shutil.copy(dist["solution"], d / "solution.ipynb")
+    blank = shutil.copy(dist["student"], d / "blank.ipynb")
+    return {"solution": Path(solution), "blank": Path(blank),
+            "one_wrong": _write_variant(dist["solution"], d / "one_wrong.ipynb", _naive_softmax),
+            "tamper": _write_variant(dist["student"], d / "tamper.ipynb", _tamper)}
+
+
+@pytest.fixture(scope="module")
+def otter_results(dist, notebooks, tmp_path_factory) -> dict[str, dict]:
+    """Every ``otter run`` the tests look at (one after the other: each one keeps a core busy)."""
+    d = tmp_path_factory.mktemp("otter")
+    zips = {"plugin": dist["autograder_zip"],
+            "no_plugin": _zip_with_plugins(dist["autograder_zip"], d / "no-plugin.zip", []),
+            "in_otter": _zip_with_plugins(dist["autograder_zip"], d / "in-otter.zip",
+                                          [{PLUGIN: {"execute_in_otter": True}}])}
+    runs = {"solution": ("plugin", "solution"), "blank": ("plugin", "blank"),
+            "one_wrong_in_otter": ("in_otter", "one_wrong"),
+            "tamper_no_plugin": ("no_plugin", "tamper"), "tamper": ("plugin", "tamper")}
+    return {key: _otter_run(zips[z], notebooks[nb], d / key) for key, (z, nb) in runs.items()}
+
+
+# --- the master notebook ----------------------------------------------------------------------------
+def test_master_hidden_tests_match_the_criteria():
+    """One hidden test case per criterion, same points; rebuild with `python assignments/build.py --sync`."""
+    assert build.check_master() == []
+
+
+def test_sync_restores_missing_or_changed_hidden_tests():
+    nb = json.loads(build.MASTER.read_text())
+    in_sync, problems = build.sync_hidden_tests(copy.deepcopy(nb))
+    assert problems == [] and in_sync == nb
+    hidden = [i for i, src in enumerate(_cells(nb)) if build.HIDDEN_MARK in src]
+    damaged = copy.deepcopy(nb)
+    del damaged["cells"][hidden[0]]  # q1's first criterion
+    damaged["cells"][hidden[-1] - 1]["source"] = _cells(nb)[hidden[-1]].replace("points: ", "points: 1")
+    repaired, problems = build.sync_hidden_tests(damaged)
+    assert [p.split(":")[0] for p in problems] == ["q1", "q10"]
+    assert repaired == nb
+
+
+def test_master_question_points_are_the_contract():
+    nb = json.loads(build.MASTER.read_text())
+    points = {}
+    for src in _cells(nb):
+        if src.lower().startswith("# begin question"):
+            import yaml
+
+            config = yaml.safe_load(src)
+            points[config["name"]] = config["points"]
+    assert points == build.CONTRACT_POINTS
+    assert sum(points.values()) == 100
+    assert all(EXERCISES[q].points == p for q, p in points.items())
+
+
+# --- the build --------------------------------------------------------------------------------------
+@pytest.mark.otter
+def test_build_is_reproducible(dist, tmp_path):
+    again = build.build(tmp_path / "again", run_tests=False)
+    for key, path in dist.items():
+        assert path.read_bytes() == again[key].read_bytes(), f"{key} differs between two builds"
+    with zipfile.ZipFile(dist["autograder_zip"]) as zf:
+        assert {i.date_time for i in zf.infolist()} == {build.ZIP_TIME}
+        names = zf.namelist()
+    assert names == sorted(names)
+    for needed in ("otter_config.json", "run_autograder", "setup.sh", "environment.yml",
+                   "files/activation-grader/pyproject.toml", "files/activation-grader/grader/otter_plugin.py",
+                   "files/activation-grader/reference/keys.py", *(f"tests/{q}.py" for q in EXERCISES)):
+        assert needed in names
+    assert not any("__pycache__" in n for n in names)
+
+
+@pytest.mark.otter
+def test_autograder_config(dist):
+    with zipfile.ZipFile(dist["autograder_zip"]) as zf:
+        config = json.loads(zf.read("otter_config.json"))
+        environment = zf.read("environment.yml").decode()
+    assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}]
+    assert "/autograder/source/files/activation-grader" in environment
+
+
+@pytest.mark.otter
+def test_student_notebook_has_no_solutions_and_only_public_tests(dist):
+    student = json.loads(dist["student"].read_text())
+    code = "\n".join(src for cell, src in zip(student["cells"], _cells(student)) if cell["cell_type"] == "code")
+    assert "BEGIN SOLUTION" not in code
+    for solution_only in ("np.outer(s, s)", "W2 @ W1", "np.sqrt(var)", "np.mean(preacts > 0"):
+        assert solution_only not in code
+    tests = student["metadata"]["otter"]["tests"]
+    assert sorted(tests, key=lambda q: int(q[1:])) == list(EXERCISES)
+    for q, source in tests.items():
+        assert "hidden=True" not in source and "check_criterion" not in source, q
+        assert "grader" not in source.replace("grader.check", "") and "reference" not in source, q
+        assert "@test_case(points=0, hidden=False)" in source, q
+
+
+# --- notebooks in a fresh kernel ---------------------------------------------------------------------
+def _execute(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    work = tmp_path / "activations.ipynb"  # the name the notebook's Otter cell looks for
+    shutil.copy(path, work)
+    nb = nbformat.read(work, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
+def _outputs(cell) -> str:
+    out = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            out.append(o["text"])
+        elif "data" in o:
+            out.append(o["data"].get("text/plain", ""))
+    return "".join(out)
+
+
+def _check_cells(nb) -> dict[str, str]:
+    return {c.source.split('"')[1]: _outputs(c) for c in nb.cells
+            if c.cell_type == "code" and c.source.startswith("grader.check(")}
+
+
+def _figures(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.otter
+def test_student_notebook_runs_top_to_bottom(dist, tmp_path):
+    nb = _execute(dist["student"], tmp_path)  # raises CellExecutionError if any cell fails
+    checks = _check_cells(nb)
+    assert list(checks) == list(EXERCISES)
+    for q, text in checks.items():
+        assert "Test case failed" in text and "returned None" in text, (q, text)
+    assert _figures(nb) == 2
+    assert not any("Traceback" in _outputs(c) for c in nb.cells)
+
+
+@pytest.mark.otter
+def test_solution_passes_every_public_check(dist, tmp_path):
+    nb = _execute(dist["solution"], tmp_path)
+    checks = _check_cells(nb)
+    assert list(checks) == list(EXERCISES)
+    for q, text in checks.items():
+        assert "All test cases passed" in text, (q, text)
+    assert _figures(nb) == 2
+    assert "first-layer norm / last-layer norm" in "".join(_outputs(c) for c in nb.cells)
+
+
+# --- otter run --------------------------------------------------------------------------------------
+@pytest.mark.otter
+def test_otter_run_solution_scores_100(otter_results):
+    results = otter_results["solution"]
+    scores = _per_question(results)
+    assert scores == {q: float(ex.points) for q, ex in EXERCISES.items()}
+    assert sum(scores.values()) == 100
+    assert {t["name"]: t["max_score"] for t in results["tests"] if t["name"] in EXERCISES} == build.CONTRACT_POINTS
+    assert "Graded by activation-grader" in results["output"]
+
+
+@pytest.mark.otter
+def test_otter_run_blank_notebook_scores_0(otter_results):
+    scores = _per_question(otter_results["blank"])
+    assert scores == {q: 0.0 for q in EXERCISES}
+    assert not any(t["name"] == "Autograder Failed" for t in otter_results["blank"]["tests"])
+
+
+@pytest.mark.otter
+def test_otter_run_one_wrong_exercise_loses_only_that_one(otter_results, notebooks):
+    """Otter runs this notebook in its own kernel too (execute_in_otter); the plugin's scores still rule."""
+    results = otter_results["one_wrong_in_otter"]
+    scores = _per_question(results)
+    assert scores["q4"] < EXERCISES["q4"].points
+    assert {q: s for q, s in scores.items() if q != "q4"} == {q: float(ex.points) for q, ex in EXERCISES.items()
+                                                             if q != "q4"}
+    assert scores == _engine(notebooks["one_wrong"])
+    q4 = next(t for t in results["tests"] if t["name"] == "q4")
+    assert "Test case failed" in q4["output"] and "[1000, 999, 998]" in q4["output"]
+
+
+@pytest.mark.otter
+def test_hidden_tests_score_each_question_like_the_engine(dist, solution_source):
+    """Otter's own test files (no plugin): per question, the hidden cases' points equal the engine's score."""
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    from grader.otter_plugin import KERNEL_SEED
+    from grader.testing import grade_source, namespace_of, points
+
+    wrong = solution_source.replace("np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z)")
+    blank = "import numpy as np\n" + "\n".join(f"def {n}(*args, **kwargs):\n    return None"
+                                               for ex in EXERCISES.values() for n in ex.names)
+    with zipfile.ZipFile(dist["autograder_zip"]) as zf:
+        tests = {q: zf.read(f"tests/{q}.py").decode() for q in EXERCISES}
+    for source in (solution_source, wrong, blank):
+        env = namespace_of(source)
+        otter_scores = {}
+        for q, test in tests.items():
+            test_file = ExceptionTestFile.from_string(test, path=f"tests/{q}.py")
+            assert test_file.possible == EXERCISES[q].points
+            test_file.run(env)
+            otter_scores[q] = test_file.score
+        assert otter_scores == {q: points(grade_source(q, source, seed=KERNEL_SEED)) for q in EXERCISES}
+    assert otter_scores == {q: 0 for q in EXERCISES}
+
+
+@pytest.mark.otter
+def test_tampering_fools_otter_alone_but_not_the_plugin(otter_results, notebooks):
+    honest = _engine(notebooks["tamper"])
+    assert honest == {q: 0.0 for q in EXERCISES}
+    # Otter on its own runs its tests in the student's kernel, where the notebook replaced them
+    assert sum(_per_question(otter_results["tamper_no_plugin"]).values()) == 100
+    # with the plugin the scores are the engine's
+    assert _per_question(otter_results["tamper"]) == honest
+
+
+@pytest.mark.otter
+def test_plugin_drops_a_submitted_log_and_refuses_grade_from_log(tmp_path, solution_source):
+    """Otter would unpickle a submitted .OTTER_LOG in its grading process: the plugin removes it first."""
+    from types import SimpleNamespace
+
+    from grader.otter_plugin import ActivationGraderPlugin
+
+    submission = tmp_path / "mine.py"
+    submission.write_text(solution_source)
+    log = tmp_path / ".OTTER_LOG"
+    log.write_bytes(b"whatever a student puts here")
+    plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "auto"})
+    with pytest.raises(Exception, match="grade_from_log"):
+        plugin.before_grading(SimpleNamespace(grade_from_log=True))
+    plugin.before_grading(SimpleNamespace(grade_from_log=False))
+    assert not log.exists()
+    assert plugin.record["status"] == "graded" and plugin.record["score"] == 100
