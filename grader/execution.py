@@ -75,34 +75,48 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
                              for q in pending]}
         where: tuple[str, Any] = ("start", None)
         finished = False
+        running = False  # a job is in the worker: it must never be left there when we stop following it
         try:
             worker.begin(job)
+            running = True
             step_end = min(end, time.monotonic() + limits.step_timeout)
             while True:
                 kind, payload = worker.poll(step_end)
                 if kind == "timeout":
+                    running = False
                     worker.kill_job()
                     _blame(result, where, pending, plans, "timeout",
                            f"did not finish within {limits.step_timeout:g} s" if step_end < end
                            else f"the submission used up its {limits.timeout:g} s")
                     break
                 if kind == "exit":
+                    running = False
                     if not finished:
                         _blame(result, where, pending, plans, "crashed", f"the process {_describe_exit(payload)}")
                     break
                 for ev in payload:
                     if not isinstance(ev, dict):
                         raise WireError("a frame that is not an object")
-                    moved, finished = _apply(ev, result, pending, plans, finished)
+                    moved, finished = _apply(ev, result, pending, plans, where, len(cells))
                     if moved is not None:
                         where = moved
                         step_end = min(end, time.monotonic() + limits.step_timeout)
-        except WireError as exc:
-            worker.kill_job()
-            _blame(result, where, pending, plans, "crashed", f"the grading channel was corrupted ({exc})")
         except WorkerDied as exc:
+            running = False
             worker.restart()
             _blame(result, where, pending, plans, "crashed", f"the worker died ({exc})")
+        except Exception as exc:
+            # WireError, and anything else that the child's bytes can provoke while we decode them
+            # (a RecursionError from JSON nested 100 000 deep, a TypeError from an unhashable "id"):
+            # the child is killed and blamed. Letting it escape would leave the job running in the
+            # warm worker, and the next submission graded on this worker would get its frames.
+            running = False
+            worker.kill_job()
+            text = str(exc) if isinstance(exc, WireError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            _blame(result, where, pending, plans, "crashed", f"the grading channel was corrupted ({text})")
+        finally:
+            if running:  # interrupted (KeyboardInterrupt, a bug above): do not hand on a busy worker
+                worker.restart()
         if finished:
             break
     for q in pending:  # out of time or attempts: whatever was not run is lost to the timeout
@@ -114,14 +128,28 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
 
 
 def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Plan],
-           finished: bool) -> tuple[tuple[str, Any] | None, bool]:
-    """Record one child event; return (new position or None, finished)."""
+           where: tuple[str, Any] = ("start", None), n_cells: int | None = None) -> tuple[tuple[str, Any] | None, bool]:
+    """Record one child event; return (new position or None, whether it was the last one).
+
+    Everything here comes from the submission's process, which can write its own frames: cell
+    numbers must name a cell, error reports are cut to size, and a result counts only for the
+    exercise being run and only the first time (a frame sent "in advance" from a cell, or one
+    that would overwrite an outcome, is ignored). Values are then checked against the answer
+    key like any other, so a forged frame can lose points but not earn them. "done" counts only
+    as the last event (an honest worker sends nothing after it), and "fatal" notes are few.
+    """
+    finished = False
     kind = ev.get("ev")
-    if kind == "cell" and isinstance(ev.get("i"), int):
-        return ("cell", ev["i"]), finished
-    if kind == "cell_done" and isinstance(ev.get("i"), int):
+    index = ev.get("i")
+    is_cell = type(index) is int and 0 <= index < (n_cells if n_cells is not None else 1 << 30)
+    if kind == "cell" and is_cell:
+        return ("cell", index), finished
+    if kind == "cell_done" and is_cell:
         if isinstance(ev.get("error"), dict):
-            result.cell_errors[ev["i"]] = {k: ev["error"].get(k) for k in ("type", "message", "line")}
+            error = ev["error"]
+            line = error.get("line")
+            result.cell_errors[index] = {"type": _text(error.get("type"), 80), "message": _text(error.get("message")),
+                                         "line": line if type(line) is int else None}
         return None, finished
     if kind == "cells_done":
         return ("probes", None), finished
@@ -129,19 +157,23 @@ def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Pla
         return ("exercise", ev["q"]), finished
     if kind == "call" and ev.get("q") in pending:
         return None, finished
-    if kind == "result" and ev.get("q") in pending:
+    if kind == "result" and ev.get("q") in pending and where == ("exercise", ev.get("q")):
         q = ev["q"]
         ids = {c.id for c in plans[q].calls}
-        if ev.get("id") in ids:
+        if isinstance(ev.get("id"), str) and ev["id"] in ids and ev["id"] not in result.outcomes[q]:
             result.outcomes[q][ev["id"]] = outcome_from_record(ev)
             if len(result.outcomes[q]) == len(ids):
                 pending.remove(q)
         return None, finished
     if kind == "done":
         return None, True
-    if kind == "fatal":
-        result.notes.append(f"the worker reported: {str(ev.get('error'))[:300]}")
+    if kind == "fatal" and sum(n.startswith("the worker reported") for n in result.notes) < 3:
+        result.notes.append(f"the worker reported: {_text(ev.get('error'), 300)}")
     return None, finished
+
+
+def _text(value: Any, limit: int = 400) -> str:
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def _blame(result: Execution, where: tuple[str, Any], pending: list[str], plans: dict[str, Plan],

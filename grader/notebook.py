@@ -42,7 +42,7 @@ def load(name: str, content: bytes, max_bytes: int = MAX_BYTES) -> Submission:
                                            f"{max_bytes / 2**20:.0f} MiB: clear the outputs (Kernel > Restart & "
                                            f"Clear Output) and save again.")
     try:
-        text = content.decode("utf-8")
+        text = content.decode("utf-8-sig")  # a byte order mark is not part of the code
     except UnicodeDecodeError as exc:
         raise SubmissionError("unreadable", f"the file is not UTF-8 text (byte {exc.start}): save it again "
                                             f"from Jupyter, or as a UTF-8 .py file.") from None

@@ -58,14 +58,36 @@ def worker_source() -> str:
 
 
 def isolation_mode(requested: str = "auto") -> str:
-    """``root`` as root, ``userns`` if unprivileged user namespaces work, else ``none``."""
+    """The strongest isolation this machine allows, unless one is requested.
+
+    ``root`` where namespaces can be created as root, ``userns`` where
+    unprivileged user namespaces work, ``container`` inside a container that
+    allows neither (an autograder image, Gradescope: the container is the
+    boundary, and the worker cleans it between submissions), else ``none``.
+    """
     if requested != "auto":
         return requested
-    if os.geteuid() == 0:
-        return "root"
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", "true"],
-                           capture_output=True) if shutil.which("unshare") else None
-    return "userns" if probe is not None and probe.returncode == 0 else "none"
+    if shutil.which("unshare"):
+        if os.geteuid() == 0 and _works(["unshare", "--mount", "--net", "true"]):
+            return "root"
+        if _works(["unshare", "--user", "--map-root-user", "--mount", "--net", "true"]):
+            return "userns"
+    return "container" if in_container() else "none"
+
+
+def _works(command: list[str]) -> bool:
+    return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def in_container() -> bool:
+    """Docker, Podman or Kubernetes, as they announce themselves."""
+    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or os.environ.get("container"):
+        return True
+    try:
+        cgroup = Path("/proc/1/cgroup").read_text()
+    except OSError:
+        return False
+    return any(word in cgroup for word in ("docker", "kubepods", "containerd", "libpod"))
 
 
 def _hidden_paths() -> list[str]:
@@ -81,8 +103,8 @@ def _allowed_paths() -> list[str]:
     hidden = _hidden_paths()
     project_roots = {str(Path(h).parent) for h in hidden}
     paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt/venv"]
-    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        paths.append(str(Path(p)))
+    prefixes = {str(Path(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    paths += sorted(prefixes)
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
             continue
@@ -90,6 +112,13 @@ def _allowed_paths() -> list[str]:
         if resolved in project_roots or any(h.startswith(resolved + os.sep) and not resolved.endswith("-packages")
                                              for h in hidden):
             continue  # a source checkout on sys.path: exposing it would expose the reference
+        # Only the runtime's own entries (inside an interpreter prefix, or a site-/dist-packages).
+        # sys.path also holds the working directory under `python -m grader`, the test directories
+        # under pytest, a Dask worker's scratch space, PYTHONPATH: a course directory with the
+        # solutions, every student's submission and the output directory must not be readable.
+        inside = any(resolved == p or resolved.startswith(p + os.sep) for p in prefixes if p != os.sep)
+        if not (inside or resolved.endswith(("site-packages", "dist-packages"))):
+            continue
         paths.append(resolved)
     # an interpreter reached through symlinks (venvs, pyenv shims) needs its target too
     paths.append(str(Path(sys.executable).resolve().parent.parent))
@@ -121,7 +150,21 @@ class Zygote:
                 "new_root": root, "scratch_base": scratch, "allow": _allowed_paths(), "hide": _hidden_paths(),
                 "preload": list(PRELOAD), "memory_bytes": self.limits.memory_bytes,
                 "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
-                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc}
+                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc,
+                "drop_to": self._container_student_uid(scratch)}
+
+    def _container_student_uid(self, scratch: str) -> int | None:
+        """In container mode as root: the image's ``sandbox`` user (who cannot read the grader), if any."""
+        if self.mode != "container" or os.geteuid() != 0:
+            return None
+        import pwd
+
+        try:
+            uid = pwd.getpwnam("sandbox").pw_uid
+        except KeyError:
+            return None
+        os.chmod(scratch, 0o711)
+        return uid
 
     def command(self, config: dict) -> list[str]:
         return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]

@@ -32,14 +32,25 @@ import types
 
 import numpy as np
 
-from grader.wire import FrameReader, decode_arg, encode_result, frame  # shipped-with-wire
+from grader.wire import MAX_DEPTH, MAX_ELEMENTS, FrameReader, decode_arg, encode_result, frame  # shipped-with-wire
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+# What the worker reports about a call (did it raise ValueError, did it modify its inputs) is
+# decided in the student's own process, so it must not follow the student's monkeypatches:
+# ``builtins.ValueError = Exception`` or ``np.array_equal = lambda *a, **k: True`` would otherwise
+# earn the points of those checks. Functions defined below resolve builtins in this snapshot
+# (the student's code still sees, and may patch, the real module), and the numpy objects they
+# need are taken now, before any submission runs. (This stops patching, not a process that
+# rewrites its own memory or writes to the event pipe: such facts are only ever self-reported.)
+__builtins__ = dict(builtins.__dict__)
+_NDARRAY, _EQUAL, _ISNAN = np.ndarray, np.equal, np.isnan
 
 
 def _call(ret: int, what: str) -> None:
@@ -142,12 +153,16 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
         os.setsid()
         mode = config["mode"]
         if mode in ("root", "userns"):
-            _unshare(CLONE_NEWPID | CLONE_NEWNS)
+            # A new IPC namespace too: SysV shared memory, semaphores and message queues (and POSIX
+            # queues) otherwise outlive the job in the host's namespace, where the next submission
+            # with the same uid, or anyone, can read them.
+            _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
             inner = os.fork()
             if inner:
                 os._exit(_wait_exit(inner))
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            _mount_proc()
+            _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
             opts = f"size={config['tmpfs_bytes']},mode=1777"
             for d in ("/tmp", "/dev/shm", "/var/tmp"):
                 _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
@@ -158,6 +173,7 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
             student = os.fork()
             if student:
                 _reap_until(student)
+            _killed_first_when_memory_runs_out()
             if mode == "root":
                 os.setgroups([])
                 os.setresgid(config["gid"], config["gid"], config["gid"])
@@ -167,6 +183,14 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
         else:
             scratch = os.path.join(config["scratch_base"], f"job-{os.getpid()}")
             os.mkdir(scratch, 0o700)
+            if os.geteuid() == 0 and config.get("drop_to"):
+                # an autograder container running us as root: the student's code gets its own uid
+                os.chown(scratch, config["drop_to"], config["drop_to"])
+                os.setgroups([])
+                os.setresgid(config["drop_to"], config["drop_to"], config["drop_to"])
+                os.setresuid(config["drop_to"], config["drop_to"], config["drop_to"])
+            _killed_first_when_memory_runs_out()
+        _fresh_keyrings(clear_user=mode in ("root", "container"))
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _set_limits(config)
@@ -181,6 +205,45 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
             pass
         code = 70
     os._exit(code)
+
+
+def _mount_proc() -> None:
+    """The PID namespace's /proc; ``hidepid=2`` hides PID 1 (root) from the student entirely
+    (its command line holds the zygote's configuration, its fds the zygote's pipes)."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    try:
+        _mount("proc", "/proc", "proc", flags, "hidepid=2")
+    except OSError:
+        _mount("proc", "/proc", "proc", flags)
+
+
+def _killed_first_when_memory_runs_out() -> None:
+    """RLIMIT_AS binds per process, so nproc processes can together use nproc times the limit.
+    Until a memory cgroup bounds the total, make sure that the kernel's OOM killer picks the
+    submission rather than the grader: set while still privileged, the student cannot lower it."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
+KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+
+
+def _fresh_keyrings(clear_user: bool) -> None:
+    """Kernel keyrings belong to no namespace we create: a key that one submission adds to its
+    uid's keyring is still there for the next submission with that uid. Give each job a new
+    session keyring and, where the uid is the sandbox's own, empty the user keyrings it inherits
+    (best effort: Docker's default seccomp profile forbids keyctl altogether)."""
+    if _SYS_KEYCTL is None:
+        return
+    _libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None)
+    if clear_user:
+        for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+            _libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_long(KEYCTL_CLEAR), ctypes.c_long(keyring))
 
 
 def _wait_exit(pid: int) -> int:
@@ -305,12 +368,29 @@ def _describe_error(exc: BaseException) -> dict:
 def _arrays_in(values, prefix: str):
     for i, value in enumerate(values):
         name = f"{prefix}{i + 1}"
-        if isinstance(value, np.ndarray):
+        if isinstance(value, _NDARRAY):
             yield name, value
         elif isinstance(value, list):
             for j, item in enumerate(value):
-                if isinstance(item, np.ndarray):
+                if isinstance(item, _NDARRAY):
                     yield f"{name}[{j}]", item
+
+
+def _unchanged(before: np.ndarray, after) -> bool:
+    """``array_equal(before, after, equal_nan=True)`` without numpy's Python layer (which the
+    submission can patch); anything but a plain ndarray in an argument's place counts as changed."""
+    if type(after) is not _NDARRAY or after.shape != before.shape or after.dtype != before.dtype:
+        return False
+    if after.tobytes() == before.tobytes():
+        return True
+    return bool((_EQUAL(before, after) | (_ISNAN(before) & _ISNAN(after))).all())
+
+
+def _elements(value, depth: int = 0) -> int:
+    """The largest array in a result, counted before encoding it."""
+    if isinstance(value, (tuple, list)) and depth < MAX_DEPTH:
+        return max((_elements(v, depth + 1) for v in value), default=0)
+    return int(value.size) if isinstance(value, _NDARRAY) else 0
 
 
 def run_call(ns: dict, call: dict) -> dict:
@@ -325,12 +405,17 @@ def run_call(ns: dict, call: dict) -> dict:
         value = func(*args, **kwargs)
     except BaseException as exc:
         err = _describe_error(exc)
+        # type(), not isinstance(): an exception can claim any class through a __class__ property
         return {"status": "raised", "error_type": err["type"], "error_message": err["message"],
-                "is_value_error": isinstance(exc, ValueError)}
+                "is_value_error": issubclass(type(exc), ValueError)}
     after = dict(_arrays_in(args, "argument "))
-    mutated = [name for name, before in originals
-               if name not in after or not np.array_equal(before, after[name], equal_nan=True)]
+    mutated = [name for name, before in originals if name not in after or not _unchanged(before, after[name])]
     try:
+        # the trusted side refuses arrays this large anyway; encoding one would only flood the
+        # channel and cost the whole exercise instead of this call
+        if _elements(value) > MAX_ELEMENTS:
+            return {"status": "invalid", "mutated": mutated, "error_message": f"an array of "
+                    f"{_elements(value):,} elements, more than the {MAX_ELEMENTS:,} the grader accepts"}
         encoded = encode_result(value)
     except BaseException as exc:
         return {"status": "invalid", "error_message": f"{type(exc).__name__}: {str(exc)[:200]}", "mutated": mutated}
@@ -353,8 +438,8 @@ def _send(kind: bytes, payload: bytes) -> None:
     _write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
 
 
-def _sweep_strays() -> None:
-    """Container mode: end every process but ourselves and our ancestors, empty scratch areas."""
+def _sweep_strays(uid: int) -> None:
+    """Container mode: end every process of the student's ``uid`` but ourselves and our ancestors."""
     keep = {os.getpid()}
     pid = os.getppid()
     while pid > 1:
@@ -366,7 +451,7 @@ def _sweep_strays() -> None:
             break
     keep.add(1)
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in keep:
+        if entry.isdigit() and int(entry) not in keep and _uid_of(entry) == uid:
             try:
                 os.kill(int(entry), signal.SIGKILL)
             except OSError:
@@ -377,6 +462,35 @@ def _sweep_strays() -> None:
                 break
         except ChildProcessError:
             break
+
+
+def _uid_of(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _remove_sysv_ipc() -> None:
+    """Container mode: one IPC namespace serves every job, so remove the SysV shared memory,
+    message queues and semaphores a job left (root and userns modes give each job its own)."""
+    ipc_rmid = 0
+    for table, remove in (("shm", _libc.shmctl), ("msg", _libc.msgctl), ("sem", _libc.semctl)):
+        try:
+            with open(f"/proc/sysvipc/{table}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            ident = int(row.split()[1])
+            if table == "sem":
+                remove(ctypes.c_int(ident), ctypes.c_int(0), ctypes.c_int(ipc_rmid))
+            else:
+                remove(ctypes.c_int(ident), ctypes.c_int(ipc_rmid), None)
 
 
 def _empty_dir(path: str) -> None:
@@ -432,11 +546,12 @@ def serve_job(job: dict, config: dict, requests: FrameReader) -> None:
     os.close(read_fd)
     if config["mode"] in ("container", "none"):
         if config["mode"] == "container":
-            _sweep_strays()
+            _sweep_strays(config.get("drop_to") or os.getuid())
         _empty_dir(config["scratch_base"])
         if config["mode"] == "container":
             for d in ("/tmp", "/dev/shm", "/var/tmp"):
                 _empty_dir(d)
+            _remove_sysv_ipc()
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                  "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed}
     _send(b"X", json.dumps(exit_info).encode())
