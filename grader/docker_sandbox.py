@@ -23,8 +23,7 @@ import struct
 import time
 from typing import Any
 
-from grader.sandbox import HEADER, Limits, WorkerDied, worker_source
-from grader.wire import FrameReader, WireError, frame
+from grader.sandbox import Limits, WorkerDied, ZygoteChannel, worker_source
 
 SANDBOX_UID = 10001
 ZYGOTE_MEMORY = 512 * 1024**2  # on top of the student's limit: the zygote's numpy and matplotlib
@@ -46,7 +45,7 @@ def docker_client():
     return client
 
 
-class DockerWorker:
+class DockerWorker(ZygoteChannel):
     """One warm container (see the module docstring)."""
 
     def __init__(self, slot: int = 0, limits: Limits = Limits(), image: str = "activation-grader:latest",
@@ -132,66 +131,29 @@ class DockerWorker:
             self.close()
             self.start()
         self._jobs += 1
-        self._child = FrameReader()
-        self._received = 0
-        try:
-            self._sock.sendall(frame({"op": "job", "job": job}))
-        except OSError as exc:
-            raise WorkerDied(str(exc)) from None
+        self._send_job(job)
 
-    def poll(self, deadline: float) -> tuple[str, Any]:
-        try:
-            kind, payload = self._next_message(deadline)
-        except TimeoutError:
-            return "timeout", None
-        if kind == b"C":
-            self._received += len(payload)
-            if self._received > self.limits.output_bytes:
-                raise WireError(f"the submission sent more than {self.limits.output_bytes} bytes")
-            return "frames", self._child.feed(payload)
-        if kind == b"X":
-            return "exit", json.loads(payload)
-        raise WorkerDied(f"unexpected message {kind!r} from the worker")
+    # -- the transport: the Engine's multiplexed stream (8-byte headers; stream 1 is stdout) ------
+    def _write(self, data: bytes) -> None:
+        self._sock.sendall(data)
 
-    def kill_job(self) -> dict:
-        """Ask the zygote to kill the child; if it does not answer, kill the container."""
-        try:
-            self._sock.sendall(frame({"op": "kill"}))
-            deadline = time.monotonic() + 10
-            while True:
-                kind, payload = self._next_message(deadline)
-                if kind == b"X":
-                    return json.loads(payload)
-        except (OSError, TimeoutError, WorkerDied):
-            self.restart()
-            return {"exit": None, "signal": 9, "killed": True}
-
-    # -- framing: the Engine's 8-byte stream headers, then the zygote's kind+length frames ----------
-    def _next_message(self, deadline: float) -> tuple[bytes, bytes]:
-        while True:
-            if len(self._buffer) >= 5:
-                (n,) = HEADER.unpack_from(self._buffer, 1)
-                if len(self._buffer) >= 5 + n:
-                    kind, payload = bytes(self._buffer[:1]), bytes(self._buffer[5:5 + n])
-                    del self._buffer[:5 + n]
-                    return kind, payload
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self._sock], [], [], remaining)
-            if not ready:
-                raise TimeoutError
-            data = self._sock.recv(1 << 20)
-            if not data:
-                raise WorkerDied(f"the container stopped{self._exit_detail()}")
-            self._raw += data
-            while len(self._raw) >= 8:
-                stream, size = self._raw[0], struct.unpack_from(">I", self._raw, 4)[0]
-                if len(self._raw) < 8 + size:
-                    break
-                if stream == 1:
-                    self._buffer += self._raw[8:8 + size]
-                del self._raw[:8 + size]
+    def _read(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self._sock], [], [], timeout)
+        if not ready:
+            return None
+        data = self._sock.recv(1 << 20)
+        if not data:
+            raise WorkerDied(f"the container stopped{self._exit_detail()}")
+        self._raw += data
+        out = bytearray()
+        while len(self._raw) >= 8:
+            stream, size = self._raw[0], struct.unpack_from(">I", self._raw, 4)[0]
+            if len(self._raw) < 8 + size:
+                break
+            if stream == 1:
+                out += self._raw[8:8 + size]
+            del self._raw[:8 + size]
+        return bytes(out)
 
     def _exit_detail(self) -> str:
         try:

@@ -130,7 +130,77 @@ def _allowed_paths() -> list[str]:
     return out
 
 
-class Zygote:
+class ZygoteChannel:
+    """The job protocol with a zygote, whatever carries its bytes (pipes here, a container's
+    attached stream in ``grader.docker_sandbox``).
+
+    The zygote frames its messages as a kind byte, a 4-byte length and a payload: ``R`` ready,
+    ``C`` a chunk of the child's own frames (decoded here, with a size limit), ``X`` the child's
+    exit. Subclasses provide ``_write(bytes)``, ``_read(timeout) -> bytes | None`` (None on
+    timeout, :class:`WorkerDied` at end of stream) and ``restart()``.
+    """
+
+    limits: Limits
+    _buffer: bytearray
+
+    def _send_job(self, job: dict) -> None:
+        self._child = FrameReader()
+        self._received = 0
+        try:
+            self._write(frame({"op": "job", "job": job}))
+        except OSError as exc:
+            raise WorkerDied(str(exc)) from None
+
+    def poll(self, deadline: float) -> tuple[str, Any]:
+        """Next thing from the running job: ("frames", [...]), ("exit", info) or ("timeout", None).
+
+        Raises :class:`WireError` when the child sends something that is not
+        our framing or more than ``limits.output_bytes``.
+        """
+        try:
+            kind, payload = self._next_message(deadline)
+        except TimeoutError:
+            return "timeout", None
+        if kind == b"C":
+            self._received += len(payload)
+            if self._received > self.limits.output_bytes:
+                raise WireError(f"the submission sent more than {self.limits.output_bytes} bytes")
+            return "frames", self._child.feed(payload)
+        if kind == b"X":
+            return "exit", json.loads(payload)
+        raise WorkerDied(f"unexpected message {kind!r} from the worker")
+
+    def kill_job(self) -> dict:
+        """Kill the running child and wait for the zygote to confirm."""
+        try:
+            self._write(frame({"op": "kill"}))
+            deadline = time.monotonic() + 10
+            while True:
+                kind, payload = self._next_message(deadline)
+                if kind == b"X":
+                    return json.loads(payload)
+        except (OSError, TimeoutError, WorkerDied):
+            self.restart()
+            return {"exit": None, "signal": 9, "killed": True}
+
+    def _next_message(self, deadline: float) -> tuple[bytes, bytes]:
+        while True:
+            if len(self._buffer) >= 5:
+                (n,) = HEADER.unpack_from(self._buffer, 1)
+                if len(self._buffer) >= 5 + n:
+                    kind, payload = bytes(self._buffer[:1]), bytes(self._buffer[5:5 + n])
+                    del self._buffer[:5 + n]
+                    return kind, payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            data = self._read(remaining)
+            if data is None:
+                raise TimeoutError
+            self._buffer += data
+
+
+class Zygote(ZygoteChannel):
     """One warm worker process on this host (``mode`` root, userns or none)."""
 
     def __init__(self, slot: int = 0, limits: Limits = Limits(), mode: str = "auto") -> None:
@@ -221,46 +291,7 @@ class Zygote:
         if self.proc is None or self.proc.poll() is not None:
             self.close()
             self.start()
-        self._child = FrameReader()
-        self._received = 0
-        try:
-            self.proc.stdin.write(frame({"op": "job", "job": job}))
-            self.proc.stdin.flush()
-        except OSError as exc:
-            raise WorkerDied(str(exc)) from None
-
-    def poll(self, deadline: float) -> tuple[str, Any]:
-        """Next thing from the running job: ("frames", [...]), ("exit", info) or ("timeout", None).
-
-        Raises :class:`WireError` when the child sends something that is not
-        our framing or more than ``limits.output_bytes``.
-        """
-        try:
-            kind, payload = self._next_message(deadline)
-        except TimeoutError:
-            return "timeout", None
-        if kind == b"C":
-            self._received += len(payload)
-            if self._received > self.limits.output_bytes:
-                raise WireError(f"the submission sent more than {self.limits.output_bytes} bytes")
-            return "frames", self._child.feed(payload)
-        if kind == b"X":
-            return "exit", json.loads(payload)
-        raise WorkerDied(f"unexpected message {kind!r} from the worker")
-
-    def kill_job(self) -> dict:
-        """Kill the running child and wait for the zygote to confirm."""
-        try:
-            self.proc.stdin.write(frame({"op": "kill"}))
-            self.proc.stdin.flush()
-            deadline = time.monotonic() + 10
-            while True:
-                kind, payload = self._next_message(deadline)
-                if kind == b"X":
-                    return json.loads(payload)
-        except (OSError, TimeoutError, WorkerDied):
-            self.restart()
-            return {"exit": None, "signal": 9, "killed": True}
+        self._send_job(job)
 
     def restart(self) -> None:
         if self.proc is not None:
@@ -271,25 +302,19 @@ class Zygote:
             self.proc.wait()
         self.close()
 
-    # -- the zygote's own framing: kind byte, 4-byte length, payload ---------------------------
-    def _next_message(self, deadline: float) -> tuple[bytes, bytes]:
-        while True:
-            if len(self._buffer) >= 5:
-                (n,) = HEADER.unpack_from(self._buffer, 1)
-                if len(self._buffer) >= 5 + n:
-                    kind, payload = bytes(self._buffer[:1]), bytes(self._buffer[5:5 + n])
-                    del self._buffer[:5 + n]
-                    return kind, payload
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self._out], [], [], remaining)
-            if not ready:
-                raise TimeoutError
-            data = os.read(self._out, 1 << 20)
-            if not data:
-                raise WorkerDied(f"the worker exited: {self.log_tail()}")
-            self._buffer += data
+    # -- the transport: the zygote's stdin and stdout --------------------------------------------
+    def _write(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def _read(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self._out], [], [], timeout)
+        if not ready:
+            return None
+        data = os.read(self._out, 1 << 20)
+        if not data:
+            raise WorkerDied(f"the worker exited: {self.log_tail()}")
+        return data
 
 
 def limits_dict(limits: Limits) -> dict:
