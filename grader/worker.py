@@ -40,6 +40,8 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
+PRIVATE_DIRS = ("/tmp", "/dev/shm", "/var/tmp")  # fresh for every submission
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # What the worker reports about a call (did it raise ValueError, did it modify its inputs) is
@@ -116,6 +118,14 @@ def isolate(config: dict) -> str:
     for path in config["hide"]:
         if os.path.isdir(root + path):
             _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+    # Each child mounts a fresh tmpfs on /tmp, /var/tmp and /dev/shm. A runtime that lives below
+    # one of them (a checkout in /tmp with its .venv) would vanish under it, so it is parked
+    # in /.runtime now and bound back by the child (read-only, with the masks above).
+    config["rebind"] = [p for p in config["allow"] if any(p.startswith(d + "/") for d in PRIVATE_DIRS)
+                        and os.path.isdir(root + p)]
+    for i, path in enumerate(config["rebind"]):
+        os.makedirs(f"{root}/.runtime/{i}")
+        _mount(root + path, f"{root}/.runtime/{i}", None, MS_BIND | MS_REC)
     os.makedirs(f"{root}/dev", exist_ok=True)
     for name in ("null", "zero", "random", "urandom", "full"):
         open(f"{root}/dev/{name}", "a").close()
@@ -164,8 +174,12 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
             _mount_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
             opts = f"size={config['tmpfs_bytes']},mode=1777"
-            for d in ("/tmp", "/dev/shm", "/var/tmp"):
+            for d in PRIVATE_DIRS:
                 _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+            for i, path in enumerate(config.get("rebind", ())):
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/.runtime/{i}", path, None, MS_BIND | MS_REC)
+                _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
             scratch = "/tmp/submission"
             os.mkdir(scratch, 0o700)
             if mode == "root":
