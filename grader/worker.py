@@ -180,6 +180,8 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
                 os.makedirs(path, exist_ok=True)
                 _mount(f"/.runtime/{i}", path, None, MS_BIND | MS_REC)
                 _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            if config.get("rebind"):  # the parking place itself is not for the student
+                _mount("tmpfs", "/.runtime", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
             scratch = "/tmp/submission"
             os.mkdir(scratch, 0o700)
             if mode == "root":
