@@ -109,7 +109,10 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
             # WireError, and anything else that the child's bytes can provoke while we decode them
             # (a RecursionError from JSON nested 100 000 deep, a TypeError from an unhashable "id"):
             # the child is killed and blamed. Letting it escape would leave the job running in the
-            # warm worker, and the next submission graded on this worker would get its frames.
+            # warm worker: the zygote, blocked relaying that child's output, stops reading, and the
+            # next submission on this worker blocks for ever writing its job (the whole batch hung).
+            if not running:  # not the child's doing (the worker would not start, a bug): report it
+                raise
             running = False
             worker.kill_job()
             text = str(exc) if isinstance(exc, WireError) else f"{type(exc).__name__}: {str(exc)[:200]}"

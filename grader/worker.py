@@ -245,8 +245,8 @@ def _killed_first_when_memory_runs_out() -> None:
 
 
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
-KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
-KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 0, 1, 7
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
 
 
 def _fresh_keyrings(clear_user: bool) -> None:
@@ -256,10 +256,25 @@ def _fresh_keyrings(clear_user: bool) -> None:
     (best effort: Docker's default seccomp profile forbids keyctl altogether)."""
     if _SYS_KEYCTL is None:
         return
-    _libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None)
-    if clear_user:
-        for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
-            _libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_long(KEYCTL_CLEAR), ctypes.c_long(keyring))
+    keyctl = lambda *args: _libc.syscall(ctypes.c_long(_SYS_KEYCTL), *(ctypes.c_long(a) for a in args))  # noqa
+    keyctl(KEYCTL_JOIN_SESSION_KEYRING, 0)
+    if not clear_user:
+        return
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        keyctl(KEYCTL_CLEAR, keyring)
+    # Unlinked keys are only freed by the kernel's key collector a moment later; until then their
+    # descriptions are still listed in /proc/keys for this uid. Wait (briefly) until only ours remain.
+    ours = {f"{keyctl(KEYCTL_GET_KEYRING_ID, spec, 0):08x}" for spec in
+            (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING, KEY_SPEC_SESSION_KEYRING)}
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/keys") as f:
+                if all(line.split(None, 1)[0] in ours for line in f if line.strip()):
+                    return
+        except OSError:
+            return
+        time.sleep(0.005)
 
 
 def _wait_exit(pid: int) -> int:

@@ -6,7 +6,8 @@ part of the attack; without those cells the file is its *honest twin*. All of
 them are graded in ONE batch (two worker processes, so two warm sandboxes that
 serve many submissions each) together with their honest twins, the bad inputs
 of ``tests/hostile/bad_input/`` and two bystanders (the full solution and a
-partly wrong sample). Then, for every hostile file:
+partly wrong sample, each graded at the start, in the middle and at the end of
+the batch). Then, for every hostile file:
 
 * the batch finished and the file has a row, a results file and feedback;
 * it earns no more than its honest twin, in total and in every exercise, and
@@ -14,7 +15,7 @@ partly wrong sample). Then, for every hostile file:
 * nothing it looked for was found (the attacks report findings as ``LEAKED``
   in a cell error, and spoil their own q1 so a leak cannot go unnoticed);
 
-and for the batch: the bystanders' records equal their solo grades, no process
+and for the batch: every bystander's record equals its solo grade, no process
 of any submission outlives it, and nothing was written outside the output
 directory (forged result files, files on the host, IPC objects, connections).
 
@@ -46,8 +47,11 @@ from conftest import GOLDEN, ROOT, SAMPLES
 HOSTILE = ROOT / "tests" / "hostile"
 BAD_INPUT = HOSTILE / "bad_input"
 OPTIONS = Options(seed=20240611, limits=Limits(timeout=20, step_timeout=3, memory_bytes=1024**3))
-BYSTANDERS = {"bystander_solution.py": GOLDEN / "solution.py",
-              "bystander_partly_wrong.ipynb": SAMPLES / "bob_partly_wrong.ipynb"}
+# Two honest submissions, each graded at the start, in the middle and at the end of the batch (names
+# sort in that order), so that the later copies run in sandboxes that have served hostile jobs.
+BYSTANDER_SOURCES = {"bystander_solution.py": GOLDEN / "solution.py",
+                     "bystander_partly_wrong.ipynb": SAMPLES / "bob_partly_wrong.ipynb"}
+BYSTANDERS = {f"{where}_{name}": name for where in ("a", "m", "zz") for name in BYSTANDER_SOURCES}
 LISTEN_PORT = 47613  # the port the network attacks try on 127.0.0.1
 
 
@@ -73,6 +77,7 @@ class Hostile:
     q1: float | None  # exact q1 score (None: only "no more than the honest twin")
     check: Callable[[dict], None] = lambda record: None
     status: str = "graded"
+    xfail: str = ""
 
 
 def _skips_cell_with(text: str) -> Callable[[dict], None]:
@@ -122,6 +127,10 @@ HOSTILE_FILES = {
     "forge_results_nb.ipynb": Hostile(10.0),
     "forge_claims.py": Hostile(7.5, _bounded_text),  # its tanh_derivative is wrong: claims must not fix that
     "forge_frames.py": Hostile(None, _bounded_text),
+    "forge_protocol.py": Hostile(10.0, xfail=(
+        "'inputs are not modified' is scored on the worker's own report, which the submission's process can "
+        "write itself (imitating the protocol from a cell): it earns those points for functions it never wrote. "
+        "Scoring them only where the same calls' values are right would leave forgery nothing to gain")),
     "pipe_flood.py": Hostile(10.0, _skips_cell_with("sent more than")),
     "exit_in_cells.py": Hostile(10.0, _exit_in_cells),
     "exit_in_functions.py": Hostile(4.0),
@@ -256,11 +265,12 @@ def site_packages_listing() -> set[str]:
 
 
 def comparable(record: dict) -> dict:
-    """A record minus what may differ between two gradings of the same file: the time taken."""
+    """A record minus what may differ between two gradings of the same content: when, how long, the name."""
     record = json.loads(json.dumps(record))
     record["provenance"].pop("seconds", None)
     record["provenance"].pop("graded_at", None)
-    return record
+    name = record.pop("file")
+    return json.loads(json.dumps(record).replace(json.dumps(name)[1:-1], "<file>"))
 
 
 @dataclass
@@ -285,8 +295,8 @@ def graded(tmp_path_factory) -> Graded:
     for name, expect in BAD_INPUTS.items():
         path = BAD_INPUT / name
         (subs / name).write_bytes(padded(path, expect.pad_to) if expect.pad_to else path.read_bytes())
-    for name, path in BYSTANDERS.items():
-        shutil.copy(path, subs / name)
+    for name, source in BYSTANDERS.items():
+        shutil.copy(BYSTANDER_SOURCES[source], subs / name)
     twins, by_content = {}, {}
     for name in HOSTILE_FILES:
         twin = honest_twin(name, (HOSTILE / name).read_bytes())
@@ -322,10 +332,10 @@ def graded(tmp_path_factory) -> Graded:
              "host": host_state(), "accepted": accepted, "listening": listener is not None}
 
     solo = {}
-    for name in BYSTANDERS:
+    for name, path in BYSTANDER_SOURCES.items():
         alone = root / f"solo-{Path(name).stem}"
         alone.mkdir()
-        shutil.copy(subs / name, alone / name)
+        shutil.copy(path, alone / name)
         pool = InlineExecutor()  # a fresh sandbox in this process, nothing else graded on it
         try:
             (record,) = batch.run([alone / name], root / f"solo-out-{Path(name).stem}", OPTIONS, executor=pool,
@@ -349,8 +359,10 @@ def test_every_hostile_file_has_an_expectation():
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
-def test_hostile_submission(graded: Graded, name: str):
+def test_hostile_submission(graded: Graded, name: str, request):
     expect = HOSTILE_FILES[name]
+    if expect.xfail:
+        request.applymarker(pytest.mark.xfail(reason=expect.xfail, strict=True))
     record, twin = graded.records[name], graded.records[graded.twins[name]]
     assert record["status"] == expect.status, (record["status"], record["message"])
     assert twin["status"] == "graded"
@@ -395,7 +407,7 @@ def test_bad_input(graded: Graded, name: str, request):
 @pytest.mark.parametrize("name", sorted(BYSTANDERS))
 def test_bystanders_graded_as_if_alone(graded: Graded, name: str):
     assert graded.records[name]["status"] == "graded"
-    assert comparable(graded.records[name]) == comparable(graded.solo[name])
+    assert comparable(graded.records[name]) == comparable(graded.solo[BYSTANDERS[name]])
 
 
 def test_no_process_outlives_the_batch(graded: Graded):

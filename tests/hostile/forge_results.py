@@ -32,7 +32,8 @@ MARK = "FORGED-BY-HOSTILE-SUBMISSION"
 record = {"file": "forge_results.py", "status": "graded", "score": 100.0, "possible": 100.0, "note": MARK,
           "exercises": {f"q{i}": {"score": 10.0, "max_score": 10.0} for i in range(1, 11)}}
 forged = json.dumps({"score": 100.0, "output": MARK, "tests": [], "extra_data": record})
-csv = "file,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,possible,status\nforge_results.py,10,10,8,10,10,10,8,8,12,14,100,100,graded\n"
+csv = ("file,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,possible,status\n"
+       "forge_results.py,10,10,8,10,10,10,8,8,12,14,100,100,graded\n")
 targets = []
 for base in (".", "..", "../..", "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~"), "/work/main", "/work",
              "/srv", "/root", "/"):
