@@ -209,11 +209,12 @@ LEAVE = [
 ]
 PROBE = [
     """
-    import os
+    import os, sys
     found = []
     for folder in ("/tmp", "/var/tmp", "/dev/shm", ".", os.path.expanduser("~"), "/tmp/submission"):
-        try:
-            found += [os.path.join(folder, n) for n in os.listdir(folder) if n != "submission"]
+        try:  # (a Python runtime installed below /tmp is bound back read-only: not a leftover)
+            found += [os.path.join(folder, n) for n in os.listdir(folder) if n != "submission"
+                      and not (sys.prefix + "/").startswith(os.path.join(folder, n) + "/")]
         except OSError as exc:
             found.append(repr(exc))
     raise Exception(repr(sorted(found)))
