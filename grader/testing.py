@@ -44,3 +44,13 @@ def grade_source(exercise: str, source: str, seed: int = 0) -> list[CriterionRes
 
 def points(results: list[CriterionResult]) -> float:
     return sum(r.points for r in results)
+
+
+def failed(results: list[CriterionResult]) -> set[str]:
+    """Names of the criteria that did not pass."""
+    return {r.name for r in results if not r.passed}
+
+
+def message_of(results: list[CriterionResult], name: str) -> str:
+    """The feedback of criterion ``name``."""
+    return next(r.message for r in results if r.name == name)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from grader.checks import Mismatch
 from grader.exercises import saturating as q1
-from grader.testing import grade_source, points
+from grader.testing import grade_source, points, failed, message_of as message
 
 SEEDS = (0, 1, 2, 12345)
 NAMES = [c.name for c in q1.EXERCISE.criteria]
@@ -57,14 +57,6 @@ def tanh_derivative(x):
     t = np.tanh(x)
     return (1 - t) * (1 + t)
 """
-
-
-def failed(results) -> set[str]:
-    return {r.name for r in results if not r.passed}
-
-
-def message(results, name: str) -> str:
-    return next(r.message for r in results if r.name == name)
 
 
 def with_body(func: str, body: str, base: str = STABLE) -> str:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from grader.exercises import EXERCISES
 from grader.exercises.deep_gradients import BAD_ACTIVATIONS, MISTAKES
-from grader.testing import grade_source, points, wire_call
+from grader.testing import grade_source, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q10"]
 SEEDS = (0, 1, 2, 12345)
@@ -23,14 +23,6 @@ def criterion(fragment: str) -> str:
     names = [c.name for c in EXERCISE.criteria if fragment in c.name]
     assert len(names) == 1, (fragment, names)
     return names[0]
-
-
-def failed(results) -> set[str]:
-    return {r.name for r in results if not r.passed}
-
-
-def message(results, name: str) -> str:
-    return next(r.message for r in results if r.name == name)
 
 
 SHAPE = criterion("shape (L,)")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from grader.checks import run_criteria
 from grader.exercises import affine as q3
 from grader.probes import Plan
-from grader.testing import grade_source, points, run_plan
+from grader.testing import grade_source, points, run_plan, failed, message_of
 
 SEEDS = (0, 1, 2, 12345)
 CRITERIA = {c.name: c for c in q3.EXERCISE.criteria}
@@ -51,14 +51,6 @@ def collapse_affine(W1, b1, W2, b2):
     A = np.column_stack([layers(e) - c for e in np.eye(d)])
     return A, c
 """
-
-
-def failed(results) -> set[str]:
-    return {r.name for r in results if not r.passed}
-
-
-def message_of(results, name: str) -> str:
-    return next(r.message for r in results if r.name == name)
 
 
 def test_points_and_names_follow_the_contract():

@@ -10,7 +10,7 @@ from grader.exercises import EXERCISES
 from grader.exercises.initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
                                              _variance_mistakes)
 from grader.probes import Rng
-from grader.testing import grade_source, points, wire_call
+from grader.testing import grade_source, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q7"]
 SEEDS = (0, 1, 2, 12345)
@@ -25,14 +25,6 @@ def criterion(fragment: str) -> str:
     names = [c.name for c in EXERCISE.criteria if fragment in c.name]
     assert len(names) == 1, (fragment, names)
     return names[0]
-
-
-def failed(results) -> set[str]:
-    return {r.name for r in results if not r.passed}
-
-
-def message(results, name: str) -> str:
-    return next(r.message for r in results if r.name == name)
 
 
 XAVIER = criterion("xavier_variance(n_in, n_out)")
