@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +316,3 @@ class Zygote(ZygoteChannel):
             raise WorkerDied(f"the worker exited: {self.log_tail()}")
         return data
 
-
-def limits_dict(limits: Limits) -> dict:
-    return asdict(limits)

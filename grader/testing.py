@@ -13,15 +13,10 @@ import numpy as np
 
 from grader.checks import CriterionResult, Outcome, run_criteria
 from grader.exercises import EXERCISES
+from grader.execution import wire_call
 from grader.probes import Plan
 from grader.scoring import outcome_from_record
-from grader.wire import encode_arg
 from grader import worker
-
-
-def wire_call(call) -> dict:
-    return {"id": call.id, "func": call.func, "args": [encode_arg(a) for a in call.args],
-            "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
 
 
 def namespace_of(source: str) -> dict[str, Any]:
