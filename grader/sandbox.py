@@ -13,6 +13,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,38 +50,104 @@ class WorkerDied(Exception):
 
 
 def worker_source() -> str:
-    """The worker program: the wire format followed by the worker, as one script."""
+    """The worker program: the wire format, the confinement, then the worker, as one script."""
     here = Path(__file__).parent
-    worker = (here / "worker.py").read_text()
     skip = ("# shipped-with-wire", "from __future__ import")
-    worker = "\n".join(line for line in worker.splitlines() if not any(s in line for s in skip))
-    return (here / "wire.py").read_text() + "\n" + worker
+    parts = [(here / name).read_text() for name in ("wire.py", "confine.py", "worker.py")]
+    strip = lambda text: "\n".join(line for line in text.splitlines() if not any(s in line for s in skip))  # noqa
+    return "\n".join([parts[0]] + [strip(part) for part in parts[1:]])
+
+
+MODES = ("root", "userns", "uid", "landlock", "none")
+# How much each mode guarantees, for ``--require-isolation``: a mode (or what was in force,
+# e.g. ``uid+seccomp`` without Landlock) satisfies a requirement of equal or lower rank.
+_RANK = {"none": 0, "landlock": 1, "userns": 2, "uid": 3, "root": 4}
+
+
+class IsolationUnavailable(RuntimeError):
+    """The isolation asked for (or required) cannot be had on this machine; says what can."""
+
+
+def isolation_rank(isolation: str) -> int:
+    """The rank of what a worker reported (``root+pidns+seccomp``, ``uid+landlock``, ``landlock``)."""
+    parts = set((isolation or "none").split("+"))
+    mode = next((m for m in ("root", "userns", "uid") if m in parts), "landlock" if "landlock" in parts else "none")
+    if mode == "uid" and "landlock" not in parts:
+        return _RANK["landlock"] - 1 if "seccomp" not in parts else _RANK["landlock"]  # uid alone: files only
+    return _RANK[mode]
+
+
+def require(isolation: str, required: str | None) -> None:
+    """Refuse to go on below ``required`` (a mode name)."""
+    if required and required != "none":
+        if required not in _RANK:
+            raise IsolationUnavailable(f"unknown isolation level {required!r}: use one of {', '.join(MODES)}")
+        if isolation_rank(isolation) < _RANK[required]:
+            raise IsolationUnavailable(
+                f"the worker's isolation here is {isolation!r}, below the required {required!r}. "
+                f"Grade as root on a host that allows namespaces, or in the Docker sandbox "
+                f"(--sandbox docker), or lower --require-isolation.")
 
 
 def isolation_mode(requested: str = "auto") -> str:
     """The strongest isolation this machine allows, unless one is requested.
 
-    ``root`` where namespaces can be created as root, ``userns`` where
-    unprivileged user namespaces work, ``container`` inside a container that
-    allows neither (an autograder image, Gradescope: the container is the
-    boundary, and the worker cleans it between submissions), else ``none``.
+    ``root`` where namespaces can be created as root; ``userns`` where
+    unprivileged user namespaces work; ``uid`` as root where neither works (an
+    autograder container, ``otter grade``, a Kubernetes pod): each job runs as
+    a uid of its own, confined by Landlock and seccomp; ``landlock`` where the
+    grader is not root (a JupyterHub pod): the same confinement with the
+    caller's uid; ``none`` where the kernel offers nothing. Nothing here is a
+    guess about the surroundings: every mode is safe for the machine it runs on.
+    ``container`` is the former name of the two modes without namespaces.
     """
+    if requested == "container":
+        requested = "uid" if os.geteuid() == 0 and _runtime_readable_by_others() else (
+            "landlock" if _landlock_usable() else "none")
     if requested != "auto":
+        if requested not in MODES:
+            raise IsolationUnavailable(f"unknown isolation {requested!r}: use auto or one of {', '.join(MODES)}")
         return requested
     if shutil.which("unshare"):
         if os.geteuid() == 0 and _works(["unshare", "--mount", "--net", "true"]):
             return "root"
         if _works(["unshare", "--user", "--map-root-user", "--mount", "--net", "true"]):
             return "userns"
-    return "container" if in_container() else "none"
+    if os.geteuid() == 0 and _runtime_readable_by_others():
+        return "uid"
+    return "landlock" if _landlock_usable() else "none"
 
 
 def _works(command: list[str]) -> bool:
     return subprocess.run(command, capture_output=True).returncode == 0
 
 
+def _landlock_usable() -> bool:
+    from grader.confine import landlock_abi, seccomp_available
+
+    return landlock_abi() >= 4 and seccomp_available()
+
+
+def _runtime_readable_by_others() -> bool:
+    """Whether a uid of no group can run this interpreter and import its packages (``uid`` mode
+    drops to one): every directory on the way must be searchable and the runtime readable."""
+    import stat
+
+    for path in {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)}:
+        p = Path(path).resolve()
+        for d in [p, *p.parents]:
+            try:
+                mode = d.stat().st_mode
+            except OSError:
+                return False
+            if not mode & stat.S_IXOTH or (d == p and not mode & stat.S_IROTH):
+                return False
+    return True
+
+
 def in_container() -> bool:
-    """Docker, Podman or Kubernetes, as they announce themselves."""
+    """Docker, Podman or Kubernetes, as they announce themselves (a hint for messages only:
+    no decision of the grader depends on it)."""
     if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or os.environ.get("container"):
         return True
     try:
@@ -88,6 +155,45 @@ def in_container() -> bool:
     except OSError:
         return False
     return any(word in cgroup for word in ("docker", "kubepods", "containerd", "libpod"))
+
+
+def claim_uid(first: int = SANDBOX_UID_BASE, span: int = 4000) -> tuple[int, socket.socket]:
+    """A uid for student code that nobody else has: no passwd entry, no process running as it,
+    and not claimed by another grader on this machine (each claim holds an abstract unix socket
+    named after the uid, which the kernel releases when the grader exits). Returns the uid and
+    the socket, to keep open for as long as the uid is in use."""
+    import pwd
+
+    start = os.getpid() % span
+    for i in range(span):
+        uid = first + (start + i) % span
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(f"\0activation-grader/uid/{uid}")
+        except OSError:
+            sock.close()
+            continue
+        if _uid_in_use(uid):
+            sock.close()
+            continue
+        return uid, sock
+    raise IsolationUnavailable(f"no free uid in {first}..{first + span - 1} for student code")
+
+
+def _uid_in_use(uid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def _hidden_paths() -> list[str]:
@@ -98,11 +204,19 @@ def _hidden_paths() -> list[str]:
     return [str(Path(m.__file__).resolve().parent) for m in (grader, reference)]
 
 
+# What a job may read of /proc and /sys without namespaces ("/proc/self" is resolved when the
+# rule is made: the job's own first process, not its children, and never another's).
+PROC = ["/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu"]
+# What Python, NumPy and Matplotlib read in /etc; the rest of the host's /etc stays out of sight.
+ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+       "/etc/alternatives", "/etc/fonts", "/etc/matplotlibrc", "/etc/nsswitch.conf", "/etc/mime.types")
+
+
 def _allowed_paths() -> list[str]:
     """System directories and the Python runtime; never the project itself."""
     hidden = _hidden_paths()
     project_roots = {str(Path(h).parent) for h in hidden}
-    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt/venv"]
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/venv"]
     prefixes = {str(Path(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     paths += sorted(prefixes)
     for entry in sys.path:
@@ -128,6 +242,33 @@ def _allowed_paths() -> list[str]:
             seen.add(p)
             out.append(p)
     return out
+
+
+def landlock_paths(allowed: list[str], hidden: list[str]) -> tuple[list[str], list[str]]:
+    """Landlock's allowlist: (readable, listable only). A rule covers everything beneath its path,
+    so an allowed directory that holds a hidden one (a site-packages with the grader installed in
+    it) is split: the directory itself may be listed, each of its other entries read."""
+    readable: list[str] = []
+    listable: list[str] = []
+
+    def add(path: str) -> None:
+        inside = [h for h in hidden if h.startswith(path.rstrip("/") + "/")]
+        if any(h == path for h in hidden):
+            return
+        if not inside:
+            readable.append(path)
+            return
+        listable.append(path)
+        try:
+            entries = sorted(os.listdir(path))
+        except OSError:
+            return
+        for entry in entries:
+            add(os.path.join(path, entry))
+
+    for path in allowed:
+        add(str(Path(path).resolve()) if not os.path.islink(path) else path)
+    return readable, listable
 
 
 class ZygoteChannel:
@@ -201,7 +342,7 @@ class ZygoteChannel:
 
 
 class Zygote(ZygoteChannel):
-    """One warm worker process on this host (``mode`` root, userns or none)."""
+    """One warm worker process on this host, in one of :data:`MODES`."""
 
     def __init__(self, slot: int = 0, limits: Limits = Limits(), mode: str = "auto") -> None:
         self.slot = slot
@@ -210,31 +351,26 @@ class Zygote(ZygoteChannel):
         self.proc: subprocess.Popen | None = None
         self.info: dict[str, Any] = {}
         self._dirs: list[str] = []
+        self.uid: int | None = None
+        self._uid_claim: socket.socket | None = None  # held while the uid is ours
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def config(self) -> dict:
         root = tempfile.mkdtemp(prefix="activation-grader-root-")
         scratch = tempfile.mkdtemp(prefix="activation-grader-scratch-")
         self._dirs += [root, scratch]
-        return {"mode": self.mode, "uid": SANDBOX_UID_BASE + self.slot, "gid": SANDBOX_UID_BASE + self.slot,
-                "new_root": root, "scratch_base": scratch, "allow": _allowed_paths(), "hide": _hidden_paths(),
+        if self._uid_claim is None:
+            self.uid, self._uid_claim = claim_uid()
+        if self.mode == "uid":
+            os.chmod(scratch, 0o711)  # the job's uid reaches its own directory, and only that
+        allowed, hidden = _allowed_paths(), _hidden_paths()
+        readable, listable = landlock_paths(allowed + [p for p in ETC if os.path.lexists(p)] + PROC, hidden)
+        return {"mode": self.mode, "uid": self.uid, "gid": self.uid,
+                "new_root": root, "scratch_base": scratch, "allow": allowed, "hide": hidden, "etc": list(ETC),
+                "read": readable, "listable": listable,
                 "preload": list(PRELOAD), "memory_bytes": self.limits.memory_bytes,
                 "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
-                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc,
-                "drop_to": self._container_student_uid(scratch)}
-
-    def _container_student_uid(self, scratch: str) -> int | None:
-        """In container mode as root: the image's ``sandbox`` user (who cannot read the grader), if any."""
-        if self.mode != "container" or os.geteuid() != 0:
-            return None
-        import pwd
-
-        try:
-            uid = pwd.getpwnam("sandbox").pw_uid
-        except KeyError:
-            return None
-        os.chmod(scratch, 0o711)
-        return uid
+                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc}
 
     def command(self, config: dict) -> list[str]:
         return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]
@@ -275,9 +411,12 @@ class Zygote(ZygoteChannel):
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        for d in self._dirs:
+        for d in self._dirs:  # made by config(): the scratch base and the (unmounted) root
             shutil.rmtree(d, ignore_errors=True)
         self._dirs = []
+        if self._uid_claim is not None:
+            self._uid_claim.close()
+            self._uid_claim = None
 
     def __enter__(self) -> "Zygote":
         self.start()

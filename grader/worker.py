@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
 import sys
 import time
@@ -33,12 +32,16 @@ import types
 import numpy as np
 
 from grader.wire import MAX_DEPTH, MAX_ELEMENTS, FrameReader, decode_arg, encode_result, frame  # shipped-with-wire
+from grader.confine import (FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, become_subreaper,  # shipped-with-wire
+                            empty_dir_as, end_descendants, landlock_abi, landlock_restrict,  # shipped-with-wire
+                            seccomp_available, seccomp_restrict)  # shipped-with-wire
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+NAMESPACED = ("root", "userns")  # modes where each job has its own PID, mount and IPC namespaces
 
 PRIVATE_DIRS = ("/tmp", "/dev/shm", "/var/tmp")  # fresh for every submission
 
@@ -83,22 +86,41 @@ def _drop_capabilities() -> None:
 
 # --- the zygote: isolation ---------------------------------------------------------------------
 def isolate(config: dict) -> str:
-    """Isolate the zygote once; returns the isolation that is in force.
+    """Isolate the zygote once; returns the isolation that is in force, e.g. ``root+pidns+seccomp``.
 
     ``root``: new mount and network namespaces; a new root filesystem built
-    from an allowlist (system directories and the Python runtime, read-only);
-    the grader and the reference masked even where they sit inside the
-    runtime's site-packages. Children then run as a separate uid.
-    ``userns`` does the same from an unprivileged user namespace, where the
-    children keep the caller's uid but lose every capability. ``container``
-    and ``none`` leave the filesystem and network as they are (a container
-    isolates from outside; ``none`` is the documented fallback).
+    from an allowlist (system directories and the Python runtime, read-only, and
+    a minimal ``/etc``); the grader and the reference masked even where they sit
+    inside the runtime's site-packages. Children then get their own PID, mount
+    and IPC namespaces and run as a uid of their own. ``userns`` does the same
+    from an unprivileged user namespace, where the children keep the caller's
+    uid but lose every capability.
+
+    Without namespaces (a container that forbids them, a JupyterHub pod), the
+    zygote becomes a child subreaper so that it can end exactly the job's
+    processes, and every child confines itself with Landlock and seccomp where
+    the kernel has them (:mod:`grader.confine`). ``uid`` (as root) also runs each
+    child as a uid that only student code uses; ``landlock`` (not root) keeps
+    the caller's uid; ``none`` has only the resource limits.
     """
     mode = config["mode"]
-    if mode in ("container", "none"):
-        if mode == "container":
-            _prctl(PR_SET_DUMPABLE, 0)  # a same-uid child cannot ptrace or read the zygote
-        return mode
+    extras = []
+    if mode not in NAMESPACED:
+        _prctl(PR_SET_DUMPABLE, 0)  # a same-uid child cannot ptrace the zygote or read its /proc files
+        become_subreaper()
+        abi = landlock_abi() if mode in ("uid", "landlock") else 0
+        config["landlock_abi"] = abi
+        if abi >= 4:
+            extras.append("landlock")
+        elif mode == "landlock":
+            raise OSError("Landlock (ABI 4 or later, for its network rules) is not available here")
+        config["seccomp"] = mode != "none" and seccomp_available()
+        if config["seccomp"]:
+            extras.append("seccomp")
+        elif mode == "landlock":
+            raise OSError("seccomp (pyseccomp and libseccomp) is not available here")
+        return "+".join([mode] + extras) if mode != "landlock" else "+".join(extras)
+    config["seccomp"] = seccomp_available()
     if mode == "userns":
         uid, gid = os.getuid(), os.getgid()
         _unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
@@ -115,6 +137,7 @@ def isolate(config: dict) -> str:
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=8m")
     for path in config["allow"]:
         _expose(root, path)
+    _minimal_etc(root, config)
     for path in config["hide"]:
         if os.path.isdir(root + path):
             _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
@@ -132,9 +155,28 @@ def isolate(config: dict) -> str:
         _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
     for d in ("/tmp", "/proc", "/dev/shm", "/var/tmp"):
         os.makedirs(root + d, exist_ok=True)
+    # Read-only from now on: the root tmpfs is one filesystem for every job (each job's mount
+    # namespace is a copy of the zygote's), so a job able to write to it could leave files
+    # for the next one. The child mounts its own /tmp, /var/tmp, /dev/shm and /proc over it.
+    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.chroot(root)
     os.chdir("/")
-    return mode
+    return "+".join([mode, "pidns"] + (["seccomp"] if config["seccomp"] else []))
+
+
+def _minimal_etc(root: str, config: dict) -> None:
+    """``/etc`` with what Python, NumPy and Matplotlib read, nothing else of the host's:
+    stub ``passwd``/``group`` naming only root and the sandbox user, and the few files that
+    ``config["etc"]`` lists (the loader's cache, the time zone, Debian's alternatives)."""
+    os.makedirs(root + "/etc", exist_ok=True)
+    for path in config.get("etc", ()):
+        _expose(root, path)
+    uid, gid = config["uid"], config["gid"]
+    with open(root + "/etc/passwd", "w") as f:
+        f.write(f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp/submission:"
+                "/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+    with open(root + "/etc/group", "w") as f:
+        f.write(f"root:x:0:\nsandbox:x:{gid}:\nnogroup:x:65534:\n")
 
 
 def _expose(root: str, path: str) -> None:
@@ -197,22 +239,31 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
             else:
                 _drop_capabilities()
         else:
-            scratch = os.path.join(config["scratch_base"], f"job-{os.getpid()}")
+            # The job's own directory under one the grader made; the only place it may write
+            # (with Landlock), its HOME and TMPDIR, and the only thing cleaned after it.
+            scratch = job_dir(config, os.getpid())
             os.mkdir(scratch, 0o700)
-            if os.geteuid() == 0 and config.get("drop_to"):
-                # an autograder container running us as root: the student's code gets its own uid
-                os.chown(scratch, config["drop_to"], config["drop_to"])
-                os.setgroups([])
-                os.setresgid(config["drop_to"], config["drop_to"], config["drop_to"])
-                os.setresuid(config["drop_to"], config["drop_to"], config["drop_to"])
+            os.mkdir(os.path.join(scratch, "tmp"), 0o700)
             _killed_first_when_memory_runs_out()
-        _fresh_keyrings(clear_user=mode in ("root", "container"))
+            if mode == "uid":
+                # as root: a uid that only student code uses (no passwd entry needed), no groups,
+                # and with it no capabilities
+                uid = config["uid"]
+                for d in (scratch, os.path.join(scratch, "tmp")):
+                    os.chown(d, uid, uid)
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            elif os.geteuid() == 0:
+                _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
+        _fresh_keyrings(clear_user=mode in ("root", "uid"))
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _set_limits(config)
         os.chdir(scratch)
         _redirect_stdio()
-        _scrub_environment(scratch)
+        _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
+        _confine(config, scratch)
         run_job(job, lambda obj: _write_all(out_fd, frame(obj)))
     except BaseException as exc:  # report, never propagate into the zygote's loop
         try:
@@ -313,8 +364,22 @@ def _redirect_stdio() -> None:
     os.close(null)
 
 
-def _scrub_environment(scratch: str) -> None:
-    keep = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+def job_dir(config: dict, pid: int) -> str:
+    return os.path.join(config["scratch_base"], f"job-{pid}")
+
+
+def _confine(config: dict, scratch: str) -> None:
+    """Landlock and seccomp, the last step before student code (see ``grader.confine``)."""
+    if config.get("landlock_abi", 0) >= 4:
+        devices = {"/dev/null": FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV,
+                   "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
+        landlock_restrict(config["landlock_abi"], config["read"], config["listable"], [scratch], devices)
+    if config.get("seccomp"):
+        seccomp_restrict()
+
+
+def _scrub_environment(scratch: str, tmp: str) -> None:
+    keep = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": tmp, "LANG": "C.UTF-8",
             "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(scratch, ".matplotlib"),
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     os.environ.clear()
@@ -469,73 +534,6 @@ def _send(kind: bytes, payload: bytes) -> None:
     _write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
 
 
-def _sweep_strays(uid: int) -> None:
-    """Container mode: end every process of the student's ``uid`` but ourselves and our ancestors."""
-    keep = {os.getpid()}
-    pid = os.getppid()
-    while pid > 1:
-        keep.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            break
-    keep.add(1)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in keep and _uid_of(entry) == uid:
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                break
-        except ChildProcessError:
-            break
-
-
-def _uid_of(pid: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _remove_sysv_ipc() -> None:
-    """Container mode: one IPC namespace serves every job, so remove the SysV shared memory,
-    message queues and semaphores a job left (root and userns modes give each job its own)."""
-    ipc_rmid = 0
-    for table, remove in (("shm", _libc.shmctl), ("msg", _libc.msgctl), ("sem", _libc.semctl)):
-        try:
-            with open(f"/proc/sysvipc/{table}") as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            ident = int(row.split()[1])
-            if table == "sem":
-                remove(ctypes.c_int(ident), ctypes.c_int(0), ctypes.c_int(ipc_rmid))
-            else:
-                remove(ctypes.c_int(ident), ctypes.c_int(ipc_rmid), None)
-
-
-def _empty_dir(path: str) -> None:
-    for entry in os.listdir(path) if os.path.isdir(path) else ():
-        full = os.path.join(path, entry)
-        try:
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full, ignore_errors=True)
-            else:
-                os.unlink(full)
-        except OSError:
-            pass
-
-
 def serve_job(job: dict, config: dict, requests: FrameReader) -> None:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -575,14 +573,18 @@ def serve_job(job: dict, config: dict, requests: FrameReader) -> None:
     _, status = os.waitpid(pid, 0)
     os.close(pidfd)
     os.close(read_fd)
-    if config["mode"] in ("container", "none"):
-        if config["mode"] == "container":
-            _sweep_strays(config.get("drop_to") or os.getuid())
-        _empty_dir(config["scratch_base"])
-        if config["mode"] == "container":
-            for d in ("/tmp", "/dev/shm", "/var/tmp"):
-                _empty_dir(d)
-            _remove_sysv_ipc()
+    if config["mode"] not in NAMESPACED:
+        # End what the job left running (only our own descendants, see grader.confine), then
+        # empty and remove the job's directory: nothing else is touched.
+        dedicated = config["uid"] if config["mode"] == "uid" else None
+        end_descendants(dedicated)
+        scratch = job_dir(config, pid)
+        if os.path.isdir(scratch):
+            empty_dir_as(dedicated, scratch)
+            try:
+                os.rmdir(scratch)
+            except OSError:
+                pass
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                  "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed}
     _send(b"X", json.dumps(exit_info).encode())

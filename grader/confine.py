@@ -1,0 +1,296 @@
+"""Unprivileged confinement of one job, and ending exactly what the job started.
+
+Shipped with the worker program (after ``grader/wire.py``, before
+``grader/worker.py``): it imports nothing from the grader. Where the worker
+cannot make namespaces (a container that forbids ``unshare``, a JupyterHub pod,
+a locked-down CI job), these are the kernel's mechanisms that still bind:
+
+* **Landlock** (:func:`landlock_restrict`): the job's process tree may read only
+  an allowlist (the Python runtime and system libraries, never the grader or
+  the answer keys) and write only its own scratch directory; with ABI 4 it can
+  neither bind nor connect a TCP socket; with ABI 6 it can signal no process
+  outside itself and reach no abstract unix socket outside itself. Landlock also
+  stops ptrace (and so ``/proc/PID/environ``, ``/proc/PID/mem``) of anything
+  outside the job.
+* **seccomp** (:func:`seccomp_restrict`, through ``pyseccomp``): refuses network
+  sockets of any family but ``AF_UNIX``, IPC objects that would outlive the job
+  (SysV shared memory, queues, semaphores, POSIX message queues), kernel keys,
+  ``io_uring`` (which bypasses seccomp), ptrace, new namespaces, and changing the
+  limits, priority or scheduling of any process but itself.
+* **A child subreaper** (:func:`end_descendants`): the zygote adopts every orphan
+  of the job, daemons that double-forked and called ``setsid`` included, and
+  ends them one generation at a time, signalling only its own children, whose
+  PIDs cannot be reused before it reaps them. A process that is not a
+  descendant of the job is never signalled.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import time
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# --- Landlock -------------------------------------------------------------------------------------
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on x86_64 and aarch64
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
+READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def _syscall(number: int, *args) -> int:
+    result = _libc.syscall(ctypes.c_long(number), *args)
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 where Landlock is absent, disabled or filtered out."""
+    try:
+        return _syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    except OSError:
+        return 0
+
+
+def _handled_fs(abi: int) -> int:
+    rights = (1 << 13) - 1  # ABI 1: execute ... make_sym
+    if abi >= 2:
+        rights |= FS_REFER
+    if abi >= 3:
+        rights |= FS_TRUNCATE
+    if abi >= 5:
+        rights |= FS_IOCTL_DEV
+    return rights
+
+
+def landlock_restrict(abi: int, read: list[str], listable: list[str], write: list[str],
+                      devices: dict[str, int]) -> list[str]:
+    """Confine this process and everything it starts; returns what is in force ("fs", "tcp", "scope").
+
+    ``read``: read and execute beneath these paths; ``listable``: list these directories only
+    (a site-packages holding the grader: every other entry is in ``read``); ``write``: everything
+    beneath these; ``devices``: a device file and its rights. Needs ``no_new_privs``.
+    """
+    if abi < 1:
+        return []
+    handled = _handled_fs(abi)
+    attr = _RulesetAttr(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+                        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    try:
+        rules = [(p, READ) for p in read] + [(p, FS_READ_DIR) for p in listable]
+        rules += [(p, handled) for p in write] + list(devices.items())
+        for path, rights in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # gone since the list was made: nothing to allow
+            try:
+                if not os.path.isdir(path):
+                    rights &= _FILE_RIGHTS
+                rule = _PathBeneath(rights & handled, fd)
+                _syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
+                         ctypes.byref(rule), ctypes.c_uint32(0))
+            finally:
+                os.close(fd)
+        _syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+    finally:
+        os.close(ruleset)
+    return ["fs"] + (["tcp"] if abi >= 4 else []) + (["scope"] if abi >= 6 else [])
+
+
+# --- seccomp --------------------------------------------------------------------------------------
+_REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach past the job
+    "shmget", "msgget", "semget", "mq_open",  # IPC objects that outlive the job
+    "add_key", "request_key", "keyctl",  # kernel keyrings are per uid, not per job
+    "io_uring_setup", "io_uring_enter", "io_uring_register",  # its operations bypass seccomp
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open",
+    "userfaultfd", "open_by_handle_at", "name_to_handle_at", "fanotify_init", "add_key",
+)
+# a process's own limits, priority and scheduling (pid/who 0) stay the student's to change
+_SELF_ONLY = {"prlimit64": 0, "setpriority": 1, "sched_setscheduler": 0, "sched_setparam": 0,
+              "sched_setattr": 0, "sched_setaffinity": 0, "ioprio_set": 1, "migrate_pages": 0,
+              "move_pages": 0}
+
+
+def seccomp_available() -> bool:
+    try:
+        import pyseccomp  # noqa: F401
+    except Exception:  # not installed, or no libseccomp.so.2
+        return False
+    return True
+
+
+def seccomp_restrict() -> bool:
+    """Load the filter described above; False where no seccomp binding is available."""
+    try:
+        import pyseccomp as sc
+    except Exception:
+        return False
+    deny = sc.ERRNO(errno.EPERM)
+    f = sc.SyscallFilter(defaction=sc.ALLOW)
+    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, 1))  # AF_UNIX = 1
+    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, 1))
+    for name in dict.fromkeys(_REFUSED):
+        try:
+            f.add_rule(deny, name)
+        except (OSError, RuntimeError, ValueError):
+            pass  # not a syscall on this architecture
+    for name, arg in _SELF_ONLY.items():
+        try:
+            f.add_rule(deny, name, sc.Arg(arg, sc.NE, 0))
+        except (OSError, RuntimeError, ValueError):
+            pass
+    f.load()
+    return True
+
+
+# --- ending exactly the job's processes -------------------------------------------------------------
+def become_subreaper() -> None:
+    if _libc.prctl(ctypes.c_int(36), ctypes.c_ulong(1), 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
+
+
+def _own_children() -> list[int]:
+    me = os.getpid()
+    pids = []
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                        pids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def end_descendants(dedicated_uid: int | None = None, rounds: int = 10000) -> int:
+    """End every process the job left behind; returns how many were signalled.
+
+    Only this zygote's own children are signalled (after the job's child has exited, every
+    one of them is an orphan of the job, adopted because we are a subreaper): a child's PID
+    cannot be reused until we reap it, so no unrelated process can be hit. Killing a child
+    hands its own children to us, so this goes one generation per round until none is left.
+    With a ``dedicated_uid`` (a uid that only student code uses, chosen by the grader), a
+    helper first drops to it and calls ``kill(-1)``, which ends the whole uid atomically,
+    however fast the job forks; processes of any other uid are out of its reach.
+    """
+    signalled = 0
+    if dedicated_uid is not None:
+        helper = os.fork()
+        if helper == 0:
+            try:
+                os.setresgid(dedicated_uid, dedicated_uid, dedicated_uid)
+                os.setresuid(dedicated_uid, dedicated_uid, dedicated_uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                pass
+            os._exit(0)
+        os.waitpid(helper, 0)
+    quiet = 0
+    for _ in range(rounds):
+        children = _own_children()
+        if not children:
+            _reap()
+            quiet += 1
+            if quiet >= 2:  # twice in a row: nothing was being adopted in between
+                return signalled
+            time.sleep(0.001)
+            continue
+        quiet = 0
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                signalled += 1
+            except OSError:
+                pass
+        # the killed become zombies (their PIDs still ours); their orphans move to us
+        time.sleep(0.0005)
+        _reap()
+    return signalled
+
+
+def empty_dir_as(uid: int | None, path: str) -> None:
+    """Delete what is inside ``path`` (a directory the grader made for one job), as ``uid``.
+
+    As the job's own uid, the helper can delete everything the job could create there (and
+    make writable again what the job made read-only), and nothing the job could not.
+    """
+    helper = os.fork()
+    if helper == 0:
+        try:
+            if uid is not None and os.geteuid() == 0:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            _remove_inside(path)
+        except BaseException:
+            pass
+        os._exit(0)
+    os.waitpid(helper, 0)
+
+
+def _remove_inside(top: str) -> None:
+    """Depth-first without recursion: the job may have nested directories thousands deep."""
+    stack = [(top, False)]
+    while stack:
+        path, visited = stack.pop()
+        if visited:
+            if path != top:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+            continue
+        try:
+            os.chmod(path, 0o700)
+            entries = os.listdir(path)
+        except OSError:
+            continue
+        stack.append((path, True))
+        for entry in entries:
+            full = os.path.join(path, entry)
+            if os.path.isdir(full) and not os.path.islink(full):
+                stack.append((full, False))
+            else:
+                try:
+                    os.unlink(full)
+                except OSError:
+                    pass
