@@ -61,10 +61,14 @@ def main() -> None:
 @click.option("--image", default="activation-grader:latest", show_default=True, help="Image for --sandbox docker.")
 @click.option("--fresh-containers", is_flag=True,
               help="With --sandbox docker: a new container for every submission (slower) instead of warm ones.")
+@click.option("--isolation", type=click.Choice(["auto", "root", "userns", "uid", "landlock", "none"]), default="auto",
+              show_default=True, help="How the process sandbox isolates student code (see the README's Sandboxes).")
+@click.option("--require-isolation", type=click.Choice(["none", "landlock", "userns", "uid", "root"]), default=None,
+              help="Refuse to grade where the sandbox cannot give at least this isolation.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, regrade, shard, executor,
-          scheduler, image, fresh_containers, no_report, quiet) -> None:
+          scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
     from grader import batch
     from grader.executors import default_jobs
@@ -73,7 +77,14 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
 
     limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
     options = Options(seed=seed, sandbox=sandbox, limits=limits, image=image, executor=executor,
-                      fresh_containers=fresh_containers)
+                      fresh_containers=fresh_containers, isolation=isolation, require_isolation=require_isolation)
+    if sandbox == "process" and executor == "local":
+        from grader.sandbox import IsolationUnavailable, isolation_mode, require
+
+        try:
+            require(isolation_mode(isolation), require_isolation)
+        except IsolationUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
     items = batch.collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb or .py files found in the given paths")
@@ -105,6 +116,13 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
 
         console.print(terminal_table(result.records[0]))
     graded = sum(r["status"] == "graded" for r in result.records)
+    isolations = sorted({str(r.get("provenance", {}).get("isolation")) for r in result.records
+                         if r.get("provenance", {}).get("isolation")})
+    if isolations and not quiet:
+        from grader.sandbox import describe_isolation
+
+        for name in isolations:
+            console.print(f"Isolation: {name}: {describe_isolation(name)}", markup=False, highlight=False)
     if result.changes and not quiet:
         for name, lines in result.changes.items():
             console.print(f"{name}: score changed on regrade", markup=False)

@@ -1,16 +1,19 @@
 """The same warm worker as ``grader.sandbox.Zygote``, inside a container.
 
-The container runs the worker program (``--zygote`` in ``container`` mode) as
-uid 10001 with no network, no capabilities, ``no-new-privileges``, a read-only
-root filesystem, tmpfs scratch, and memory, pids and CPU limits. The trusted
+The container runs the worker program (``--zygote`` in ``uid`` mode) as root
+with only the capabilities it needs to start a job as another uid (SETUID,
+SETGID, CHOWN, KILL), no network, ``no-new-privileges``, a read-only root
+filesystem, tmpfs scratch, and memory, pids and CPU limits. Each job runs as a
+uid of its own (61000 + slot, no capability) confined by Landlock and seccomp,
+so it can neither read the grader, nor signal, ``prlimit`` or renice the worker. The trusted
 side stays on the host: it talks to the zygote over the container's attached
 stdin/stdout through the Engine API (docker SDK) and computes every score
 itself. The grader in the image is readable by root only.
 
 Containers are warm: one serves many submissions in turn, each in a fresh
 child process with a fresh scratch directory; between two submissions the
-zygote kills every other process in the container and empties /scratch, /tmp
-and /dev/shm. ``fresh=True`` starts a new container for every submission
+zygote ends every process the job left (it is their subreaper, and the job's
+uid is dedicated) and empties the job's directory. ``fresh=True`` starts a new container for every submission
 instead. A container that stops answering is killed from outside and
 replaced; it is always removed.
 """
@@ -23,9 +26,14 @@ import struct
 import time
 from typing import Any
 
-from grader.sandbox import Limits, WorkerDied, ZygoteChannel, worker_source
+from grader.sandbox import ETC, PROC, Limits, WorkerDied, ZygoteChannel, worker_source
 
-SANDBOX_UID = 10001
+STUDENT_UID_BASE = 61000  # no passwd entry in the image: a uid for student code only
+CAPABILITIES = ["SETUID", "SETGID", "CHOWN", "KILL"]
+# What a job may read in the image (Landlock); /opt/venv/private, which holds the grader and the
+# answer keys (root, 0700), is not in it.
+READABLE = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt/venv/bin", "/opt/venv/lib", "/opt/venv/share",
+            "/opt/venv/pyvenv.cfg", *ETC, *PROC]
 ZYGOTE_MEMORY = 512 * 1024**2  # on top of the student's limit: the zygote's numpy and matplotlib
 
 
@@ -61,7 +69,8 @@ class DockerWorker(ZygoteChannel):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def config(self) -> dict:
-        return {"mode": "container", "scratch_base": "/scratch", "preload": ["numpy", "scipy", "matplotlib",
+        uid = STUDENT_UID_BASE + self.slot % 4000
+        return {"mode": "uid", "uid": uid, "gid": uid, "read": READABLE, "listable": [], "scratch_base": "/scratch", "preload": ["numpy", "scipy", "matplotlib",
                                                                              "matplotlib.pyplot"],
                 "memory_bytes": self.limits.memory_bytes, "cpu_seconds": self.limits.cpu_seconds,
                 "file_bytes": self.limits.file_bytes, "tmpfs_bytes": self.limits.tmpfs_bytes,
@@ -83,11 +92,12 @@ class DockerWorker(ZygoteChannel):
         tmpfs = f"rw,nosuid,nodev,size={self.limits.tmpfs_bytes},mode=1777"
         self.container = self.client.containers.create(
             self.image, ["python3", "-I", "-c", worker_source(), "--zygote", json.dumps(self.config())],
-            user=f"{SANDBOX_UID}:{SANDBOX_UID}", network_mode="none", read_only=True,
+            user="0:0", network_mode="none", read_only=True,
             tmpfs={"/scratch": tmpfs, "/tmp": tmpfs}, shm_size=64 * 1024**2,
             mem_limit=self.limits.memory_bytes + ZYGOTE_MEMORY,
             memswap_limit=self.limits.memory_bytes + ZYGOTE_MEMORY,
-            pids_limit=128, nano_cpus=1_000_000_000, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            pids_limit=128, nano_cpus=1_000_000_000, cap_drop=["ALL"], cap_add=CAPABILITIES,
+            security_opt=["no-new-privileges"],
             stdin_open=True, tty=False, working_dir="/scratch", detach=True,
             environment={"MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "HOME": "/scratch"},
             labels={"activation-grader": "worker"}, init=False,
@@ -102,6 +112,7 @@ class DockerWorker(ZygoteChannel):
         if kind != b"R":
             raise WorkerDied("the worker in the container did not start")
         self.info = json.loads(payload)
+        self.info["isolation"] = "docker+" + str(self.info.get("isolation"))
         self._jobs = 0
         return self.info
 

@@ -44,6 +44,12 @@ class Execution:
     timed_out: bool = False
 
 
+class JobDidNotStart(RuntimeError):
+    """The worker's child died before it ran anything of the submission, twice: the sandbox is
+    broken (a limit it cannot set, a uid it cannot take), not the submission. Grading it would
+    score a correct notebook 0 as if it were empty; the result is an error instead."""
+
+
 def wire_call(call) -> dict:
     return {"id": call.id, "func": call.func, "args": [encode_arg(a) for a in call.args],
             "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
@@ -66,6 +72,7 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
     pending = [q for q, plan in plans.items() if plan.calls]  # exercises whose calls are still to be made
     start = time.monotonic()
     end = start + limits.timeout
+    false_starts = 0
     while pending:
         if time.monotonic() >= end or result.attempts > len(cells) + len(plans) + 1:
             break
@@ -74,6 +81,7 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
                "exercises": [{"q": q, "calls": [c for c in wired[q] if c["id"] not in result.outcomes[q]]}
                              for q in pending]}
         where: tuple[str, Any] = ("start", None)
+        heard = False  # any event from the child's run_job (its first is the first cell's)
         finished = False
         running = False  # a job is in the worker: it must never be left there when we stop following it
         try:
@@ -91,12 +99,22 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
                     break
                 if kind == "exit":
                     running = False
+                    if not heard and not finished:
+                        false_starts += 1
+                        fatal = [n for n in result.notes if n.startswith("the worker reported")]
+                        if false_starts >= 2:
+                            raise JobDidNotStart(f"the sandbox's process {_describe_exit(payload)} before running "
+                                                 f"anything, twice" + (f" ({fatal[-1]})" if fatal else ""))
+                        result.attempts -= 1
+                        worker.restart()  # a fresh zygote, whatever the last job did to this one
+                        break
                     if not finished:
                         _blame(result, where, pending, plans, "crashed", f"the process {_describe_exit(payload)}")
                     break
                 for ev in payload:
                     if not isinstance(ev, dict):
                         raise WireError("a frame that is not an object")
+                    heard = heard or ev.get("ev") != "fatal"
                     moved, finished = _apply(ev, result, pending, plans, where, len(cells))
                     if moved is not None:
                         where = moved

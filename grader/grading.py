@@ -21,10 +21,10 @@ import numpy as np
 
 from grader import __version__
 from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.execution import execute
+from grader.execution import JobDidNotStart, execute
 from grader.notebook import SubmissionError, load
 from grader.probes import submission_seed
-from grader.sandbox import Limits
+from grader.sandbox import IsolationUnavailable, Limits, require
 from grader.scoring import ExerciseScore, score_exercise
 
 SCHEMA = 1
@@ -51,6 +51,7 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     image: str = "activation-grader:latest"
     isolation: str = "auto"
+    require_isolation: str | None = None
     executor: str = "local"
     fresh_containers: bool = False
 
@@ -134,7 +135,17 @@ def grade(task: dict) -> dict:
     record["notes"] = list(submission.notes)
     plans = build_plans(seed)
     worker = get_worker(options)
-    execution = execute(submission.cells, plans, worker)
+    try:
+        if options.sandbox == "process":  # a container is at the top already
+            require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
+        execution = execute(submission.cells, plans, worker)
+    except (JobDidNotStart, IsolationUnavailable) as exc:
+        message = f"the grader's sandbox failed, not the submission: {exc}. Nothing was graded; run again."
+        record.update(status="error", message=message)
+        record["exercises"] = {q: _zero(q, message) for q in EXERCISES}
+        record["provenance"]["isolation"] = getattr(worker, "info", {}).get("isolation")
+        record["provenance"]["seconds"] = round(time.monotonic() - started, 3)
+        return record
     record["provenance"]["isolation"] = getattr(worker, "info", {}).get("isolation")
     record["notes"] += execution.notes
     record["cells"] = {"count": len(submission.cells),

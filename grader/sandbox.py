@@ -71,10 +71,23 @@ class IsolationUnavailable(RuntimeError):
 def isolation_rank(isolation: str) -> int:
     """The rank of what a worker reported (``root+pidns+seccomp``, ``uid+landlock``, ``landlock``)."""
     parts = set((isolation or "none").split("+"))
+    if "docker" in parts:
+        return _RANK["root"]
     mode = next((m for m in ("root", "userns", "uid") if m in parts), "landlock" if "landlock" in parts else "none")
     if mode == "uid" and "landlock" not in parts:
         return _RANK["landlock"] - 1 if "seccomp" not in parts else _RANK["landlock"]  # uid alone: files only
     return _RANK[mode]
+
+
+_PARTS = {"root": "student code as a uid of its own", "userns": "an unprivileged user namespace (the grader's uid)",
+          "uid": "student code as a uid of its own", "pidns": "a PID namespace per submission",
+          "landlock": "Landlock (files, TCP, signals)", "seccomp": "seccomp", "docker": "a container per worker",
+          "none": "no isolation but resource limits: student code can read what the grader can"}
+
+
+def describe_isolation(isolation: str) -> str:
+    """One line for people: what was in force."""
+    return ", ".join(_PARTS.get(p, p) for p in isolation.split("+"))
 
 
 def require(isolation: str, required: str | None) -> None:
@@ -107,6 +120,10 @@ def isolation_mode(requested: str = "auto") -> str:
     if requested != "auto":
         if requested not in MODES:
             raise IsolationUnavailable(f"unknown isolation {requested!r}: use auto or one of {', '.join(MODES)}")
+        if requested == "uid" and not (os.geteuid() == 0 and _runtime_readable_by_others()):
+            raise IsolationUnavailable(
+                "isolation 'uid' needs the grader to run as root and a Python runtime that other users can "
+                f"read and search (this one is {sys.prefix}): install it outside /root, or use 'landlock'")
         return requested
     if shutil.which("unshare"):
         if os.geteuid() == 0 and _works(["unshare", "--mount", "--net", "true"]):

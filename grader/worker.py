@@ -249,7 +249,7 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
                 # as root: a uid that only student code uses (no passwd entry needed), no groups,
                 # and with it no capabilities
                 uid = config["uid"]
-                for d in (scratch, os.path.join(scratch, "tmp")):
+                for d in (os.path.join(scratch, "tmp"), scratch):  # inner first: root may lack DAC_OVERRIDE
                     os.chown(d, uid, uid)
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
