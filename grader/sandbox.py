@@ -214,11 +214,21 @@ def _uid_in_use(uid: int) -> bool:
 
 
 def _hidden_paths() -> list[str]:
-    """The grader and the reference, wherever they are installed."""
+    """The grader and the reference, wherever they are installed: the copies in use, and any
+    other copy on ``sys.path`` (an image's site-packages behind a symlink, an older install)."""
     import grader
     import reference
 
-    return [str(Path(m.__file__).resolve().parent) for m in (grader, reference)]
+    hidden = {str(Path(m.__file__).resolve().parent) for m in (grader, reference)}
+    for entry in sys.path:
+        for name in ("grader", "reference"):
+            candidate = Path(entry or ".") / name
+            try:
+                if (candidate / "__init__.py").exists():
+                    hidden.add(str(candidate.resolve()))
+            except OSError:
+                pass
+    return sorted(hidden)
 
 
 # What a job may read of /proc and /sys without namespaces ("/proc/self" is resolved when the

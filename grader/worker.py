@@ -276,12 +276,16 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
 
 def _mount_proc() -> None:
     """The PID namespace's /proc; ``hidepid=2`` hides PID 1 (root) from the student entirely
-    (its command line holds the zygote's configuration, its fds the zygote's pipes)."""
+    (its command line holds the zygote's configuration, its fds the zygote's pipes). Where the
+    kernel refuses a new /proc (a user namespace inside a container whose /proc is partly masked),
+    the job gets none: an empty directory, which hides even more."""
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    try:
-        _mount("proc", "/proc", "proc", flags, "hidepid=2")
-    except OSError:
-        _mount("proc", "/proc", "proc", flags)
+    for options in ("hidepid=2", None):
+        try:
+            _mount("proc", "/proc", "proc", flags, options)
+            return
+        except OSError:
+            continue
 
 
 def _killed_first_when_memory_runs_out() -> None:

@@ -1,0 +1,133 @@
+"""Isolation in every set-up the grader meets, each exercised inside a throw-away namespace or
+container, never against the machine running the tests.
+
+Each scenario (``tests/isolation/scenario.py``) starts bystanders (a process of the grader's own
+uid; files in /tmp, /dev/shm and /var/tmp; a listener on 127.0.0.1), puts a secret in the
+grader's environment, then grades an attacker followed by a correct notebook in the same warm
+worker. The attacker turns every attack that works into points (the answer keys into q1, the
+listener into q4, the secret into q8) and tries to harm the host (SIGKILL to everything,
+``prlimit`` and renice of everything, deleting files, a detached daemon). It must score 0,
+harm nothing and leave nothing running; the correct notebook after it must score 100.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import subprocess
+
+import pytest
+
+from grader.sandbox import isolation_rank, landlock_paths, require, IsolationUnavailable
+from tests.conftest import ROOT
+
+SCENARIO = "tests/isolation/scenario.py"
+IMAGE = os.environ.get("ACTIVATION_GRADER_TEST_IMAGE", "activation-grader:latest")
+TMPFS = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /var/tmp"
+
+
+def _verdict(output: str) -> dict:
+    lines = [line for line in output.splitlines() if line.startswith("VERDICT ")]
+    assert lines, f"the scenario printed no verdict:\n{output[-3000:]}"
+    return json.loads(lines[-1][len("VERDICT "):])
+
+
+def in_namespace(*grade_options: str, env: dict | None = None) -> dict:
+    """The scenario in new PID and mount namespaces with their own /tmp, /dev/shm and /var/tmp:
+    whatever goes wrong stays in there (root only)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a throw-away namespace")
+    command = f"{TMPFS} && exec {sys.executable} {SCENARIO} {ROOT} - {' '.join(grade_options)}"
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                           "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, **(env or {})})
+    return _verdict(proc.stdout + proc.stderr)
+
+
+def in_container(*docker_options: str, setup: str = "true") -> dict:
+    """The scenario in a throw-away container of the grading image, with this checkout's grader."""
+    command = f"{setup} && exec python /src/{SCENARIO} /src -"
+    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
+                           *docker_options, IMAGE, "sh", "-c", command], capture_output=True, text=True, timeout=300)
+    return _verdict(proc.stdout + proc.stderr)
+
+
+def assert_held(verdict: dict, isolation: str) -> None:
+    assert verdict["exit"] == 0, verdict["stderr"]
+    assert verdict["isolation"]["a_attacker"] == isolation
+    assert verdict["bystander_alive"], "the grader's own process was killed"
+    assert all(verdict["files_kept"].values()), verdict["files_kept"]
+    assert verdict["connections"] == [], "the attacker reached the loopback listener"
+    assert verdict["daemons"] == [], "the attacker's daemon outlived its job"
+    assert verdict["statuses"] == {"a_attacker": "graded", "b_solution": "graded"}
+    assert verdict["scores"]["a_attacker"]["q1"] == 0, "the attacker read or imported the answer keys"
+    assert verdict["scores"]["a_attacker"]["q4"] == 0, "the attacker reached the network"
+    assert verdict["scores"]["a_attacker"]["q8"] == 0, "the attacker read the grader's secret"
+    assert verdict["totals"]["a_attacker"] == 0
+    assert verdict["totals"]["b_solution"] == 100, "the attacker spoiled the warm worker for the next submission"
+
+
+# --- the scenario itself detects what it is meant to --------------------------------------------------
+def test_without_isolation_every_attack_scores():
+    """Where nothing stops it (``--isolation none``, harmless attacks only), the attacker earns
+    q1, q4 and q8 and reaches the listener: a zero elsewhere means the isolation held."""
+    verdict = in_namespace("--isolation", "none", env={"SCENARIO_HARMLESS": "1"})
+    scores = verdict["scores"]["a_attacker"]
+    assert scores["q1"] > 0 and scores["q4"] > 0 and scores["q8"] > 0, scores
+    assert verdict["connections"] == ["attacker"]
+
+
+# --- hosts ---------------------------------------------------------------------------------------------
+def test_root_host_with_namespaces():
+    assert_held(in_namespace("--isolation", "root"), "root+pidns+seccomp")
+
+
+def test_root_host_without_namespaces_uses_landlock():
+    """``landlock`` as root: uid 0 without a capability, Landlock and seccomp."""
+    assert_held(in_namespace("--isolation", "landlock"), "landlock+seccomp")
+
+
+# --- containers ----------------------------------------------------------------------------------------
+@pytest.mark.docker
+def test_root_in_a_container_without_a_sandbox_user():
+    """As on Gradescope and in ``otter grade``: root, no user namespaces, no ``sandbox`` user."""
+    assert_held(in_container("--user", "0:0", setup="userdel sandbox"), "uid+landlock+seccomp")
+
+
+@pytest.mark.docker
+def test_a_non_root_user_in_a_container_without_user_namespaces():
+    """As in a JupyterHub pod or a devcontainer: the grader is the notebook user."""
+    assert_held(in_container("--user", "1000:1000"), "landlock+seccomp")
+
+
+@pytest.mark.docker
+def test_a_non_root_user_with_user_namespaces():
+    assert_held(in_container("--user", "1000:1000", "--security-opt", "seccomp=unconfined"),
+                "userns+pidns+seccomp")
+
+
+@pytest.mark.docker
+def test_the_docker_sandbox():
+    verdict = in_namespace("--sandbox", "docker", "--image", IMAGE)
+    assert_held(verdict, "docker+uid+landlock+seccomp")
+
+
+# --- levels and the allowlist ---------------------------------------------------------------------------
+def test_isolation_levels_are_ordered_and_required():
+    assert [isolation_rank(i) for i in ("none", "landlock+seccomp", "userns+pidns", "uid+landlock+seccomp",
+                                        "root+pidns+seccomp")] == [0, 1, 2, 3, 4]
+    assert isolation_rank("uid") < isolation_rank("landlock+seccomp")  # a uid alone leaves the network open
+    require("uid+landlock+seccomp", "uid")
+    with pytest.raises(IsolationUnavailable, match="below the required 'root'"):
+        require("uid+landlock+seccomp", "root")
+
+
+def test_an_allowed_directory_holding_the_grader_is_split(tmp_path):
+    site = tmp_path / "site-packages"
+    for name in ("numpy", "grader", "reference", "scipy"):
+        (site / name).mkdir(parents=True)
+    (site / "six.py").write_text("")
+    readable, listable = landlock_paths([str(site)], [str(site / "grader"), str(site / "reference")])
+    assert listable == [str(site)]
+    assert sorted(readable) == sorted(str(site / n) for n in ("numpy", "scipy", "six.py"))
