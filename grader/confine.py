@@ -142,16 +142,18 @@ def seccomp_available() -> bool:
     return True
 
 
-def seccomp_restrict() -> bool:
-    """Load the filter described above; False where no seccomp binding is available."""
+def seccomp_restrict(network: bool = True) -> bool:
+    """Load the filter described above; False where no seccomp binding is available.
+    ``network=False`` leaves socket families alone (a network namespace already has no network)."""
     try:
         import pyseccomp as sc
     except Exception:
         return False
     deny = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(defaction=sc.ALLOW)
-    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, 1))  # AF_UNIX = 1
-    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, 1))
+    if network:
+        f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, 1))  # AF_UNIX = 1
+        f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, 1))
     for name in dict.fromkeys(_REFUSED):
         try:
             f.add_rule(deny, name)

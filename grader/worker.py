@@ -379,7 +379,7 @@ def _confine(config: dict, scratch: str) -> None:
                    "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
         landlock_restrict(config["landlock_abi"], config["read"], config["listable"], [scratch], devices)
     if config.get("seccomp"):
-        seccomp_restrict()
+        seccomp_restrict(network=config["mode"] not in NAMESPACED)
 
 
 def _scrub_environment(scratch: str, tmp: str) -> None:

@@ -116,7 +116,7 @@ def test_attack_fails_and_the_rest_is_still_graded(attacked, attack):
     assert q1["score"] == q1["max_score"], f"{attack}: {q1['feedback']}"
     assert record["score"] == 100, record["exercises"]
     assert record["provenance"]["sandbox"] == "docker"
-    assert record["provenance"]["isolation"] == "container"
+    assert record["provenance"]["isolation"] == "docker+uid+landlock+seccomp"
 
 
 def test_a_loop_or_a_killed_container_is_reported_on_its_cell(attacked):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader.grading import Options, build_plans, close_workers, get_worker, grade
-from grader.sandbox import Limits, _allowed_paths
+from grader.sandbox import ETC, Limits, _allowed_paths
 
 from conftest import ROOT
 
@@ -265,7 +265,7 @@ def test_a_submission_leaves_nothing_for_the_next_one_on_the_same_worker():
 
 # --- what the sandbox lets a submission see ----------------------------------------------------------
 def test_the_sandbox_view():
-    if get_worker(OPTIONS).info.get("isolation") != "root":
+    if not str(get_worker(OPTIONS).info.get("isolation")).startswith("root+"):
         pytest.skip("needs root isolation (run as root)")
     record = run(["""
         import os, socket
@@ -282,11 +282,18 @@ def test_the_sandbox_view():
             raise Exception("kept")
         """, """
         import os
-        raise Exception(repr(sorted(os.listdir("/work/main")) if os.path.isdir("/work/main") else []))
+        raise Exception(repr(sorted(os.listdir(%r)) if os.path.isdir(%r) else []))
+        """ % (str(ROOT), str(ROOT)), """
+        import os
+        raise Exception(repr(sorted(os.listdir("/etc"))))
         """])
     assert observed(record, 1) == "(True, '0000000000000000', '1', ['2'], ['lo'], '1000')"
     assert observed(record, 2) == "kept"
     assert not any(name in observed(record, 3) for name in ("grader", "reference", "tests", "samples"))
+    # a minimal /etc: stub passwd and group and what the runtime reads, nothing else of the host's
+    etc = set(eval(observed(record, 4)))
+    assert {"passwd", "group"} <= etc
+    assert etc <= {"passwd", "group", *(p.rsplit("/", 1)[1] for p in ETC)}, etc
 
 
 def test_only_the_runtime_is_exposed(monkeypatch, tmp_path):
@@ -299,3 +306,44 @@ def test_only_the_runtime_is_exposed(monkeypatch, tmp_path):
     assert not any(p == str(ROOT) or p.startswith(str(ROOT / "tests")) for p in allowed)
     assert not any(p.startswith(str(ROOT / "grader")) or p.startswith(str(ROOT / "reference")) for p in allowed)
     assert any(p.endswith("site-packages") for p in allowed)
+
+
+# --- a sandbox that cannot start a job is the grader's failure, never the submission's -------------------
+class _NeverStarts:
+    """A worker whose child dies before running anything (as when it cannot set its limits)."""
+
+    limits = Limits(timeout=5, step_timeout=2)
+
+    def __init__(self) -> None:
+        self.restarts = 0
+        self.info = {"isolation": "uid+landlock+seccomp"}
+
+    def begin(self, job: dict) -> None:
+        pass
+
+    def poll(self, deadline: float):
+        return "exit", {"exit": 70, "signal": None, "killed": False}
+
+    def kill_job(self) -> dict:
+        return {}
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_job_that_never_starts_is_retried_once_then_an_error(monkeypatch, solution_source):
+    from grader import grading
+    from grader.execution import JobDidNotStart, execute
+
+    worker = _NeverStarts()
+    with pytest.raises(JobDidNotStart, match="before running anything, twice"):
+        execute(["x = 1"], build_plans(0), worker)
+    assert worker.restarts == 1  # a fresh worker for the second try
+
+    monkeypatch.setattr(grading, "get_worker", lambda options: _NeverStarts())
+    record = grade({"name": "correct.py", "content": solution_source.encode(), "options": OPTIONS.to_dict()})
+    assert record["status"] == "error" and record["score"] == 0
+    assert "sandbox failed, not the submission" in record["message"]

@@ -192,7 +192,7 @@ BAD_INPUTS = {
 # Where the attacks would write on the host if they could: nothing may appear or change there.
 FORGED_MARK = "FORGED-BY-HOSTILE-SUBMISSION"
 HOST_PATHS = [Path(p) / sub / name
-              for p in ("/tmp", "/var/tmp", "/dev/shm", "/root", "/work", "/work/main", "/srv", "/")
+              for p in ("/tmp", "/var/tmp", "/dev/shm", "/root", str(ROOT.parent), str(ROOT), "/srv", "/")
               for sub in ("", "out", "results", "grades", "out/results", "activation-grader-hostile-out/results")
               for name in ("forge_results.json", "forge_results_nb.json", "bystander_solution.json",
                            "final_grades.csv")]

@@ -20,7 +20,7 @@ import subprocess
 import pytest
 
 from grader.sandbox import isolation_rank, landlock_paths, require, IsolationUnavailable
-from tests.conftest import ROOT
+from conftest import ROOT
 
 SCENARIO = "tests/isolation/scenario.py"
 IMAGE = os.environ.get("ACTIVATION_GRADER_TEST_IMAGE", "activation-grader:latest")
