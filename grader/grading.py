@@ -26,6 +26,7 @@ from grader.notebook import SubmissionError, load
 from grader.probes import submission_seed
 from grader.sandbox import Limits
 from grader.scoring import ExerciseScore, score_exercise
+from grader.text import file_name
 
 SCHEMA = 1
 
@@ -114,7 +115,7 @@ def build_plans(seed: int) -> dict:
 def grade(task: dict) -> dict:
     """Grade one submission. ``task``: {"name", "content" (bytes), "options" (dict)}."""
     options = Options.from_dict(task["options"])
-    name, content = task["name"], task["content"]
+    name, content = file_name(task["name"]), task["content"]  # the student chose the name: one printable line
     started = time.monotonic()
     seed = submission_seed(content, options.seed)
     record: dict[str, Any] = {
