@@ -114,10 +114,10 @@ def file_name(value: Any, limit: int = NAME_LIMIT) -> str:
     A long name keeps its start and its suffix (which says whether it is read as a notebook
     or as a script), with ``…`` between them.
     """
-    text = one_line(value, 10 * limit)
+    text = one_line(value, 4 * limit)
     if len(text) <= limit:
         return text or "(no name)"
-    suffix = m.group() if (m := _SUFFIX.search(text)) else ""
+    suffix = m.group() if isinstance(value, str) and (m := _SUFFIX.search(value)) else ""
     return text[:limit - len(suffix) - 1] + ELLIPSIS + suffix
 
 
