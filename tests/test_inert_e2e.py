@@ -213,3 +213,33 @@ def test_one_hostile_notebook_prints_its_table_on_a_tty(graded, tmp_path):
     assert "raised ValueError: [/bold]" in shown and "[link=http://evil.example]click[/link]" in shown
     assert "q10: " in shown and "8 / 8" in shown
     assert not RICH.sub("", stderr).strip(), stderr  # nothing on stderr: no warning
+
+
+def test_grading_and_reporting_warn_nothing(graded, tmp_path):
+    """Numpy's and matplotlib's warnings, as the console would show them, from the trusted side's own work."""
+    import warnings
+
+    import numpy as np
+
+    from grader.classreport import write_report
+    from grader.grading import Options, close_workers, grade
+    from grader.report import write_submission
+    from grader.sandbox import Limits
+
+    from conftest import GOLDEN
+
+    files, *_ = graded
+    paths = [files[FORMULA], files[MARKUP], *sorted(GOLDEN.glob("wrong*.py")), *sorted(SAMPLES.glob("*.ipynb"))]
+    options = Options(seed=11, limits=Limits(timeout=30, step_timeout=5)).to_dict()
+    try:
+        with warnings.catch_warnings(record=True) as caught, np.errstate(divide="warn", over="warn",
+                                                                         invalid="warn"):
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=ResourceWarning)  # never shown by default
+            for path in paths:
+                write_submission(tmp_path, grade({"name": path.name, "content": path.read_bytes(),
+                                                  "options": options}))
+            write_report(tmp_path)
+    finally:
+        close_workers()
+    assert not [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught]
