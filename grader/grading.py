@@ -154,7 +154,7 @@ def grade(task: dict) -> dict:
 
 def _exercise_record(score: ExerciseScore) -> dict:
     return {"title": score.title, "score": score.points, "max_score": score.max_points,
-            "feedback": score.feedback,
+            "feedback": score.feedback, "note": score.note,
             "criteria": [{"name": c.name, "points": c.points, "max_points": c.max_points, "message": c.message,
                           "kind": type(c.failure).__name__ if c.failure else None} for c in score.criteria]}
 

@@ -88,7 +88,8 @@ def notebook_problems(record: dict) -> list[str]:
     """What went wrong with the notebook as a whole, one plain-text entry each.
 
     The record's message, its notes, every cell that raised (with the exception's class and
-    message as the submission reported them) and every cell skipped because it hung or crashed.
+    message as the submission reported them), every cell skipped because it hung or crashed,
+    and every exercise the grader stopped because a function hung or crashed the process.
     A message of several lines continues on lines indented by four spaces.
     """
     def entry(text: str) -> str:
@@ -106,6 +107,9 @@ def notebook_problems(record: dict) -> list[str]:
         out.append(entry(f"{where} raised {identifier(err.get('type'))}: {plain(err.get('message'))}"))
     for skipped in cells.get("skipped") or []:
         out.append(entry(f"cell {skipped.get('cell')} was skipped on a second run: it {plain(skipped.get('why'))}."))
+    for q, ex in (record.get("exercises") or {}).items():
+        if isinstance(ex, dict) and ex.get("note"):  # a function that hung or crashed the process
+            out.append(entry(f"{one_line(q, 10)}: {plain(ex['note'])}"))
     return out
 
 

@@ -429,3 +429,12 @@ def test_the_class_report_warns_nothing_about_unusual_names(tmp_path, record):
         warnings.simplefilter("always")
         write_report(out)
     assert not [str(w.message) for w in caught]
+
+
+def test_top_level_output_lists_skipped_cells_and_stopped_exercises(record):
+    rec = json.loads(json.dumps(record))
+    rec["exercises"]["q4"]["note"] = "the grader stopped this exercise: did not finish within 10 s."
+    output = gradescope_results(rec)["output"]
+    assert "cell 3 was skipped on a second run: it did not finish within 3 s." in output
+    assert "q4: the grader stopped this exercise: did not finish within 10 s." in output
+    assert "q4: the grader stopped this exercise" in feedback_markdown(rec)
