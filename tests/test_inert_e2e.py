@@ -27,7 +27,7 @@ from test_inert import CONTROL, DANGEROUS, HOSTILE, HOSTILE_TYPE, Page, assert_i
 
 FORMULA = '=HYPERLINK("http:/evil.example","open")\x1b]0;pwned\x07.ipynb'
 MARKUP = "[/bold]\x1b[2J[link=http:x]y.py"
-LONG = "n" * 200 + ".ipynb"
+LONG = "n" * 240 + ".ipynb"  # a results file named after it would be too long for the file system
 #: what a terminal would obey if it ever reached it raw
 RAW = ["\x1b[2J", "\x1b[H", "\x1b[5A", "\x1b[1;1H", "\x1b]0;", "\x1b]8;", "\x07", "\x9b"]
 #: what Rich itself writes on a TTY: colours, its live progress display, the cursor
@@ -155,6 +155,8 @@ def test_every_submission_has_a_neutral_csv_row(graded):
     formula = rows["'" + FORMULA.replace("\x1b", "\\x1b").replace("\x07", "\\x07")]
     assert float(formula["q3"]) == 8 and float(formula["total"]) == 8  # the hostile text took no points
     assert rows[MARKUP.replace("\x1b", "\\x1b")]["q3"] == "8"
+    long = rows["n" * (160 - len("….ipynb")) + "….ipynb"]  # shortened, keeping its suffix; graded
+    assert long["status"] == "graded" and float(long["total"]) > 0
     for name in ("empty.ipynb", "not_json.ipynb", "not_a_notebook.ipynb", "too_large.ipynb"):
         assert rows[name]["status"] in {"invalid-notebook", "too-large"} and float(rows[name]["total"]) == 0
 
