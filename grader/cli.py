@@ -105,10 +105,10 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
         try:
             write_report(out_dir)
         except Exception as exc:  # the grades are written: a report problem must not hide them
-            Console(stderr=True).print(Text(one_line(f"Warning: the class report could not be written ({type(exc).__name__}: "
-                                        f"{exc}). The grades are complete in {out_dir / 'final_grades.csv'}; "
-                                        f"`activation-grader report {out_dir}` tries again.", 600)),
-                          style="yellow")
+            why = one_line(f"{type(exc).__name__}: {exc}", 300)
+            Console(stderr=True).print(Text(f"Warning: the class report could not be written ({why}). The grades "
+                                            f"are complete in {out_dir / 'final_grades.csv'}; `activation-grader "
+                                            f"report {out_dir}` tries again.", style="yellow"))
     # Nothing a submission wrote is ever parsed as Rich markup: every string is a Text (grader.text).
     if len(result.records) == 1 and not quiet:
         from grader.report import terminal_table

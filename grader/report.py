@@ -208,6 +208,6 @@ def terminal_table(record: dict):
             first = "" if ex.get("criteria") else (ex["feedback"].splitlines() or [""])[-1]
         first = one_line((plain(first).split("\n") or [""])[0], 110)
         style = "green" if ex["score"] == ex["max_score"] else ("red" if ex["score"] == 0 else "yellow")
-        table.add_row(Text(one_line(f"{q}: {ex['title']}")), Text(f"{ex['score']:g} / {ex['max_score']:g}", style=style),
-                      Text(first))
+        points = Text(f"{ex['score']:g} / {ex['max_score']:g}", style=style)
+        table.add_row(Text(one_line(f"{q}: {ex['title']}")), points, Text(first))
     return table

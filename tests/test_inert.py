@@ -438,3 +438,13 @@ def test_top_level_output_lists_skipped_cells_and_stopped_exercises(record):
     assert "cell 3 was skipped on a second run: it did not finish within 3 s." in output
     assert "q4: the grader stopped this exercise: did not finish within 10 s." in output
     assert "q4: the grader stopped this exercise" in feedback_markdown(rec)
+
+
+@given(st.text(alphabet=st.sampled_from(list("`~ #*<>![]()|-=x\\\n\x1b")), min_size=1, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_a_code_span_holds_any_name_verbatim(s):
+    shown = text.one_line(s)
+    if not shown.strip(" "):
+        return  # a name of spaces only: CommonMark keeps them all, nothing to inject
+    inline = MD.parse(f"# Feedback for {text.md_code(s)}")[1].children
+    assert [t.type for t in inline] == ["text", "code_inline"] and inline[1].content == shown

@@ -245,3 +245,21 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
     finally:
         close_workers()
     assert not [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught]
+
+
+def test_a_class_report_failure_is_a_warning_and_the_exit_status_stays_0(graded, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import grader.classreport
+    from grader.cli import main
+
+    def broken(out_dir):
+        raise OSError("[/bold] disk full \x1b[2J")
+
+    monkeypatch.setattr(grader.classreport, "write_report", broken)
+    files, *_ = graded
+    result = CliRunner().invoke(main, ["grade", str(files[MARKUP]), "--out", str(tmp_path), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Warning: the class report could not be written (OSError: [/bold] disk full \\x1b[2J)" in \
+        " ".join(result.output.split())
+    assert "activation-grader report" in result.output and (tmp_path / "final_grades.csv").is_file()
