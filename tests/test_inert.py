@@ -448,3 +448,13 @@ def test_a_code_span_holds_any_name_verbatim(s):
         return  # a name of spaces only: CommonMark keeps them all, nothing to inject
     inline = MD.parse(f"# Feedback for {text.md_code(s)}")[1].children
     assert [t.type for t in inline] == ["text", "code_inline"] and inline[1].content == shown
+
+
+def test_names_that_share_a_results_file_keep_their_suffix(tmp_path):
+    from grader import batch
+
+    for name in ("a b.py", "a_b.py", "a?b.py", "x\x1b[2J.ipynb"):
+        (tmp_path / name).write_text("x = 1\n")
+    names = [name for name, _ in batch.collect([tmp_path])]
+    assert names == ["a b.py", "a?b~2.py", "a_b~3.py", "x\\x1b[2J.ipynb"]
+    assert len({safe_name(n) for n in names}) == len(names)
