@@ -78,10 +78,10 @@ def write_class(root: Path) -> dict[str, Path]:
     return files
 
 
-def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str, str]:
+def run_on_tty(args: list[str], cwd: Path, home: Path) -> tuple[int, str, str]:
     """Run ``args`` with stdout and stderr on two pseudo-terminals; (exit status, stdout, stderr)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "COLUMNS": "160", "LINES": "50",
-           "TERM": "xterm-256color", "HOME": str(cwd)}
+           "TERM": "xterm-256color", "HOME": str(home)}
     masters, slaves = zip(*(pty.openpty() for _ in range(2)))
     chunks: dict[int, list[bytes]] = {fd: [] for fd in masters}
 
@@ -128,7 +128,7 @@ def graded(tmp_path_factory):
     files = write_class(work / "class")
     out = work / "out"
     code, stdout, stderr = run_on_tty([sys.executable, "-m", "grader", "grade", str(work / "class"), "--out",
-                                       str(out), "--jobs", "2", "--seed", "3"], ROOT)
+                                       str(out), "--jobs", "2", "--seed", "3"], ROOT, work)
     return files, out, code, stdout, stderr
 
 
@@ -206,7 +206,7 @@ def test_class_report_has_no_script_and_fetches_nothing(graded):
 def test_one_hostile_notebook_prints_its_table_on_a_tty(graded, tmp_path):
     files, *_ = graded
     code, stdout, stderr = run_on_tty([sys.executable, "-m", "grader", "grade", str(files[FORMULA]), "--out",
-                                       str(tmp_path / "one"), "--seed", "3"], ROOT)
+                                       str(tmp_path / "one"), "--seed", "3"], ROOT, tmp_path)
     assert code == 0, stderr
     shown = assert_terminal_inert(stdout)
     assert_terminal_inert(stderr)
