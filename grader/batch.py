@@ -18,6 +18,7 @@ from grader.grading import Options, grade, now, task_key
 from grader.notebook import submission_files
 from grader.probes import submission_seed
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
+from grader.text import file_name, one_line, plain
 
 
 @dataclass
@@ -32,15 +33,21 @@ class Batch:
 
 
 def collect(paths: list[Path]) -> list[tuple[str, Path]]:
-    """(unique display name, path) for every submission under ``paths``, sorted."""
+    """(unique display name, path) for every submission under ``paths``, sorted.
+
+    The display name is the file's path below the directory given, as one printable line
+    (``grader.text.file_name``: a name is text the student chose). Two names that would share
+    a results file get ``~2``, ``~3`` ... before their suffix, which still says how to read them.
+    """
     out, seen = [], set()
     for path in paths:
         root = path if path.is_dir() else path.parent
         for f in submission_files([path]):
-            name = f.relative_to(root).as_posix() if path.is_dir() else f.name
-            base, n = name, 2
+            name = file_name(f.relative_to(root).as_posix() if path.is_dir() else f.name)
+            stem, dot, suffix = name.rpartition(".")
+            n = 2
             while safe_name(name) in seen:
-                name = f"{base}~{n}"
+                name = f"{stem}~{n}.{suffix}" if dot else f"{suffix}~{n}"
                 n += 1
             seen.add(safe_name(name))
             out.append((name, f))
@@ -59,7 +66,8 @@ def _error_record(name: str, content: bytes, options: Options, exc: BaseExceptio
     from grader.exercises import EXERCISES, TOTAL_POINTS
     from grader.grading import SCHEMA, _zero, grader_version
 
-    message = f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not graded."
+    message = plain(f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not "
+                    f"graded. Run again to retry it; if it fails again, report this message.", 600)
     return {"schema": SCHEMA, "file": name, "status": "error", "message": message, "score": 0.0,
             "possible": float(TOTAL_POINTS), "exercises": {q: _zero(q, message) for q in EXERCISES},
             "cells": {}, "notes": [],
@@ -138,12 +146,13 @@ class _progress:
             return lambda record: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        # the description holds a file name: shown as text, never parsed as Rich markup
         self.bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            TextColumn("{task.description}"), transient=False, console=_console())
+                            TextColumn("{task.description}", markup=False), transient=False, console=_console())
         self.bar.start()
         task = self.bar.add_task("", total=self.total)
-        return lambda record: self.bar.update(task, advance=1, description=f"{record['file']}: "
-                                              f"{record['score']:g} ({record['status']})")
+        return lambda record: self.bar.update(task, advance=1, description=one_line(
+            f"{record['file']}: {record['score']:g} ({record['status']})", 120))
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

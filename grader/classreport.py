@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.text import csv_cell, one_line, plain
+
 SUMMARY_COLUMNS = ["exercise", "title", "points", "mean", "mean_fraction", "full", "partial", "zero", "not_graded"]
 SCORED_STATUSES = {"graded", "timeout", "crashed"}
 EPS = 1e-9
@@ -87,7 +89,8 @@ def _num(value: Any, what: str) -> float:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """Printable text (grader.text.plain): records are ours, but the page must not trust a file."""
+    return "" if value is None else plain(str(value), 20_000)
 
 
 def parse_record(record: dict) -> Submission:
@@ -375,7 +378,7 @@ def write_summary_csv(path: Path, summary: ClassSummary) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(ex.row() for ex in summary.exercises)
+    writer.writerows({k: csv_cell(v) for k, v in ex.row().items()} for ex in summary.exercises)
     atomic_write(path, buf.getvalue())
 
 
@@ -390,14 +393,18 @@ RC = {"font.size": 10.5, "axes.titlesize": 12, "axes.labelsize": 10.5, "xtick.la
 
 def _mpl(text: str, limit: int = 40) -> str:
     """A record string made safe for a matplotlib label: short, and ``$`` does not start mathtext."""
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return text.replace("$", r"\$")
+    return one_line(text, limit).replace("$", r"\$")
 
 
 def _png(fig) -> tuple[str, int, int]:
     """(base64 PNG, CSS width, CSS height) of a figure."""
+    import warnings
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI * SCALE)
+    with warnings.catch_warnings():
+        # a file name in a script the font lacks (CJK, emoji) is drawn as a box: nothing to tell the user
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        fig.savefig(buf, format="png", dpi=DPI * SCALE)
     w, h = fig.get_size_inches()
     return base64.b64encode(buf.getvalue()).decode("ascii"), round(w * DPI), round(h * DPI)
 

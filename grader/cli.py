@@ -104,13 +104,23 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     finally:
         if pool is not None:
             pool.shutdown()
+    from rich.console import Console
+    from rich.text import Text
+
+    from grader.text import one_line
+
+    console = Console()
     if not no_report:
         from grader.classreport import write_report
 
-        write_report(out_dir)
-    from rich.console import Console
-
-    console = Console()
+        try:
+            write_report(out_dir)
+        except Exception as exc:  # the grades are written: a report problem must not hide them
+            why = one_line(f"{type(exc).__name__}: {exc}", 300)
+            Console(stderr=True).print(Text(f"Warning: the class report could not be written ({why}). The grades "
+                                            f"are complete in {out_dir / 'final_grades.csv'}; `activation-grader "
+                                            f"report {out_dir}` tries again.", style="yellow"))
+    # Nothing a submission wrote is ever parsed as Rich markup: every string is a Text (grader.text).
     if len(result.records) == 1 and not quiet:
         from grader.report import terminal_table
 
@@ -125,12 +135,13 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
             console.print(f"Isolation: {name}: {describe_isolation(name)}", markup=False, highlight=False)
     if result.changes and not quiet:
         for name, lines in result.changes.items():
-            console.print(f"{name}: score changed on regrade", markup=False)
+            console.print(Text(one_line(f"{name}: score changed on regrade")))
             for line in lines:
-                console.print(f"  {line}", markup=False)
+                console.print(Text(one_line(f"  {line}")))
     if not quiet:
-        console.print(f"{len(result.records)} submission(s): {graded} graded, {len(result.records) - graded} with "
-                      f"problems ({result.reused} reused from an earlier run). Wrote {out_dir / 'final_grades.csv'}.")
+        console.print(Text(f"{len(result.records)} submission(s): {graded} graded, {len(result.records) - graded} "
+                           f"with problems ({result.reused} reused from an earlier run). Wrote "
+                           f"{out_dir / 'final_grades.csv'}."))
 
 
 @main.command()

@@ -19,6 +19,7 @@ from grader.checks import Outcome
 from grader.probes import Plan
 from grader.scoring import outcome_from_record
 from grader.sandbox import Limits, WorkerDied
+from grader.text import identifier, plain
 from grader.wire import WireError, encode_arg
 
 
@@ -133,7 +134,7 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Executi
                 raise
             running = False
             worker.kill_job()
-            text = str(exc) if isinstance(exc, WireError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            text = plain(str(exc) if isinstance(exc, WireError) else f"{type(exc).__name__}: {str(exc)[:200]}", 300)
             _blame(result, where, pending, plans, "crashed", f"the grading channel was corrupted ({text})")
         finally:
             if running:  # interrupted (KeyboardInterrupt, a bug above): do not hand on a busy worker
@@ -169,7 +170,7 @@ def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Pla
         if isinstance(ev.get("error"), dict):
             error = ev["error"]
             line = error.get("line")
-            result.cell_errors[index] = {"type": _text(error.get("type"), 80), "message": _text(error.get("message")),
+            result.cell_errors[index] = {"type": identifier(error.get("type")), "message": plain(error.get("message")),
                                          "line": line if type(line) is int else None}
         return None, finished
     if kind == "cells_done":
@@ -189,12 +190,8 @@ def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Pla
     if kind == "done":
         return None, True
     if kind == "fatal" and sum(n.startswith("the worker reported") for n in result.notes) < 3:
-        result.notes.append(f"the worker reported: {_text(ev.get('error'), 300)}")
+        result.notes.append(f"the worker reported: {plain(ev.get('error'), 300)}")
     return None, finished
-
-
-def _text(value: Any, limit: int = 400) -> str:
-    return value[:limit] if isinstance(value, str) else ""
 
 
 def _blame(result: Execution, where: tuple[str, Any], pending: list[str], plans: dict[str, Plan],

@@ -26,6 +26,7 @@ from grader.notebook import SubmissionError, load
 from grader.probes import submission_seed
 from grader.sandbox import IsolationUnavailable, Limits, require
 from grader.scoring import ExerciseScore, score_exercise
+from grader.text import file_name
 
 SCHEMA = 1
 
@@ -115,7 +116,7 @@ def build_plans(seed: int) -> dict:
 def grade(task: dict) -> dict:
     """Grade one submission. ``task``: {"name", "content" (bytes), "options" (dict)}."""
     options = Options.from_dict(task["options"])
-    name, content = task["name"], task["content"]
+    name, content = file_name(task["name"]), task["content"]  # the student chose the name: one printable line
     started = time.monotonic()
     seed = submission_seed(content, options.seed)
     record: dict[str, Any] = {
@@ -164,7 +165,7 @@ def grade(task: dict) -> dict:
 
 def _exercise_record(score: ExerciseScore) -> dict:
     return {"title": score.title, "score": score.points, "max_score": score.max_points,
-            "feedback": score.feedback,
+            "feedback": score.feedback, "note": score.note,
             "criteria": [{"name": c.name, "points": c.points, "max_points": c.max_points, "message": c.message,
                           "kind": type(c.failure).__name__ if c.failure else None} for c in score.criteria]}
 

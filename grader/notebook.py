@@ -48,6 +48,9 @@ def load(name: str, content: bytes, max_bytes: int = MAX_BYTES) -> Submission:
                                             f"from Jupyter, or as a UTF-8 .py file.") from None
     if name.endswith(".py"):
         return Submission(name, content, split_script(text))
+    if not text.strip():
+        raise SubmissionError("invalid-notebook", "the file is empty: save the notebook in Jupyter (File > Save) "
+                                                  "and submit the .ipynb file again.")
     return _load_notebook(name, content, text)
 
 

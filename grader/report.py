@@ -6,6 +6,8 @@ submission wrote.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import os
 import re
@@ -14,14 +16,24 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from grader.exercises import EXERCISES
+from grader.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain
 
 CSV_COLUMNS = ["file", *EXERCISES, "total", "possible", "status"]
 
 
 def safe_name(name: str) -> str:
-    """A file-system-safe stem for ``results/<name>.json`` and ``feedback/<name>.md``."""
+    """A file-system-safe stem for ``results/<name>.json`` and ``feedback/<name>.md``.
+
+    Only ``[A-Za-z0-9._-]``, never starting with ``.`` or ``-`` (a hidden file, a shell option),
+    at most 100 characters: a longer name is cut and keeps a digest of the whole, so that two
+    long names sharing their start still get two files.
+    """
     stem = re.sub(r"\.(ipynb|py)$", "", name)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "submission"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "submission"
+    if len(safe) > 100:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        safe = f"{safe[:89].rstrip('._-')}-{digest}"
+    return safe
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -40,40 +52,79 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+OUTPUT_LIMIT = 50_000  # characters of one test's output: far above any real feedback
+
+
 def gradescope_results(record: dict) -> dict:
-    """The record in Gradescope's results.json schema; the full record rides in ``extra_data``."""
+    """The record in Gradescope's results.json schema; the full record rides in ``extra_data``.
+
+    Every output is declared ``text`` (Gradescope shows it as it is, rendering neither HTML nor
+    Markdown), and holds only printable text: what a submission wrote cannot become markup there.
+    """
     tests = []
     for q, ex in record["exercises"].items():
-        tests.append({"name": f"{q}: {ex['title']}", "number": q, "score": ex["score"], "max_score": ex["max_score"],
-                      "output": ex["feedback"], "visibility": "visible"})
-    output = _summary_line(record)
-    return {"score": record["score"], "execution_time": record["provenance"].get("seconds"), "output": output,
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests, "extra_data": record}
+        passed = ex["score"] >= ex["max_score"]
+        tests.append({"name": one_line(f"{q}: {ex['title']}"), "name_format": "text", "number": q,
+                      "score": ex["score"], "max_score": ex["max_score"], "status": "passed" if passed else "failed",
+                      "output": plain(ex["feedback"], OUTPUT_LIMIT), "output_format": "text",
+                      "visibility": "visible"})
+    return {"score": record["score"], "execution_time": record["provenance"].get("seconds"),
+            "output": plain(_summary(record), OUTPUT_LIMIT), "output_format": "text", "test_output_format": "text",
+            "test_name_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+            "extra_data": record}
 
 
-def _summary_line(record: dict) -> str:
-    text = f"{record['file']}: {record['score']:g} / {record['possible']:g} ({record['status']})"
+def _summary(record: dict) -> str:
+    text = f"{file_name(record['file'])}: {record['score']:g} / {record['possible']:g} ({_word(record['status'])})"
+    return "\n".join([text, *notebook_problems(record)])
+
+
+def _word(value: Any) -> str:
+    """A status (ours: "graded", "invalid-notebook" ...) as letters, digits and hyphens only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "", one_line(value, 40)) or "unknown"
+
+
+def notebook_problems(record: dict) -> list[str]:
+    """What went wrong with the notebook as a whole, one plain-text entry each.
+
+    The record's message, its notes, every cell that raised (with the exception's class and
+    message as the submission reported them), every cell skipped because it hung or crashed,
+    and every exercise the grader stopped because a function hung or crashed the process.
+    A message of several lines continues on lines indented by four spaces.
+    """
+    def entry(text: str) -> str:
+        return "\n    ".join(plain(text, OUTPUT_LIMIT).split("\n"))
+
+    out = []
     if record.get("message"):
-        text += f"\n{record['message']}"
-    return text
+        out.append(entry(record["message"]))
+    for note in record.get("notes") or []:
+        out.append(entry(f"Note: {plain(note)}"))
+    cells = record.get("cells") or {}
+    for err in cells.get("errors") or []:
+        line = err.get("line")
+        where = f"cell {err.get('cell')}" + (f", line {line}" if type(line) is int else "")
+        out.append(entry(f"{where} raised {identifier(err.get('type'))}: {plain(err.get('message'))}"))
+    for skipped in cells.get("skipped") or []:
+        out.append(entry(f"cell {skipped.get('cell')} was skipped on a second run: it {plain(skipped.get('why'))}."))
+    for q, ex in (record.get("exercises") or {}).items():
+        if isinstance(ex, dict) and ex.get("note"):  # a function that hung or crashed the process
+            out.append(entry(f"{one_line(q, 10)}: {plain(ex['note'])}"))
+    return out
 
 
 def feedback_markdown(record: dict) -> str:
-    """What the student reads: the total, notebook problems, then each exercise."""
-    lines = [f"# Feedback for `{record['file']}`", "",
-             f"**Total: {record['score']:g} / {record['possible']:g}**  (status: {record['status']})", ""]
-    if record.get("message"):
-        lines += [record["message"], ""]
-    for note in record.get("notes", []):
-        lines.append(f"- Note: {note}")
-    cells = record.get("cells", {})
-    for err in cells.get("errors", []):
-        where = f"cell {err['cell']}" + (f", line {err['line']}" if err.get("line") else "")
-        lines.append(f"- {where} raised {err.get('type')}: {err.get('message')}")
-    for skipped in cells.get("skipped", []):
-        lines.append(f"- cell {skipped['cell']} was skipped on a second run: it {skipped['why']}.")
-    if lines[-1] != "":
-        lines.append("")
+    """What the student reads: the total, notebook problems, then each exercise.
+
+    Text the submission controls (its file name, what its exceptions said) appears only as code:
+    the name as an inline code span, everything else in fenced blocks whose fence is longer than
+    any run of backticks inside. Markdown, HTML, links and images in it are shown, never rendered.
+    """
+    lines = [f"# Feedback for {md_code(file_name(record['file']))}", "",
+             f"**Total: {record['score']:g} / {record['possible']:g}**  (status: {_word(record['status'])})", ""]
+    problems = notebook_problems(record)
+    if problems:
+        lines += [*md_fence("\n".join(problems), limit=OUTPUT_LIMIT), ""]
     lines += ["| exercise | points |", "|---|---|"]
     for q, ex in record["exercises"].items():
         lines.append(f"| {q}: {ex['title']} | {ex['score']:g} / {ex['max_score']:g} |")
@@ -81,13 +132,13 @@ def feedback_markdown(record: dict) -> str:
     for q, ex in record["exercises"].items():
         lines += [f"## {q}: {ex['title']} ({ex['score']:g} / {ex['max_score']:g})", ""]
         if not ex.get("criteria"):
-            lines += ["```", ex["feedback"], "```", ""]
+            lines += [*md_fence(ex["feedback"], limit=OUTPUT_LIMIT), ""]
             continue
         for c in ex["criteria"]:
             mark = "✅" if c["points"] == c["max_points"] else "❌"
             lines.append(f"- {mark} {c['name']} ({c['points']:g} / {c['max_points']:g})")
             if c["message"]:
-                lines += ["", "  ```", *("  " + line for line in c["message"].splitlines()), "  ```"]
+                lines += ["", *md_fence(c["message"], indent="  ", limit=OUTPUT_LIMIT)]
         lines.append("")
     return "\n".join(lines)
 
@@ -108,19 +159,25 @@ def read_record(path: Path) -> dict | None:
         return None
 
 
+def _number(value: Any) -> int | float:
+    """A score as a CSV number: as ``:g`` shows it, an int when it is whole."""
+    x = float(f"{float(value):g}")
+    return int(x) if x.is_integer() else x
+
+
 def csv_row(record: dict) -> dict[str, Any]:
-    row: dict[str, Any] = {"file": record["file"]}
+    """One row of final_grades.csv: scores as numbers, text neutralised for spreadsheets."""
+    row: dict[str, Any] = {"file": csv_cell(file_name(record["file"]))}
     for q in EXERCISES:
-        row[q] = f"{record['exercises'].get(q, {}).get('score', 0.0):g}"
-    row.update(total=f"{record['score']:g}", possible=f"{record['possible']:g}", status=record["status"])
+        row[q] = _number(record["exercises"].get(q, {}).get("score", 0.0))
+    row.update(total=_number(record["score"]), possible=_number(record["possible"]),
+               status=csv_cell(_word(record["status"])))
     return row
 
 
 def write_grades_csv(out_dir: Path, records: Iterable[dict]) -> Path:
     path = out_dir / "final_grades.csv"
     rows = [csv_row(r) for r in records]
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -130,16 +187,27 @@ def write_grades_csv(out_dir: Path, records: Iterable[dict]) -> Path:
 
 
 def terminal_table(record: dict):
-    """A rich table of the ten exercises, for grading one notebook."""
-    from rich.table import Table
+    """A rich table of the ten exercises, for grading one notebook.
 
-    table = Table(title=f"{record['file']}: {record['score']:g} / {record['possible']:g} ({record['status']})")
+    Every cell is a ``rich.text.Text`` built from plain text: a name or message holding Rich
+    markup (``[/bold]``, ``[link=...]``) is shown as written, never parsed.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    title = f"{file_name(record['file'])}: {record['score']:g} / {record['possible']:g} ({_word(record['status'])})"
+    table = Table(title=Text(title))
     table.add_column("exercise")
     table.add_column("points", justify="right")
     table.add_column("first problem")
     for q, ex in record["exercises"].items():
         failed = [c for c in ex.get("criteria", []) if c["points"] < c["max_points"]]
-        first = failed[0]["message"].splitlines()[0] if failed else ("" if ex.get("criteria") else ex["feedback"].splitlines()[-1])
+        if failed:
+            first = failed[0]["message"]
+        else:
+            first = "" if ex.get("criteria") else (ex["feedback"].splitlines() or [""])[-1]
+        first = one_line((plain(first).split("\n") or [""])[0], 110)
         style = "green" if ex["score"] == ex["max_score"] else ("red" if ex["score"] == 0 else "yellow")
-        table.add_row(f"{q}: {ex['title']}", f"[{style}]{ex['score']:g} / {ex['max_score']:g}[/]", first[:110])
+        points = Text(f"{ex['score']:g} / {ex['max_score']:g}", style=style)
+        table.add_row(Text(one_line(f"{q}: {ex['title']}")), points, Text(first))
     return table

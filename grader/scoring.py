@@ -7,31 +7,28 @@ from typing import Any, Mapping
 from grader.checks import CriterionResult, Outcome, run_criteria
 from grader.exercises import Exercise
 from grader.probes import Plan
+from grader.text import identifier, one_line, plain
 from grader.wire import WireError, decode_result
 
 STATUSES = {"ok", "raised", "undefined", "timeout", "crashed", "not-run", "invalid"}
 
 
-def _text(value: Any, limit: int = 400) -> str:
-    return value[:limit] if isinstance(value, str) else ""
-
-
 def outcome_from_record(rec: Any) -> Outcome:
-    """Validate one call record from the (untrusted) worker."""
+    """Validate one call record from the (untrusted) worker; its text becomes plain text (grader.text)."""
     if not isinstance(rec, Mapping) or rec.get("status") not in STATUSES:
         return Outcome("invalid", error_message="the worker sent a malformed record")
     status = rec["status"]
     mutated = rec.get("mutated", [])
-    mutated = tuple(m[:40] for m in mutated if isinstance(m, str))[:16] if isinstance(mutated, list) else ()
+    mutated = tuple(one_line(m, 40) for m in mutated[:16] if isinstance(m, str)) if isinstance(mutated, list) else ()
     if status != "ok":
-        return Outcome(status, error_type=_text(rec.get("error_type"), 80),
-                       error_message=_text(rec.get("error_message")),
+        return Outcome(status, error_type=identifier(rec["error_type"]) if "error_type" in rec else "",
+                       error_message=plain(rec.get("error_message")),
                        is_value_error=rec.get("is_value_error") is True, mutated=mutated)
     try:
         value, source = decode_result(rec.get("result"))
     except (WireError, ValueError, TypeError) as exc:
-        return Outcome("invalid", error_message=f"unreadable result ({exc})")
-    return Outcome("ok", value=value, mutated=mutated, source_dtype=source[:40])
+        return Outcome("invalid", error_message=plain(f"unreadable result ({exc})"))
+    return Outcome("ok", value=value, mutated=mutated, source_dtype=one_line(source, 40))
 
 
 @dataclass
