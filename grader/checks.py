@@ -93,6 +93,22 @@ class MissingValueError(CheckFailure):
 
 
 # --- getting a value out of an outcome ----------------------------------------------------
+#: What numpy and math say when code written for one number meets an array.
+SCALAR_ONLY_MESSAGES = ("truth value of an array", "only length-1 arrays", "only size-1 arrays",
+                        "only 0-dimensional arrays", "only one element tensors", "can only convert an array of size 1")
+SCALAR_ONLY_HINT = ("the code handles one number at a time (math.exp, `if x > 0:`, float(x)), but it is called on "
+                    "whole arrays: use np.exp, np.where(x > 0, ..., ...), np.maximum, which work elementwise on any "
+                    "shape, 0-d included.")
+
+
+def raised_hint(error_type: str, message: str) -> str:
+    """A hint for an exception whose message names a frequent cause (else "")."""
+    text = message.lower()
+    if error_type in ("ValueError", "TypeError") and any(m in text for m in SCALAR_ONLY_MESSAGES):
+        return SCALAR_ONLY_HINT
+    return ""
+
+
 def result(results: Results, call: Call) -> Any:
     """The value a call returned, or :class:`CallFailed` saying why there is none."""
     out = results.get(call.id, NOT_RUN)
@@ -105,6 +121,7 @@ def result(results: Results, call: Call) -> Any:
                          status=out.status, call=call.id)
     if out.status == "raised":
         raise CallFailed(f"{where} raised {out.error_type}: {out.error_message}",
+                         hint=raised_hint(out.error_type, out.error_message),
                          status=out.status, call=call.id, error_type=out.error_type)
     if out.status == "timeout":
         raise CallFailed(f"{where} did not finish in time: {out.error_message}",
@@ -202,6 +219,8 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
     hint = next((meaning for value, meaning in mistakes if _matches(got, value, rtol, atol)), "")
     if not hint and np.isnan(got).any() and not np.isnan(expected).any():
         hint = "nan usually comes from inf - inf, inf / inf or 0 * inf: look for an exp() that overflows."
+    if not hint and looks_float32(got, expected, bad):
+        hint = FLOAT32_HINT
     max_abs, max_rel = float(np.max(abs_err)), float(np.max(rel_err))
     raise Mismatch(
         f"{call.describe()}{what}: {n_bad} of {got.size} elements differ from the expected values "
@@ -212,6 +231,26 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
         hint=hint, n_mismatch=n_bad, n_total=int(got.size), max_abs=max_abs, max_rel=max_rel,
         worst_index=worst, expected=float(expected[worst]), got=float(got[worst]),
     )
+
+
+FLOAT32_HINT = ("the values are rounded to float32 (about 7 significant digits): keep float64 throughout, "
+                "e.g. np.asarray(x, dtype=np.float64), no astype(np.float32) or np.float32 constants.")
+
+
+def looks_float32(got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> bool:
+    """The mismatching values are float32 numbers, most of them within float32 precision of the key.
+
+    A float64 result is practically never exactly representable in float32 (24 of its 53
+    bits), unless it is a simple number (0, 0.5, 1). Where float32 cancels (1 - tanh(x)**2
+    rounds to 0) the error is large, so only most values need be close.
+    """
+    g, e = got[bad], expected[bad]
+    if g.size == 0 or not np.all(np.isfinite(g)) or not np.all(np.isfinite(e)):
+        return False
+    with np.errstate(all="ignore"):
+        exact32 = bool(np.all(g.astype(np.float32).astype(np.float64) == g))
+        close = np.abs(g - e) <= 1e-5 * np.abs(e)
+    return exact32 and 2 * int(np.count_nonzero(close)) >= g.size
 
 
 def _matches(got: np.ndarray, value: np.ndarray, rtol: float, atol: float) -> bool:
@@ -282,13 +321,36 @@ def assert_raises_value_error(results: Results, call: Call) -> None:
 CheckFn = Callable[[Plan, Results], None]
 
 
+class NotEarned(CheckFailure):
+    """A secondary criterion (shape, no mutation, a property...) whose function does not work yet."""
+
+
+class CheckError(CheckFailure):
+    """The check itself raised: the criterion is lost, with this message, and nothing else."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What must hold before a secondary criterion counts: the function's values are right somewhere.
+
+    Shape, "inputs are not modified", "raises ValueError", sums to 1, symmetry and the like
+    are true of many answers that do no work (zeros are symmetric and modify nothing); they
+    reward the extra care of a function that computes the right values, so they count only
+    once ``check`` passes. ``what`` completes "counts once ...".
+    """
+
+    what: str
+    check: CheckFn
+
+
 @dataclass(frozen=True)
 class Criterion:
-    """One sub-check worth ``points``, all or nothing."""
+    """One sub-check worth ``points``, all or nothing; with a ``gate``, only once it is met."""
 
     name: str
     points: float
     check: CheckFn
+    gate: Gate | None = None
 
 
 @dataclass
@@ -304,17 +366,96 @@ class CriterionResult:
         return self.failure is None
 
 
+def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | None:
+    """The failure of ``check``, or None; an exception that is not a CheckFailure becomes a CheckError."""
+    try:
+        check(plan, results)
+    except CheckFailure as failure:
+        return failure
+    except Exception as exc:  # noqa: BLE001 - a check must never take the submission down
+        return CheckError(f"this criterion could not be checked: {type(exc).__name__}: {str(exc)[:200]}",
+                          hint="the values returned are probably unusual (constant, empty, huge); "
+                               "the other criteria are graded as usual.", error_type=type(exc).__name__)
+    return None
+
+
+def _not_earned(gate: Gate, failure: CheckFailure) -> NotEarned:
+    first = failure.message.splitlines()[0] if failure.message else str(failure)
+    return NotEarned(f"not awarded yet: this criterion counts once {gate.what}, and that is not the case:\n"
+                     f"  {first}", hint=failure.hint, gate=gate.what)
+
+
 def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) -> list[CriterionResult]:
-    """Run every criterion; a failure (or a bug in one check) costs only that criterion."""
+    """Run every criterion; a failure, an unmet gate or a bug in one check costs only that criterion."""
+    gates: dict[int, CheckFailure | None] = {}
     out = []
     for c in criteria:
-        try:
-            c.check(plan, results)
-        except CheckFailure as failure:
-            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
-        else:
+        failure = None
+        if c.gate is not None:
+            if id(c.gate) not in gates:
+                gates[id(c.gate)] = _guarded(c.gate.check, plan, results)
+            if gates[id(c.gate)] is not None:
+                failure = _not_earned(c.gate, gates[id(c.gate)])
+        if failure is None:
+            failure = _guarded(c.check, plan, results)
+        if failure is None:
             out.append(CriterionResult(c.name, c.points, c.points))
+        else:
+            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
     return out
+
+
+def gated(gate: Gate, *criteria: Criterion) -> tuple[Criterion, ...]:
+    """``criteria`` with ``gate``."""
+    return tuple(Criterion(c.name, c.points, c.check, gate) for c in criteria)
+
+
+def informative(*keys: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    """No constant matches all these answer keys to tolerance (so matching them takes work)."""
+    parts = [np.ravel(np.asarray(k, dtype=np.float64)) for k in keys]
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return False
+    spread = float(np.max(values) - np.min(values))
+    return spread > 4.0 * (atol + rtol * float(np.max(np.abs(values))))
+
+
+def right_somewhere(what: str, groups: Callable[[Plan], Iterable[Sequence[Call]]],
+                    one: Callable[[Plan, Results, Call], None]) -> Gate:
+    """A gate met when every call of at least one group passes ``one``.
+
+    ``groups(plan)`` lists groups of calls (a random input, or several 0-d inputs together)
+    whose answer keys are :func:`informative`, so that no constant, and no answer that
+    does no work, can meet the gate. The failure reported is the first group's.
+    """
+
+    def check(plan: Plan, results: Results) -> None:
+        first: CheckFailure | None = None
+        for group in groups(plan):
+            try:
+                for call in group:
+                    one(plan, results, call)
+            except CheckFailure as failure:
+                first = first or failure
+            else:
+                return
+        raise first or CheckFailure("no input of this kind was graded.")
+
+    return Gate(what, check)
+
+
+def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:
+    """No call that returned modified its inputs; at least one call must have returned.
+
+    Calls that raised are left to the criteria of their input class (the worker cannot
+    compare inputs after an exception), so scalar-only code keeps this criterion if it
+    modifies nothing where it works.
+    """
+    returned = [c for c in calls if results.get(c.id, NOT_RUN).status == "ok"]
+    if not returned and calls:
+        result(results, calls[0])
+    each(returned, lambda call: assert_not_mutated(results, call))
 
 
 def each(calls: Iterable[Call], check: Callable[[Call], None]) -> None:
