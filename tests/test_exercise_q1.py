@@ -178,3 +178,65 @@ def test_a_relative_error_far_above_tolerance_always_fails(scale):
 @given(st.integers(0, 2**31))
 def test_correct_answers_pass_for_any_seed(seed):
     assert points(grade_source("q1", STABLE, seed)) == 10
+
+
+FLOAT32 = """
+import numpy as np
+
+def sigmoid(x):
+    x = np.asarray(x, dtype=np.float32)
+    return 1 / (1 + np.exp(-x))
+
+def sigmoid_derivative(x):
+    s = sigmoid(x)
+    return s * (1 - s)
+
+def tanh_derivative(x):
+    return 1 - np.tanh(np.float32(x)) ** 2
+"""
+
+SCALAR_ONLY = """
+import math
+
+def sigmoid(x):
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    return math.exp(x) / (1 + math.exp(x))
+
+def sigmoid_derivative(x):
+    s = sigmoid(x)
+    return s * (1 - s)
+
+def tanh_derivative(x):
+    return 1 - math.tanh(x) ** 2
+"""
+
+
+def test_float32_arithmetic_is_named_where_it_fails():
+    results = grade_source("q1", FLOAT32, seed=0)
+    lost = failed(results)
+    assert of("sigmoid", "rank 2") <= lost and of("tanh_derivative", "rank 2") <= lost
+    for name in lost:
+        assert "rounded to float32" in message(results, name), name
+
+
+@pytest.mark.parametrize("source", [STABLE, NAIVE, SCIPY])
+def test_the_float32_and_scalar_hints_never_fire_on_a_correct_answer_or_another_mistake(source):
+    for seed in SEEDS:
+        assert failed(grade_source("q1", source, seed)) == set()
+    scaled = with_body("tanh_derivative", "return (1 - np.tanh(x) ** 2) * (1 + 1e-6)", source)
+    results = grade_source("q1", scaled, seed=0)
+    assert failed(results) and all("float32" not in r.message and "one number at a time" not in r.message
+                                   for r in results)
+
+
+def test_scalar_only_code_keeps_the_0d_criteria_and_is_told_why_arrays_fail():
+    results = grade_source("q1", SCALAR_ONLY, seed=0)
+    earned = {r.name for r in results if r.passed}
+    # right on 0-d inputs, and modifies nothing there: "not modified" counts too
+    assert earned == of("sigmoid", "0-d") | of("sigmoid_derivative", "0-d") | of("tanh_derivative", "0-d") | {UNMUTATED}
+    assert points(results) == 2.5
+    for name in of("sigmoid", "1-d", "rank 2"):
+        assert "one number at a time" in message(results, name) and "np.where" in message(results, name)
+    # the edge vectors are arrays too: the feedback names the class that failed
+    assert "not awarded" not in message(results, min(of("sigmoid", "+-1000")))
