@@ -382,9 +382,11 @@ def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | Non
 
 
 def _not_earned(gate: Gate, failure: CheckFailure) -> NotEarned:
-    first = failure.message.splitlines()[0] if failure.message else str(failure)
-    return NotEarned(f"not awarded yet: this criterion counts once {gate.what}, and that is not the case:\n"
-                     f"  {first}", hint=failure.hint, gate=gate.what)
+    """The message of a gated criterion whose gate is not met: short, the failing criteria say the rest."""
+    first = failure.message.splitlines()[0] if failure.message else ""
+    why = f" ({first})" if first and len(first) <= 120 else ""
+    return NotEarned(f"not awarded yet: this criterion counts once {gate.what}{why}; "
+                     "the failing criteria above say what to fix.", gate=gate.what)
 
 
 def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) -> list[CriterionResult]:

@@ -217,7 +217,7 @@ def test_float32_arithmetic_is_named_where_it_fails():
     lost = failed(results)
     assert of("sigmoid", "rank 2") <= lost and of("tanh_derivative", "rank 2") <= lost
     for name in lost:
-        assert "rounded to float32" in message(results, name), name
+        assert "rounded to float32" in message(results, name) or "not awarded yet" in message(results, name), name
 
 
 @pytest.mark.parametrize("source", [STABLE, NAIVE, SCIPY])

@@ -92,8 +92,9 @@ def test_a_realistic_mistake_fails_its_criteria_with_its_hint(case):
     body, failing, hint = WRONG[case]
     results = grade_source("q3", wrong(body), 0)
     assert failed(results) == failing
-    for name in failing - {UNMUTATED}:
-        assert hint in message_of(results, name)
+    for name in failing - {UNMUTATED}:  # a gated criterion refers to the failing ones, which carry the hint
+        assert hint in message_of(results, name) or "not awarded yet" in message_of(results, name)
+    assert any(hint in message_of(results, name) for name in failing)
 
 
 @pytest.mark.parametrize("mistake, meaning", q3.C_MISTAKES, ids=["W2 @ b1", "b2"])

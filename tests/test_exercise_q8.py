@@ -129,7 +129,7 @@ def test_the_fraction_is_quoted_at_the_unit_that_differs():
 
 
 def test_a_wrong_axis_is_explained_by_the_shape():
-    text = message(grade(WRONG["mean over the units axis"][0]), SHAPE)
+    text = message(grade(WRONG["mean over the units axis"][0]), RANDOM)
     assert "returned shape (" in text and "the fraction is taken over the samples, axis=0" in text
 
 
