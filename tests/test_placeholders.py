@@ -201,3 +201,25 @@ def test_the_best_placeholder_per_criterion_scores_nothing(q):
         for r in grade_source(q, placeholder(kind), seed=4):
             best[r.name] = max(best.get(r.name, 0.0), r.points)
     assert sum(best.values()) == 0, {name: p for name, p in best.items() if p}
+
+
+def test_a_constant_init_weights_costs_only_its_criteria_through_the_whole_pipeline():
+    """Graded like a real submission (sandboxed worker, scoring, record): status graded, not error."""
+    from conftest import GOLDEN
+    from grader.grading import Options, close_workers, grade
+    from grader.sandbox import Limits
+
+    source = (GOLDEN / "solution.py").read_text() + (
+        "\n\ndef init_weights(n_in, n_out, scheme, rng):\n"
+        "    if scheme not in ('xavier', 'he'):\n"
+        "        raise ValueError(scheme)\n"
+        "    return np.full((n_in, n_out), 0.01)\n")
+    options = Options(seed=5, limits=Limits(timeout=40, step_timeout=3))
+    try:
+        record = grade({"name": "constant.py", "content": source.encode(), "options": options.to_dict()})
+    finally:
+        close_workers()
+    assert record["status"] == "graded"
+    lost = {c["name"] for c in record["exercises"]["q7"]["criteria"] if c["points"] < c["max_points"]}
+    assert all("init_weights" in name for name in lost) and record["exercises"]["q7"]["score"] == 2
+    assert record["score"] == 94
