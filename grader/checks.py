@@ -17,11 +17,15 @@ up to ~1e-3). ``atol`` lets values that underflow, such as sigmoid(-700), be 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from grader.hints import FLOAT32_HINT, looks_float32, raised_hint
 from grader.probes import Call, Plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from grader.gates import Gate
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -93,22 +97,6 @@ class MissingValueError(CheckFailure):
 
 
 # --- getting a value out of an outcome ----------------------------------------------------
-#: What numpy and math say when code written for one number meets an array.
-SCALAR_ONLY_MESSAGES = ("truth value of an array", "only length-1 arrays", "only size-1 arrays",
-                        "only 0-dimensional arrays", "only one element tensors", "can only convert an array of size 1")
-SCALAR_ONLY_HINT = ("the code handles one number at a time (math.exp, `if x > 0:`, float(x)), but it is called on "
-                    "whole arrays: use np.exp, np.where(x > 0, ..., ...), np.maximum, which work elementwise on any "
-                    "shape, 0-d included.")
-
-
-def raised_hint(error_type: str, message: str) -> str:
-    """A hint for an exception whose message names a frequent cause (else "")."""
-    text = message.lower()
-    if error_type in ("ValueError", "TypeError") and any(m in text for m in SCALAR_ONLY_MESSAGES):
-        return SCALAR_ONLY_HINT
-    return ""
-
-
 def result(results: Results, call: Call) -> Any:
     """The value a call returned, or :class:`CallFailed` saying why there is none."""
     out = results.get(call.id, NOT_RUN)
@@ -233,28 +221,6 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
     )
 
 
-FLOAT32_HINT = ("the values are rounded to float32 (about 7 significant digits): keep float64 throughout, "
-                "e.g. np.asarray(x, dtype=np.float64), no astype(np.float32) or np.float32 constants.")
-
-
-def looks_float32(got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> bool:
-    """The mismatching values are float32 numbers within float32 precision of the key.
-
-    A float64 result is practically never exactly representable in float32 (24 of its 53
-    bits), unless it is a simple number (0, 0.5, 1). Float32 arithmetic errs by a few 1e-7
-    relative to the magnitudes it works with, so where it cancels (1 - tanh(x)**2 rounds to
-    0) the error is that much in absolute terms.
-    """
-    g, e = got[bad], expected[bad]
-    if g.size == 0 or not np.all(np.isfinite(g)) or not np.all(np.isfinite(e)):
-        return False
-    with np.errstate(all="ignore"):
-        exact32 = bool(np.all(g.astype(np.float32).astype(np.float64) == g))
-        scale = max(1.0, float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)))
-        close = bool(np.all(np.abs(g - e) <= 1e-5 * np.abs(e) + 1e-6 * scale))
-    return exact32 and close
-
-
 def _matches(got: np.ndarray, value: np.ndarray, rtol: float, atol: float) -> bool:
     value = np.asarray(value, dtype=np.float64)
     if value.shape != got.shape:
@@ -332,27 +298,13 @@ class CheckError(CheckFailure):
 
 
 @dataclass(frozen=True)
-class Gate:
-    """What must hold before a secondary criterion counts: the function's values are right somewhere.
-
-    Shape, "inputs are not modified", "raises ValueError", sums to 1, symmetry and the like
-    are true of many answers that do no work (zeros are symmetric and modify nothing); they
-    reward the extra care of a function that computes the right values, so they count only
-    once ``check`` passes. ``what`` completes "counts once ...".
-    """
-
-    what: str
-    check: CheckFn
-
-
-@dataclass(frozen=True)
 class Criterion:
     """One sub-check worth ``points``, all or nothing; with a ``gate``, only once it is met."""
 
     name: str
     points: float
     check: CheckFn
-    gate: Gate | None = None
+    gate: "Gate | None" = None
 
 
 @dataclass
@@ -381,7 +333,7 @@ def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | Non
     return None
 
 
-def _not_earned(gate: Gate, failure: CheckFailure) -> NotEarned:
+def _not_earned(gate: "Gate", failure: CheckFailure) -> NotEarned:
     """The message of a gated criterion whose gate is not met: short, the failing criteria say the rest."""
     first = failure.message.splitlines()[0] if failure.message else ""
     why = f" ({first})" if first and len(first) <= 120 else ""
@@ -407,46 +359,6 @@ def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) ->
         else:
             out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
     return out
-
-
-def gated(gate: Gate, *criteria: Criterion) -> tuple[Criterion, ...]:
-    """``criteria`` with ``gate``."""
-    return tuple(Criterion(c.name, c.points, c.check, gate) for c in criteria)
-
-
-def informative(*keys: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    """No constant matches all these answer keys to tolerance (so matching them takes work)."""
-    parts = [np.ravel(np.asarray(k, dtype=np.float64)) for k in keys]
-    values = np.concatenate(parts) if parts else np.zeros(0)
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return False
-    spread = float(np.max(values) - np.min(values))
-    return spread > 4.0 * (atol + rtol * float(np.max(np.abs(values))))
-
-
-def right_somewhere(what: str, groups: Callable[[Plan], Iterable[Sequence[Call]]],
-                    one: Callable[[Plan, Results, Call], None]) -> Gate:
-    """A gate met when every call of at least one group passes ``one``.
-
-    ``groups(plan)`` lists groups of calls (a random input, or several 0-d inputs together)
-    whose answer keys are :func:`informative`, so that no constant, and no answer that
-    does no work, can meet the gate. The failure reported is the first group's.
-    """
-
-    def check(plan: Plan, results: Results) -> None:
-        first: CheckFailure | None = None
-        for group in groups(plan):
-            try:
-                for call in group:
-                    one(plan, results, call)
-            except CheckFailure as failure:
-                first = first or failure
-            else:
-                return
-        raise first or CheckFailure("no input of this kind was graded.")
-
-    return Gate(what, check)
 
 
 def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:

@@ -156,7 +156,9 @@ def test_a_failing_criterion_costs_only_its_points():
 
 
 # --- gates and crash-proof criteria --------------------------------------------------------------
-from grader.checks import CheckError, Gate, NotEarned, gated, informative, looks_float32, raised_hint  # noqa: E402
+from grader.checks import CheckError, NotEarned  # noqa: E402
+from grader.gates import Gate, gated, informative  # noqa: E402
+from grader.hints import looks_float32, raised_hint  # noqa: E402
 from grader.exercises import EXERCISES  # noqa: E402
 from grader.testing import namespace_of, run_plan  # noqa: E402
 

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from grader.checks import informative, run_criteria
+from grader.checks import run_criteria
+from grader.gates import informative
 from grader.exercises import softmax as q4
 from grader.probes import Plan
 from grader.testing import grade_source, namespace_of, points, run_plan, failed, message_of

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import (ATOL, RTOL, CallFailed, CheckFailure, Criterion, Results, WrongShape, assert_close, each,
-                           informative, result, right_somewhere, tuple_result)
+                           result, tuple_result)
+from grader.gates import informative, right_somewhere
 from grader.exercises import Exercise
 from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng

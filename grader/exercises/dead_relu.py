@@ -19,7 +19,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import Criterion, Results, WrongShape, assert_close, each, informative, result, right_somewhere
+from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
+from grader.gates import informative, right_somewhere
 from grader.exercises import Exercise
 from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng

@@ -24,8 +24,8 @@ import numpy as np
 from autograd import grad
 
 from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, assert_close, assert_finite,
-                           assert_none_mutated, assert_raises_value_error, each, gated, informative, result,
-                           right_somewhere)
+                           assert_none_mutated, assert_raises_value_error, each, result)
+from grader.gates import gated, informative, right_somewhere
 from grader.exercises import Exercise
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F

@@ -24,8 +24,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from grader.checks import (NOT_RUN, Criterion, Gate, Results, array_result, assert_close, assert_finite,
-                           assert_none_mutated, each, informative, right_somewhere)
+from grader.checks import (NOT_RUN, Criterion, Results, array_result, assert_close, assert_finite,
+                           assert_none_mutated, each)
+from grader.gates import Gate, informative, right_somewhere
 from grader.probes import EDGE_VALUES, Call, Plan, shapes_of_every_rank
 
 #: A known wrong formula: f(*args, **kwargs) -> values, and what it means.

@@ -16,8 +16,9 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (CheckFailure, Criterion, Gate, Results, WrongShape, array_result, assert_close,
-                           assert_finite, each, gated, informative, right_somewhere, tuple_result)
+from grader.checks import (CheckFailure, Criterion, Results, WrongShape, array_result, assert_close, assert_finite,
+                           each, tuple_result)
+from grader.gates import Gate, gated, informative, right_somewhere
 from grader.exercises import Exercise
 from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
