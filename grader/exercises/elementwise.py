@@ -55,8 +55,8 @@ def both_signs(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
 
 
 def edge_vector(rng: np.random.Generator, exact: np.ndarray) -> np.ndarray:
-    """The contract's ``exact`` edge values and, next to each non-zero one, a value up to 1 % (700) or
-    50 % away from it, drawn per submission; in a random order.
+    """The contract's ``exact`` edge values and, next to each non-zero one, a value 0.1 to 1 % (700) or
+    1 to 50 % larger in magnitude, drawn per submission; in a random order.
 
     700 moves by less than 1 % so that exp(x) stays finite (it overflows above 709.78).
     """
@@ -64,8 +64,8 @@ def edge_vector(rng: np.random.Generator, exact: np.ndarray) -> np.ndarray:
     for v in exact:
         if v == 0.0:
             continue
-        spread = 0.01 if abs(v) == 700.0 else 0.5
-        near.append(v * (1.0 + rng.uniform(0.01, spread)))
+        low, high = (0.001, 0.01) if abs(v) == 700.0 else (0.01, 0.5)
+        near.append(v * (1.0 + rng.uniform(low, high)))
     values = np.concatenate([exact, near])
     return values[rng.permutation(values.size)]
 
