@@ -17,11 +17,15 @@ up to ~1e-3). ``atol`` lets values that underflow, such as sigmoid(-700), be 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from grader.hints import FLOAT32_HINT, looks_float32, raised_hint
 from grader.probes import Call, Plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from grader.gates import Gate
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -105,6 +109,7 @@ def result(results: Results, call: Call) -> Any:
                          status=out.status, call=call.id)
     if out.status == "raised":
         raise CallFailed(f"{where} raised {out.error_type}: {out.error_message}",
+                         hint=raised_hint(out.error_type, out.error_message),
                          status=out.status, call=call.id, error_type=out.error_type)
     if out.status == "timeout":
         raise CallFailed(f"{where} did not finish in time: {out.error_message}",
@@ -202,6 +207,8 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
     hint = next((meaning for value, meaning in mistakes if _matches(got, value, rtol, atol)), "")
     if not hint and np.isnan(got).any() and not np.isnan(expected).any():
         hint = "nan usually comes from inf - inf, inf / inf or 0 * inf: look for an exp() that overflows."
+    if not hint and looks_float32(got, expected, bad):
+        hint = FLOAT32_HINT
     max_abs, max_rel = float(np.max(abs_err)), float(np.max(rel_err))
     raise Mismatch(
         f"{call.describe()}{what}: {n_bad} of {got.size} elements differ from the expected values "
@@ -282,13 +289,22 @@ def assert_raises_value_error(results: Results, call: Call) -> None:
 CheckFn = Callable[[Plan, Results], None]
 
 
+class NotEarned(CheckFailure):
+    """A secondary criterion (shape, no mutation, a property...) whose function does not work yet."""
+
+
+class CheckError(CheckFailure):
+    """The check itself raised: the criterion is lost, with this message, and nothing else."""
+
+
 @dataclass(frozen=True)
 class Criterion:
-    """One sub-check worth ``points``, all or nothing."""
+    """One sub-check worth ``points``, all or nothing; with a ``gate``, only once it is met."""
 
     name: str
     points: float
     check: CheckFn
+    gate: "Gate | None" = None
 
 
 @dataclass
@@ -304,17 +320,58 @@ class CriterionResult:
         return self.failure is None
 
 
+def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | None:
+    """The failure of ``check``, or None; an exception that is not a CheckFailure becomes a CheckError."""
+    try:
+        check(plan, results)
+    except CheckFailure as failure:
+        return failure
+    except Exception as exc:  # noqa: BLE001 - a check must never take the submission down
+        return CheckError(f"this criterion could not be checked: {type(exc).__name__}: {str(exc)[:200]}",
+                          hint="the values returned are probably unusual (constant, empty, huge); "
+                               "the other criteria are graded as usual.", error_type=type(exc).__name__)
+    return None
+
+
+def _not_earned(gate: "Gate", failure: CheckFailure) -> NotEarned:
+    """The message of a gated criterion whose gate is not met: short, the failing criteria say the rest."""
+    first = failure.message.splitlines()[0] if failure.message else ""
+    why = f" ({first})" if first and len(first) <= 120 else ""
+    return NotEarned(f"not awarded yet: this criterion counts once {gate.what}{why}; "
+                     "the failing criteria above say what to fix.", gate=gate.what)
+
+
 def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) -> list[CriterionResult]:
-    """Run every criterion; a failure (or a bug in one check) costs only that criterion."""
+    """Run every criterion; a failure, an unmet gate or a bug in one check costs only that criterion."""
+    gates: dict[int, CheckFailure | None] = {}
     out = []
     for c in criteria:
-        try:
-            c.check(plan, results)
-        except CheckFailure as failure:
-            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
-        else:
+        failure = None
+        if c.gate is not None:
+            if id(c.gate) not in gates:
+                gates[id(c.gate)] = _guarded(c.gate.check, plan, results)
+            if gates[id(c.gate)] is not None:
+                failure = _not_earned(c.gate, gates[id(c.gate)])
+        if failure is None:
+            failure = _guarded(c.check, plan, results)
+        if failure is None:
             out.append(CriterionResult(c.name, c.points, c.points))
+        else:
+            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
     return out
+
+
+def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:
+    """No call that returned modified its inputs; at least one call must have returned.
+
+    Calls that raised are left to the criteria of their input class (the worker cannot
+    compare inputs after an exception), so scalar-only code keeps this criterion if it
+    modifies nothing where it works.
+    """
+    returned = [c for c in calls if results.get(c.id, NOT_RUN).status == "ok"]
+    if not returned and calls:
+        result(results, calls[0])
+    each(returned, lambda call: assert_not_mutated(results, call))
 
 
 def each(calls: Iterable[Call], check: Callable[[Call], None]) -> None:

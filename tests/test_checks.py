@@ -153,3 +153,123 @@ def test_a_failing_criterion_costs_only_its_points():
     results = run_criteria([Criterion("a", 2, ok), Criterion("b", 3, bad), Criterion("c", 1, ok)], None, {})
     assert [(r.name, r.points, r.passed) for r in results] == [("a", 2, True), ("b", 0, False), ("c", 1, True)]
     assert results[1].message == "nan\n  Hint: fix it"
+
+
+# --- gates and crash-proof criteria --------------------------------------------------------------
+from grader.checks import CheckError, NotEarned  # noqa: E402
+from grader.gates import Gate, gated, informative  # noqa: E402
+from grader.hints import looks_float32, raised_hint  # noqa: E402
+from grader.exercises import EXERCISES  # noqa: E402
+from grader.testing import namespace_of, run_plan  # noqa: E402
+
+from conftest import GOLDEN  # noqa: E402
+
+
+def test_a_criterion_whose_check_raises_fails_alone_with_a_message():
+    def boom(plan, results):
+        return 1 / 0
+
+    results = run_criteria([Criterion("a", 1, lambda p, r: None), Criterion("b", 2, boom),
+                            Criterion("c", 1, lambda p, r: None)], None, {})
+    assert [(r.name, r.points) for r in results] == [("a", 1), ("b", 0), ("c", 1)]
+    assert isinstance(results[1].failure, CheckError)
+    assert "could not be checked: ZeroDivisionError" in results[1].message
+
+
+def test_a_gated_criterion_counts_only_once_its_gate_is_met_and_says_why():
+    def unmet(plan, results):
+        raise Mismatch("f(x) with x of shape (3,): 3 of 3 elements differ\n  more", hint="look at f")
+
+    calls = []
+    gate = Gate("f is right somewhere", lambda p, r: calls.append(1))
+    ok, = run_criteria(gated(gate, Criterion("shape", 1, lambda p, r: None)), None, {})
+    assert ok.passed and calls == [1]
+    bad_gate = Gate("f is right somewhere", unmet)
+    a, b = run_criteria(gated(bad_gate, Criterion("shape", 1, lambda p, r: None),
+                              Criterion("mutation", 1, lambda p, r: None)), None, {})
+    assert not a.passed and not b.passed and isinstance(a.failure, NotEarned)
+    assert a.message == ("not awarded yet: this criterion counts once f is right somewhere (f(x) with x of shape "
+                         "(3,): 3 of 3 elements differ); the failing criteria above say what to fix.")
+    # a gate that raises something else fails its criteria, and only them
+    crashing = Gate("g works", lambda p, r: [][1])
+    (c,) = run_criteria(gated(crashing, Criterion("shape", 1, lambda p, r: None)), None, {})
+    assert not c.passed and "IndexError" in c.message
+
+
+def test_informative_keys_are_those_no_constant_matches():
+    assert not informative(np.zeros(5)) and not informative(np.full(4, 0.25)) and not informative(np.ones(1))
+    assert not informative(np.array([1e-12, 3e-11, 0.0]))  # all within atol of 0
+    assert informative(np.array([0.0, 1.0])) and informative(np.array(0.2), np.array(0.3))
+
+
+@pytest.fixture(scope="module")
+def solution_runs():
+    ns = namespace_of((GOLDEN / "solution.py").read_text())
+    out = {}
+    with np.errstate(all="ignore"):
+        for q, ex in EXERCISES.items():
+            plan = ex.plan(0)
+            out[q] = (plan, run_plan(plan, ns))
+    return out
+
+
+@pytest.mark.parametrize("q, index", [(q, i) for q, ex in EXERCISES.items() for i in range(len(ex.criteria))])
+def test_every_criterion_that_raises_costs_only_itself(q, index, solution_runs):
+    plan, outcomes = solution_runs[q]
+    criteria = list(EXERCISES[q].criteria)
+    victim = criteria[index]
+
+    def raising(plan, results):
+        raise RuntimeError("a bug in a check")
+
+    criteria[index] = Criterion(victim.name, victim.points, raising, victim.gate)
+    results = run_criteria(criteria, plan, outcomes)
+    assert [r.name for r in results if not r.passed] == [victim.name]
+    assert "could not be checked: RuntimeError: a bug in a check" in results[index].message
+    assert sum(r.points for r in results) == EXERCISES[q].points - victim.points
+
+
+@pytest.mark.parametrize("q", list(EXERCISES))
+def test_a_gate_that_raises_costs_only_the_criteria_behind_it(q, solution_runs):
+    plan, outcomes = solution_runs[q]
+    gates = {id(c.gate): c.gate for c in EXERCISES[q].criteria if c.gate}
+    assert gates, f"{q} has no gated criterion"
+    for gate in gates.values():
+        broken = Gate(gate.what, lambda p, r: (_ for _ in ()).throw(KeyError("gate bug")))
+        criteria = [Criterion(c.name, c.points, c.check, broken if c.gate is gate else c.gate)
+                    for c in EXERCISES[q].criteria]
+        results = run_criteria(criteria, plan, outcomes)
+        assert {r.name for r in results if not r.passed} == {c.name for c in EXERCISES[q].criteria
+                                                            if c.gate is gate}
+
+
+def test_the_float32_hint_needs_float32_values_near_the_key():
+    x = np.linspace(-6.0, 6.0, 41)
+    expected = 1.0 / (1.0 + np.exp(-x)) * (1.0 - 1.0 / (1.0 + np.exp(-x)))
+    s32 = 1 / (1 + np.exp(-x.astype(np.float32)))
+    as32 = (s32 * (1 - s32)).astype(np.float64)  # float32 arithmetic: errors of a few 1e-7
+    with pytest.raises(Mismatch) as info:
+        assert_close(as32, expected, CALL)
+    assert "float32" in info.value.hint
+    with pytest.raises(Mismatch) as info:  # a real mistake in float64 is not called rounding
+        assert_close(expected * (1 + 1e-6), expected, CALL)
+    assert "float32" not in info.value.hint
+    assert not looks_float32(expected * 2, expected, np.ones(expected.shape, bool))
+
+
+@pytest.mark.parametrize("message", [
+    "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()",
+    "only length-1 arrays can be converted to Python scalars",
+    "only 0-dimensional arrays can be converted to Python scalars",
+])
+def test_scalar_only_code_on_arrays_gets_a_hint(message):
+    assert "one number at a time" in raised_hint("ValueError" if "truth" in message else "TypeError", message)
+    out = Outcome("raised", error_type="TypeError", error_message=message)
+    with pytest.raises(CallFailed) as info:
+        array_result({CALL.id: out}, CALL, (3,))
+    assert "np.where" in info.value.hint
+
+
+def test_other_exceptions_get_no_scalar_hint():
+    assert raised_hint("ValueError", "operands could not be broadcast together") == ""
+    assert raised_hint("NameError", "name 'np' is not defined") == ""

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader.checks import Criterion, run_criteria
 from grader.exercises import EXERCISES
 from grader.exercises.deep_gradients import BAD_ACTIVATIONS, MISTAKES
-from grader.testing import grade_source, points, wire_call, failed, message_of as message
+from grader.testing import failed, grade_source, message_of as message, namespace_of, points, run_plan, wire_call
 
 EXERCISE = EXERCISES["q10"]
 SEEDS = (0, 1, 2, 12345)
@@ -27,13 +28,16 @@ def criterion(fragment: str) -> str:
 
 SHAPE = criterion("shape (L,)")
 FINITE = criterion("finite and non-negative")
-SIGMOID = criterion("sigmoid networks")
-RELU = criterion("ReLU networks")
+SIGMOID = {c.name for c in EXERCISE.criteria if c.name.startswith("sigmoid networks")}  # depth 2-3, 6-10
+RELU = {c.name for c in EXERCISE.criteria if c.name.startswith("ReLU networks")}
 KINK = criterion("ReLU derivative 0 at 0")
 VANISHING = criterion("vanish towards the input")
 VALUE_ERROR = criterion("raises ValueError")
 UNMUTATED = criterion("not modified")
-VALUES = {SIGMOID, RELU, KINK}
+VALUES = SIGMOID | RELU | {KINK}
+#: Counted once some network's norms are right: lost too by an answer wrong on every network.
+GATED = {c.name for c in EXERCISE.criteria if c.gate}
+NOTHING_RIGHT = VALUES | GATED
 
 CACHED_BACKPROP = """
 import numpy as np
@@ -113,30 +117,32 @@ def _replace(old: str, new: str, source: str = CACHED_BACKPROP) -> str:
 RETURN = "    return np.array([np.linalg.norm(g) for g in grads])\n"
 
 # (source, the criteria it fails, a fragment of the hint in a failing one's message[, criteria it may fail too])
+# Answers wrong on every network lose the gated criteria too (shape, finiteness, ratio, ValueError, not
+# modified): they reward norms that are right somewhere.
 WRONG = {
-    "no division by batch": (_replace("delta = (out - y) / x.shape[0]", "delta = out - y"), VALUES,
+    "no division by batch": (_replace("delta = (out - y) / x.shape[0]", "delta = out - y"), NOTHING_RIGHT,
                              "divide by batch"),
-    "no factor 0.5": (_replace("delta = (out - y) / x.shape[0]", "delta = 2 * (out - y) / x.shape[0]"), VALUES,
+    "no factor 0.5": (_replace("delta = (out - y) / x.shape[0]", "delta = 2 * (out - y) / x.shape[0]"), NOTHING_RIGHT,
                       "the loss has a factor 0.5"),
     "activation on the output layer": (
         _replace("    delta = (out - y) / x.shape[0]\n",
                  "    z_out = out\n    out = act(z_out)\n    delta = (out - y) / x.shape[0] * dact(z_out, out)\n"),
-        VALUES, "you applied the activation to the output layer too"),
+        NOTHING_RIGHT, "you applied the activation to the output layer too"),
     "reverse order": (_replace(RETURN, "    return np.array([np.linalg.norm(g) for g in grads[::-1]])\n"),
-                      VALUES | {VANISHING}, "the norms are in reverse order"),
-    "mean of |gradient|": (_replace(RETURN, "    return np.array([np.mean(np.abs(g)) for g in grads])\n"), VALUES,
+                      NOTHING_RIGHT, "the norms are in reverse order"),
+    "mean of |gradient|": (_replace(RETURN, "    return np.array([np.mean(np.abs(g)) for g in grads])\n"), NOTHING_RIGHT,
                            "this is the mean of |gradient|"),
     "mean of the gradient": (_replace(RETURN, "    return np.array([np.mean(g) for g in grads])\n"),
-                             VALUES | {FINITE}, "this is the mean of the gradient", {VANISHING}),
+                             NOTHING_RIGHT, "this is the mean of the gradient"),
     "root mean square": (_replace(RETURN, "    return np.array([np.sqrt(np.mean(g ** 2)) for g in grads])\n"),
-                         VALUES, "this is the root mean square"),
-    "squared norms": (_replace(RETURN, "    return np.array([np.sum(g ** 2) for g in grads])\n"), VALUES,
+                         NOTHING_RIGHT, "this is the root mean square"),
+    "squared norms": (_replace(RETURN, "    return np.array([np.sum(g ** 2) for g in grads])\n"), NOTHING_RIGHT,
                       "these are the squared norms"),
     "relu'(0) = 1": (_replace("(z > 0)", "(z >= 0)"), {KINK}, "you used relu'(0) = 1"),
     "unknown activation accepted": (_replace('raise ValueError(f"unknown activation {activation!r}")',
                                              "act, dact = np.tanh, lambda z, h: 1 - h ** 2"), {VALUE_ERROR},
                                     "raise ValueError"),
-    "gradients instead of norms": (_replace(RETURN, "    return grads\n"), {SHAPE, FINITE} | VALUES | {VANISHING},
+    "gradients instead of norms": (_replace(RETURN, "    return grads\n"), NOTHING_RIGHT,
                                    "return the norms"),
 }
 
@@ -159,21 +165,25 @@ def test_every_recognised_mistake_has_a_submission_showing_its_hint():
 
 
 def test_reversed_norms_are_named_by_the_vanishing_check_too():
-    text = message(grade(WRONG["reverse order"][0]), VANISHING)
-    assert "the norms look reversed" in text
+    # the vanishing check itself (without its gate, which reversed norms do not meet)
+    plan = EXERCISE.plan(0)
+    ungated = [Criterion(c.name, c.points, c.check) for c in EXERCISE.criteria if c.name == VANISHING]
+    (result,) = run_criteria(ungated, plan, run_plan(plan, namespace_of(WRONG["reverse order"][0])))
+    assert "the norms look reversed" in result.message
+    assert "not awarded yet" in message(grade(WRONG["reverse order"][0]), VANISHING)
 
 
 def test_a_sigmoid_derivative_for_relu_breaks_the_healthy_relu_stack():
     source = _replace("dact = lambda z, h: (z > 0).astype(float)", "dact = lambda z, h: 0.25 * (z > 0)")
     results = grade(source)
-    assert {RELU, KINK, VANISHING} <= failed(results) <= {RELU, KINK, VANISHING}
+    assert failed(results) == RELU | {KINK, VANISHING}
     assert "is orders of magnitude below the last's" in message(results, VANISHING)
 
 
 def test_a_missing_function_costs_the_whole_exercise_and_says_so():
     results = grade("import numpy as np\n")
     assert failed(results) == {c.name for c in EXERCISE.criteria}
-    assert "layer_gradient_norms is not defined" in message(results, SIGMOID)
+    assert all("layer_gradient_norms is not defined" in message(results, name) for name in SIGMOID)
 
 
 def test_a_mutating_implementation_loses_exactly_the_not_modified_criterion():

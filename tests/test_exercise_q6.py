@@ -1,6 +1,8 @@
 """q6 (gated linear unit): right and wrong submissions against the rubric."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,11 +28,11 @@ def criterion(fragment: str) -> str:
     return names[0]
 
 
-GLU_FORWARD = criterion("glu matches")
+GLU_FORWARD = {c.name for c in EXERCISE.criteria if "glu matches" in c.name}  # 0-d, arrays
 GLU_EDGES = criterion("glu is finite")
 SHAPES = criterion("returns a tuple")
-GRAD_A = criterion("grad_a matches")
-GRAD_B = criterion("grad_b matches")
+GRAD_A = {c.name for c in EXERCISE.criteria if "grad_a matches" in c.name}
+GRAD_B = {c.name for c in EXERCISE.criteria if "grad_b matches" in c.name}
 BACKWARD_EDGES = criterion("glu_backward is finite")
 GLU_UNMUTATED = criterion("glu does not modify")
 BACKWARD_UNMUTATED = criterion("glu_backward does not modify")
@@ -92,28 +94,33 @@ def test_a_correct_implementation_gets_full_marks_for_any_seed(seed):
 # (source, the criteria it fails, a fragment of the hint in the first failing one's message)
 WRONG = {
     "grad_b forgot sigmoid' and a": (STABLE.replace("grad_out * a * s * (1 - s)", "grad_out * s"),
-                                     {GRAD_B, BACKWARD_EDGES}, "forgot the derivative of the sigmoid and the factor a"),
+                                     GRAD_B | {BACKWARD_EDGES}, "forgot the derivative of the sigmoid and the factor a"),
     "grad_b without a": (STABLE.replace("grad_out * a * s * (1 - s)", "grad_out * s * (1 - s)"),
-                         {GRAD_B, BACKWARD_EDGES}, "the factor a is missing"),
+                         GRAD_B | {BACKWARD_EDGES}, "the factor a is missing"),
     "grad_b = grad_out * a * s": (STABLE.replace("grad_out * a * s * (1 - s)", "grad_out * a * s"),
-                                  {GRAD_B, BACKWARD_EDGES}, "the derivative of sigmoid(b) is"),
+                                  GRAD_B | {BACKWARD_EDGES}, "the derivative of sigmoid(b) is"),
+    "grad_b with sigmoid' of the output": (STABLE.replace("grad_out * a * s * (1 - s)", "grad_out * a * b * (1 - b)"),
+                                          GRAD_B | {BACKWARD_EDGES}, "written as b * (1 - b)"),
+    "grad_b = grad_out * a * s * (1 - b)": (STABLE.replace("grad_out * a * s * (1 - s)", "grad_out * a * s * (1 - b)"),
+                                            GRAD_B | {BACKWARD_EDGES}, "in both factors"),
     "grad_b without grad_out": (STABLE.replace("grad_out * a * s * (1 - s)", "a * s * (1 - s)"),
-                                {GRAD_B, BACKWARD_EDGES}, "grad_out is missing"),
+                                GRAD_B | {BACKWARD_EDGES}, "grad_out is missing"),
     "swapped outputs": (STABLE.replace("return grad_out * s, grad_out * a * s * (1 - s)",
                                        "return grad_out * a * s * (1 - s), grad_out * s"),
-                        {GRAD_A, GRAD_B, BACKWARD_EDGES}, "the outputs are swapped"),
+                        # both items wrong everywhere: the shape and "not modified" are not earned either
+                        GRAD_A | GRAD_B | {BACKWARD_EDGES, SHAPES, BACKWARD_UNMUTATED}, "the outputs are swapped"),
     "grad_a forgot the gate": (STABLE.replace("return grad_out * s,", "return grad_out,"),
-                               {GRAD_A, BACKWARD_EDGES}, "you forgot the gate"),
+                               GRAD_A | {BACKWARD_EDGES}, "you forgot the gate"),
     "grad_a without grad_out": (STABLE.replace("return grad_out * s,", "return s,"),
-                                {GRAD_A, BACKWARD_EDGES}, "multiply by grad_out"),
+                                GRAD_A | {BACKWARD_EDGES}, "multiply by grad_out"),
     "glu gates a instead of b": (STABLE.replace("return a * sigmoid(b)", "return b * sigmoid(a)"),
-                                 {GLU_FORWARD, GLU_EDGES}, "the gate is sigmoid(b)"),
+                                 GLU_FORWARD | {GLU_EDGES, GLU_UNMUTATED}, "the gate is sigmoid(b)"),
     "glu without sigmoid": (STABLE.replace("return a * sigmoid(b)", "return a * b"),
-                            {GLU_FORWARD, GLU_EDGES}, "pass the gate through the sigmoid"),
+                            GLU_FORWARD | {GLU_EDGES, GLU_UNMUTATED}, "pass the gate through the sigmoid"),
     "glu with tanh": (STABLE.replace("return a * sigmoid(b)", "return a * np.tanh(b)"),
-                      {GLU_FORWARD, GLU_EDGES}, "the gate of a GLU is the logistic sigmoid"),
+                      GLU_FORWARD | {GLU_EDGES, GLU_UNMUTATED}, "the gate of a GLU is the logistic sigmoid"),
     "glu = sigmoid(a * b)": (STABLE.replace("return a * sigmoid(b)", "return sigmoid(a * b)"),
-                             {GLU_FORWARD, GLU_EDGES}, "only b goes through the sigmoid"),
+                             GLU_FORWARD | {GLU_EDGES, GLU_UNMUTATED}, "only b goes through the sigmoid"),
 }
 
 
@@ -123,7 +130,7 @@ def test_a_recognised_mistake_fails_its_criteria_with_its_hint(name):
     for seed in (0, 12345):
         results = grade(source, seed)
         assert failed(results) == criteria
-        first = next(r for r in results if not r.passed)
+        first = next(r for r in results if not r.passed and "not awarded yet" not in r.message)
         assert "Hint: " in first.message and hint in first.message, first.message
         assert points(results) == 10 - sum(c.points for c in EXERCISE.criteria if c.name in criteria)
 
@@ -136,8 +143,7 @@ def test_every_recognised_mistake_has_a_submission_showing_its_hint():
 
 def test_the_swap_is_named_in_both_items():
     results = grade(WRONG["swapped outputs"][0])
-    assert "the outputs are swapped" in message(results, GRAD_A)
-    assert "the outputs are swapped" in message(results, GRAD_B)
+    assert all("the outputs are swapped" in message(results, name) for name in GRAD_A | GRAD_B)
 
 
 def test_a_sigmoid_that_overflows_into_nan_fails_only_the_edge_criterion():
@@ -145,7 +151,8 @@ def test_a_sigmoid_that_overflows_into_nan_fails_only_the_edge_criterion():
                             "return np.exp(x) / (1 + np.exp(x))")
     results = grade(source)
     assert failed(results) == {GLU_EDGES, BACKWARD_EDGES}
-    assert "nan" in message(results, GLU_EDGES) and "b = 1000" in message(results, GLU_EDGES)
+    # exp overflows above 709.78: at 1000 and at the value drawn near it
+    assert "nan" in message(results, GLU_EDGES) and re.search(r"b = 1\d\d\d", message(results, GLU_EDGES))
 
 
 def test_an_unstable_derivative_fails_only_the_backward_edge_criterion():
@@ -159,18 +166,18 @@ def test_a_single_array_instead_of_a_tuple_fails_the_backward_criteria():
     source = STABLE.replace("return grad_out * s, grad_out * a * s * (1 - s)",
                             "return np.stack([grad_out * s, grad_out * a * s * (1 - s)])")
     results = grade(source)
-    assert failed(results) == {SHAPES, GRAD_A, GRAD_B, BACKWARD_EDGES}
+    assert failed(results) == GRAD_A | GRAD_B | {SHAPES, BACKWARD_EDGES, BACKWARD_UNMUTATED}
     assert "expected a tuple of 2 arrays" in message(results, SHAPES)
 
 
 def test_a_missing_function_costs_only_its_own_criteria():
     only_forward = STABLE.split("def glu_backward")[0]
     results = grade(only_forward)
-    assert failed(results) == {SHAPES, GRAD_A, GRAD_B, BACKWARD_EDGES, BACKWARD_UNMUTATED}
+    assert failed(results) == GRAD_A | GRAD_B | {SHAPES, BACKWARD_EDGES, BACKWARD_UNMUTATED}
     assert points(results) == 3.5
-    assert "glu_backward is not defined" in message(results, GRAD_A)
+    assert all("glu_backward is not defined" in message(results, name) for name in GRAD_A)
     only_backward = STABLE.replace("def glu(a, b):\n    return a * sigmoid(b)\n", "")
-    assert failed(grade(only_backward)) == {GLU_FORWARD, GLU_EDGES, GLU_UNMUTATED}
+    assert failed(grade(only_backward)) == GLU_FORWARD | {GLU_EDGES, GLU_UNMUTATED}
 
 
 def test_a_mutating_implementation_loses_exactly_the_not_modified_criterion():

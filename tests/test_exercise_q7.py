@@ -31,11 +31,14 @@ XAVIER = criterion("xavier_variance(n_in, n_out)")
 HE = criterion("he_variance(n_in)")
 SHAPE = criterion("returns shape")
 MEAN = criterion("sample mean")
-VARIANCE = criterion("sample variance")
+VAR_X, VAR_H = criterion("'xavier', rng): the sample variance"), criterion("'he', rng): the sample variance")
+VARIANCE = {VAR_X, VAR_H}
 NORMAL = criterion("normally distributed")
 REPRO = criterion("same seed")
 VALUE_ERROR = criterion("raises ValueError")
-STATISTICAL = {MEAN, VARIANCE, NORMAL}
+STATISTICAL = {MEAN, NORMAL} | VARIANCE
+#: What init_weights earns; all of it is lost when no draw has the right variance (the gate of the others).
+INIT = VARIANCE | {SHAPE, MEAN, NORMAL, REPRO, VALUE_ERROR}
 
 NORMAL_SCALE = """
 import numpy as np
@@ -106,24 +109,26 @@ HE_VAR = "        var = he_variance(n_in)\n"
 XAVIER_VAR = "        var = xavier_variance(n_in, n_out)\n"
 
 # (source, the criteria it fails, a fragment of the hint in the first failing one's message)
+# Wrong variances for both schemes lose every init_weights criterion: mean, normality, shape,
+# reproducibility and ValueError reward a function that draws right, never rng.standard_normal(shape) * 0.1.
 WRONG = {
-    "variance as the scale": (_replace("np.sqrt(var)", "var"), {VARIANCE}, "you passed the variance as the scale"),
-    "he with n_out": (_replace(HE_VAR, "        var = he_variance(n_out)\n"), {VARIANCE},
+    "variance as the scale": (_replace("np.sqrt(var)", "var"), INIT, "you passed the variance as the scale"),
+    "he with n_out": (_replace(HE_VAR, "        var = he_variance(n_out)\n"), {VAR_H},
                       "He's variance uses the fan-in"),
-    "he with 1 / n_in": (_replace(HE_VAR, "        var = 1 / n_in\n"), {VARIANCE}, "the variance is 1 / n_in; He's"),
-    "he with the xavier variance": (_replace(HE_VAR, XAVIER_VAR), {VARIANCE}, "this is Xavier's variance"),
+    "he with 1 / n_in": (_replace(HE_VAR, "        var = 1 / n_in\n"), {VAR_H}, "the variance is 1 / n_in; He's"),
+    "he with the xavier variance": (_replace(HE_VAR, XAVIER_VAR), {VAR_H}, "this is Xavier's variance"),
     "xavier as 1 / (n_in + n_out)": (_replace("return 2 / (n_in + n_out)", "return 1 / (n_in + n_out)"),
-                                     {XAVIER, VARIANCE}, "the factor 2 is missing"),
-    "xavier with the he variance": (_replace(XAVIER_VAR, "        var = 2 / n_in\n"), {VARIANCE},
+                                     {XAVIER, VAR_X}, "the factor 2 is missing"),
+    "xavier with the he variance": (_replace(XAVIER_VAR, "        var = 2 / n_in\n"), {VAR_X},
                                     "the variance is He's, 2 / n_in"),
-    "xavier with 1 / n_in": (_replace(XAVIER_VAR, "        var = 1 / n_in\n"), {VARIANCE},
+    "xavier with 1 / n_in": (_replace(XAVIER_VAR, "        var = 1 / n_in\n"), {VAR_X},
                              "the variance is 1 / n_in; scheme 'xavier'"),
-    "xavier with 2 / n_out": (_replace(XAVIER_VAR, "        var = 2 / n_out\n"), {VARIANCE},
+    "xavier with 2 / n_out": (_replace(XAVIER_VAR, "        var = 2 / n_out\n"), {VAR_X},
                               "the variance is 2 / n_out"),
-    "unit variance": (_replace(DRAW, "return rng.normal(0.0, 1.0, size=(n_in, n_out))"), {VARIANCE},
+    "unit variance": (_replace(DRAW, "return rng.normal(0.0, 1.0, size=(n_in, n_out))"), INIT,
                       "the weights have variance 1"),
     "uniform(-std, std)": (_replace(DRAW, "return rng.uniform(-np.sqrt(var), np.sqrt(var), size=(n_in, n_out))"),
-                           {VARIANCE, NORMAL}, "uniform(-s, s) has variance s**2 / 3"),
+                           INIT, "uniform(-s, s) has variance s**2 / 3"),
     "uniform with the right variance": (
         _replace(DRAW, "return rng.uniform(-np.sqrt(3 * var), np.sqrt(3 * var), size=(n_in, n_out))"),
         {NORMAL}, "the values look uniformly distributed"),
@@ -131,7 +136,7 @@ WRONG = {
         _replace(DRAW, "return rng.laplace(0.0, np.sqrt(var / 2), size=(n_in, n_out))"),
         {NORMAL}, "the values are not normally distributed"),
     "non-negative weights": (_replace(DRAW, "return rng.random((n_in, n_out)) * np.sqrt(var)"),
-                             {MEAN, VARIANCE, NORMAL}, "every weight is >= 0"),
+                             INIT, "every weight is >= 0"),
     "shifted mean": (_replace(DRAW, "return rng.normal(0.1, np.sqrt(var), size=(n_in, n_out))"),
                      {MEAN, NORMAL}, "the weights must have mean 0"),
     "shape (n_out, n_in)": (_replace("size=(n_in, n_out)", "size=(n_out, n_in)"), {SHAPE},
@@ -145,20 +150,20 @@ WRONG = {
                                        "def init_weights(n_in, n_out, scheme, rng):\n    scheme = scheme.lower()\n"),
                               {VALUE_ERROR}, "raise ValueError"),
     "xavier_variance returns the std": (_replace("return 2 / (n_in + n_out)", "return (2 / (n_in + n_out)) ** 0.5"),
-                                        {XAVIER, VARIANCE}, "this is the standard deviation sqrt(2 / (n_in + n_out))"),
+                                        {XAVIER, VAR_X}, "this is the standard deviation sqrt(2 / (n_in + n_out))"),
     "xavier_variance with He's formula": (_replace("return 2 / (n_in + n_out)", "return 2 / n_in"),
-                                          {XAVIER, VARIANCE}, "this is He's variance 2 / n_in"),
-    "xavier_variance 1 / n_in": (_replace("return 2 / (n_in + n_out)", "return 1 / n_in"), {XAVIER, VARIANCE},
+                                          {XAVIER, VAR_X}, "this is He's variance 2 / n_in"),
+    "xavier_variance 1 / n_in": (_replace("return 2 / (n_in + n_out)", "return 1 / n_in"), {XAVIER, VAR_X},
                                  "this is 1 / n_in; Xavier's"),
     "xavier_variance with the product": (_replace("return 2 / (n_in + n_out)", "return 2 / (n_in * n_out)"),
-                                         {XAVIER, VARIANCE}, "not the product"),
+                                         {XAVIER, VAR_X}, "not the product"),
     "xavier_variance upside down": (_replace("return 2 / (n_in + n_out)", "return (n_in + n_out) / 2"),
-                                    {XAVIER, VARIANCE}, "the fraction is upside down: 2 / (n_in + n_out)"),
-    "he_variance 1 / n_in": (_replace("return 2 / n_in", "return 1 / n_in"), {HE, VARIANCE},
+                                    {XAVIER, VAR_X}, "the fraction is upside down: 2 / (n_in + n_out)"),
+    "he_variance 1 / n_in": (_replace("return 2 / n_in", "return 1 / n_in"), {HE, VAR_H},
                              "the factor 2 is missing"),
-    "he_variance returns the std": (_replace("return 2 / n_in", "return (2 / n_in) ** 0.5"), {HE, VARIANCE},
+    "he_variance returns the std": (_replace("return 2 / n_in", "return (2 / n_in) ** 0.5"), {HE, VAR_H},
                                     "this is the standard deviation sqrt(2 / n_in)"),
-    "he_variance upside down": (_replace("return 2 / n_in", "return n_in / 2"), {HE, VARIANCE},
+    "he_variance upside down": (_replace("return 2 / n_in", "return n_in / 2"), {HE, VAR_H},
                                 "the fraction is upside down: 2 / n_in"),
 }
 
@@ -185,8 +190,8 @@ def test_every_recognised_mistake_has_a_submission_showing_its_hint():
 
 def test_the_variance_hint_names_the_scheme_whose_draw_is_wrong():
     results = grade(WRONG["he with n_out"][0])
-    text = message(results, VARIANCE)
-    assert "init_weights(200, 500, 'he'" in text and "ratio 0.4" in text
+    text = message(results, VAR_H)
+    assert "init_weights(300, 400, 'he'" in text and "ratio 0.75" in text
 
 
 def test_a_transposed_array_costs_only_the_shape_criterion_and_is_still_graded_statistically():
@@ -198,7 +203,7 @@ def test_a_transposed_array_costs_only_the_shape_criterion_and_is_still_graded_s
 def test_a_missing_function_costs_only_its_own_criteria():
     without_init = NORMAL_SCALE.split("def init_weights")[0]
     results = grade(without_init)
-    assert failed(results) == {SHAPE, MEAN, VARIANCE, NORMAL, REPRO, VALUE_ERROR}
+    assert failed(results) == INIT
     assert points(results) == 2
     assert "init_weights is not defined" in message(results, VALUE_ERROR)
     without_he = STANDARD_TIMES_STD.replace("def he_variance(n_in):\n    return VARIANCES[\"he\"](n_in, None)\n", "")
@@ -248,3 +253,28 @@ def test_the_rubric_matches_the_contract():
     assert EXERCISE.names == ("xavier_variance", "he_variance", "init_weights")
     assert sum(c.points for c in EXERCISE.criteria) == 8
     assert len({c.name for c in EXERCISE.criteria}) == len(EXERCISE.criteria)
+
+
+@pytest.mark.parametrize("body", ["np.zeros((n_in, n_out))", "np.full((n_in, n_out), 0.05)",
+                                  "rng.standard_normal((n_in, n_out)) * 0.1"])
+def test_weights_without_the_right_variance_cost_init_weights_only_and_crash_nothing(body):
+    # a constant array has sample standard deviation 0: the mean test once divided by it and the whole
+    # submission ended with status error; now the variance fails, and mean, normality, shape,
+    # reproducibility and ValueError, which reward a working draw, are not earned
+    source = _replace(DRAW, f"return {body}")
+    results = grade(source)
+    assert failed(results) == INIT
+    assert points(results) == 2
+    assert not any(type(r.failure).__name__ == "CheckError" for r in results)
+    assert all("not awarded yet" in message(results, name) for name in INIT - VARIANCE)
+
+
+def test_a_constant_draw_is_reported_as_such_by_the_mean_check():
+    from grader.checks import run_criteria
+    from grader.exercises.initialisation import mean_criterion
+    from grader.testing import namespace_of, run_plan
+
+    plan = EXERCISE.plan(0)
+    ns = namespace_of(_replace(DRAW, "return np.full((n_in, n_out), 0.05)"))
+    (result,) = run_criteria([mean_criterion("mean", 1)], plan, run_plan(plan, ns))
+    assert "all 120000 weights are equal" in result.message

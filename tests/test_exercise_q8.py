@@ -81,25 +81,27 @@ def _replace(old: str, new: str, source: str = MEAN) -> str:
 RETURN = "    return np.mean(preacts > 0, axis=0) < threshold\n"
 
 # (source, the criteria it fails, a fragment of the hint in a failing one's message[, criteria it may fail too])
+#: Lost with every value criterion: the shape and "not modified" count once some input is right.
+NOTHING_RIGHT = VALUES | {SHAPE, UNMUTATED}
 WRONG = {
     ">= 0 counts zeros as active": (_replace("preacts > 0", "preacts >= 0"), {NO_POSITIVE},
                                     "you counted preact = 0 as active"),
     "<= threshold": (_replace("< threshold", "<= threshold"), {AT_THRESHOLD}, "strictly below the threshold"),
-    "mean over the units axis": (_replace("axis=0", "axis=1"), {SHAPE} | VALUES, "one value per sample"),
-    "the fraction instead of a boolean": (_replace(" < threshold", ""), {SHAPE} | VALUES,
-                                          "return the comparison fraction < threshold"),
-    "active units (>=)": (_replace("< threshold", ">= threshold"), VALUES, "these are the live units"),
-    "active units (>)": (_replace("< threshold", "> threshold"), VALUES, "these are the live units"),
+    "mean over the units axis": (_replace("axis=0", "axis=1"), NOTHING_RIGHT, "one value per sample"),
+    "the fraction instead of a boolean": (_replace(" < threshold", ""), NOTHING_RIGHT,
+                                          "this is the fraction of active samples"),
+    "active units (>=)": (_replace("< threshold", ">= threshold"), NOTHING_RIGHT, "these are the live units"),
+    "active units (>)": (_replace("< threshold", "> threshold"), NOTHING_RIGHT, "these are the live units"),
     "never active instead of the fraction": (_replace(RETURN, "    return np.all(preacts <= 0, axis=0)\n"),
                                              {AT_THRESHOLD, OTHER}, "units that are never active",
                                              {RANDOM}),  # when a random unit has 1 positive sample of ~200
     "fraction of inactive samples": (_replace(RETURN, "    return np.mean(preacts <= 0, axis=0)\n"),
-                                     {SHAPE} | VALUES, "this is the fraction of inactive samples"),
+                                     NOTHING_RIGHT, "this is the fraction of inactive samples"),
     "threshold ignored": (_replace("< threshold", "< 0.01"), {OTHER}, "the threshold argument is ignored"),
     "integers instead of booleans": (_replace("return np.mean(preacts > 0, axis=0) < threshold",
                                               "return (np.mean(preacts > 0, axis=0) < threshold).astype(int)"),
                                      {SHAPE}, "keep the comparison's boolean result"),
-    "keepdims": (_replace("axis=0", "axis=0, keepdims=True"), {SHAPE} | VALUES, "avoid keepdims=True"),
+    "keepdims": (_replace("axis=0", "axis=0, keepdims=True"), NOTHING_RIGHT, "avoid keepdims=True"),
 }
 
 
@@ -127,7 +129,7 @@ def test_the_fraction_is_quoted_at_the_unit_that_differs():
 
 
 def test_a_wrong_axis_is_explained_by_the_shape():
-    text = message(grade(WRONG["mean over the units axis"][0]), SHAPE)
+    text = message(grade(WRONG["mean over the units axis"][0]), RANDOM)
     assert "returned shape (" in text and "the fraction is taken over the samples, axis=0" in text
 
 

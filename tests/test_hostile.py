@@ -120,22 +120,21 @@ HOSTILE_FILES = {
     "monkeypatch_numpy.py": Hostile(9.0),  # the in-place clip still costs the "inputs not modified" point
     "monkeypatch_builtins.py": Hostile(10.0),
     "lying_objects.py": Hostile(0.0),
-    "huge_result.py": Hostile(4.0, _huge_result),
+    # sigmoid works and modifies nothing: "inputs are not modified" counts (the broken calls are graded elsewhere)
+    "huge_result.py": Hostile(5.0, _huge_result),
     "import_grader.py": Hostile(10.0),
     "read_paths.py": Hostile(10.0),
     "forge_results.py": Hostile(10.0),
     "forge_results_nb.ipynb": Hostile(10.0),
     "forge_claims.py": Hostile(7.5, _bounded_text),  # its tanh_derivative is wrong: claims must not fix that
     "forge_frames.py": Hostile(None, _bounded_text),
-    "forge_protocol.py": Hostile(10.0, xfail=(
-        "'inputs are not modified' is scored on the worker's own report, which the submission's process can "
-        "write itself (imitating the protocol from a cell): it earns those points for functions it never wrote. "
-        "Scoring them only where the same calls' values are right would leave forgery nothing to gain")),
+    # a forged report of "nothing modified" earns nothing: that criterion counts only where values are right
+    "forge_protocol.py": Hostile(10.0),
     "pipe_flood.py": Hostile(10.0, _skips_cell_with("sent more than")),
     "exit_in_cells.py": Hostile(10.0, _exit_in_cells),
-    "exit_in_functions.py": Hostile(4.0),
+    "exit_in_functions.py": Hostile(5.0),  # sigmoid right and unmodifying: its "not modified" point counts
     "infinite_loop_cell.py": Hostile(10.0, _skips_cell_with("did not finish within 3 s")),
-    "infinite_loop_function.py": Hostile(4.0, lambda r: "did not finish in time" in _criteria_text(r, "q1")),
+    "infinite_loop_function.py": Hostile(5.0, lambda r: "did not finish in time" in _criteria_text(r, "q1")),
     "sleep_cell.py": Hostile(10.0, _skips_cell_with("did not finish within 3 s")),
     "input_wait.py": Hostile(10.0, _input_fails_at_once),
     "memory_bomb.py": Hostile(10.0, _memory_errors),

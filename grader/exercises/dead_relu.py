@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
+from grader.gates import informative, right_somewhere
 from grader.exercises import Exercise
 from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng
@@ -170,22 +171,29 @@ def shape_criterion(name: str, points: float) -> Criterion:
 
         each([c for c in plan.calls if c.func == "dead_relu_units"], one)
 
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, WORKS)
+
+
+def _one_value(plan: Plan, results: Results, call: Call) -> None:
+    got = _array(results, call)
+    assert_close(got, plan.expected[call.id], call, inputs=_active_fraction(call.args[0]),
+                 input_name="the fraction of samples with preact > 0", what=" (1 = dead unit)", mistakes=_known(call))
 
 
 def values_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
     """True and False (compared as 1 and 0) match the key on every unit."""
 
     def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            got = _array(results, call)
-            assert_close(got, plan.expected[call.id], call, inputs=_active_fraction(call.args[0]),
-                         input_name="the fraction of samples with preact > 0", what=" (1 = dead unit)",
-                         mistakes=_known(call))
-
-        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
+        each([c for c in plan.calls if c.id.split("/")[-1] in tags], lambda call: _one_value(plan, results, call))
 
     return Criterion(name, points, check)
+
+
+#: The boolean shape and "not modified" are true of np.zeros(n_units, bool): they count once some dead and
+#: some live units are told apart.
+WORKS = right_somewhere("dead_relu_units tells dead from live units in at least one input",
+                        lambda plan: [[c] for c in plan.calls if informative(plan.expected[c.id].astype(float))],
+                        _one_value)
 
 
 EXERCISE = Exercise(
@@ -200,6 +208,6 @@ EXERCISE = Exercise(
         values_criterion("units with no sample > 0 (negative or exactly 0) are dead", 1.5, NO_POSITIVE),
         values_criterion("a unit exactly at the threshold is not dead (strictly below)", 1.5, AT_THRESHOLD),
         values_criterion("the threshold argument is used (0.25 and 0.1)", 1, OTHER_THRESHOLDS),
-        unmutated_criterion(1, ("dead_relu_units",), name="preacts is not modified"),
+        unmutated_criterion(1, ("dead_relu_units",), name="preacts is not modified", gate=WORKS),
     ),
 )

@@ -12,15 +12,18 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (Criterion, Results, array_result, assert_close, assert_finite, each,
+from grader.checks import (CheckFailure, Criterion, Results, array_result, assert_close, assert_finite, each,
                            tuple_result)
+from grader.gates import informative, right_somewhere
 from grader.exercises import Exercise
-from grader.exercises.elementwise import calls_of, unmutated_criterion
+from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
 from reference import forward as F
 from reference import keys
 
-RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
+ZERO_D = ("0d-1", "0d-2", "0d-3")
+ARRAYS = ("rank1", "rank2", "rank3", "batch")
+RANDOM = ZERO_D + ARRAYS
 EDGES = ("edges_b", "edges_ab")
 
 #: A known wrong formula f(a, b, grad_out, key_grad_a, key_grad_b) -> values, and what it means.
@@ -30,16 +33,20 @@ Mistake = tuple[Callable[..., np.ndarray], str]
 def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]:
     """(tag, a, b, grad_out, label): random arrays of every rank, a batch and the edge cases."""
     out = []
-    for shape in shapes_of_every_rank(rng):
-        a, b, g = (rng.normal(0.0, 3.0, size=shape) for _ in range(3))
+    for i, tag in enumerate(ZERO_D):
+        a, b, g = (np.array(rng.normal(0.0, 3.0)) for _ in range(3))
+        out.append((tag, a, b, g, f"0-d arrays a = {float(a):.6g}, b = {float(b):.6g}, grad_out = {float(g):.6g}"))
+    for shape in shapes_of_every_rank(rng)[1:]:
+        a, b, g = (both_signs(rng, rng.normal(0.0, 3.0, size=shape)) for _ in range(3))
         out.append((f"rank{len(shape)}", a, b, g, f"a, b and grad_out of shape {shape}, normal with std 3"))
     a, b, g = (rng.normal(0.0, 3.0, size=(64, 16)) for _ in range(3))
     out.append(("batch", a, b, g, "a batch: a, b and grad_out of shape (64, 16)"))
-    n = EDGE_VALUES.size
-    out.append(("edges_b", rng.normal(0.0, 3.0, size=n), EDGE_VALUES.copy(), rng.normal(0.0, 1.0, size=n),
-                "b = the edge values [0, +-1e-12, +-1, +-3, +-50, +-700, +-1000], a normal"))
-    out.append(("edges_ab", EDGE_VALUES.copy(), EDGE_VALUES[::-1].copy(), rng.normal(0.0, 1.0, size=n),
-                "a = the edge values and b = the edge values in reverse order"))
+    edges = edge_vector(rng, EDGE_VALUES)
+    n = edges.size
+    out.append(("edges_b", rng.normal(0.0, 3.0, size=n), edges, rng.normal(0.0, 1.0, size=n),
+                "b = the edge values 0, +-1e-12, +-1, +-3, +-50, +-700, +-1000 and values near them, a normal"))
+    out.append(("edges_ab", edges.copy(), edges[::-1].copy(), rng.normal(0.0, 1.0, size=n),
+                "a = the same edge values and b = them in reverse order"))
     return out
 
 
@@ -93,6 +100,11 @@ GRAD_B_MISTAKES: list[Mistake] = [
      "this is grad_out * a * sigmoid(b): the derivative of sigmoid(b) is sigmoid(b) * (1 - sigmoid(b))."),
     (lambda a, b, g, ga, gb: a * _sig(b) * (1.0 - _sig(b)),
      "grad_out is missing: multiply the local derivative by grad_out (the chain rule)."),
+    (lambda a, b, g, ga, gb: g * a * b * (1.0 - b),
+     "sigmoid'(b) is written as b * (1 - b): that formula takes the output s = sigmoid(b), but the argument is b; "
+     "compute s = sigmoid(b) first, then grad_out * a * s * (1 - s)."),
+    (lambda a, b, g, ga, gb: g * a * _sig(b) * (1.0 - b),
+     "sigmoid'(b) = s * (1 - s) with s = sigmoid(b) in both factors, not sigmoid(b) * (1 - b)."),
 ]
 
 
@@ -107,7 +119,7 @@ def _swapped(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> bool:
             and _close(got[1], expected[0]))
 
 
-def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False) -> Criterion:
+def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False, gate=None) -> Criterion:
     def check(plan: Plan, results: Results) -> None:
         def one(call: Call) -> None:
             a, b = call.args
@@ -120,40 +132,67 @@ def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = 
 
         each([c for c in calls_of(plan, "glu") if c.id.split("/")[-1] in tags], one)
 
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
 
 
-def backward_shape_criterion(name: str, points: float) -> Criterion:
+def backward_shape_criterion(name: str, points: float, gate=None) -> Criterion:
     def check(plan: Plan, results: Results) -> None:
         each(calls_of(plan, "glu_backward"),
              lambda call: tuple_result(results, call, (np.shape(call.args[0]),) * 2))
 
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
+
+
+def backward_item(plan: Plan, results: Results, call: Call, i: int, finite: bool = False) -> None:
+    """Item ``i`` (0: grad_a, 1: grad_b) of glu_backward matches the autograd VJP, with a hint if it can."""
+    a, b, g = call.args
+    got = tuple_result(results, call, (np.shape(a),) * 2)
+    expected = plan.expected[call.id]
+    what = f", item {i} ({('grad_a', 'grad_b')[i]})"
+    if finite:
+        assert_finite(got[i], call, inputs=b, input_name="b", what=what)
+    mistakes = (GRAD_A_MISTAKES, GRAD_B_MISTAKES)[i]
+    assert_close(got[i], expected[i], call, inputs=b, input_name="b", what=what,
+                 mistakes=[(got[i], SWAPPED)] if _swapped(got, expected) else _known(mistakes, a, b, g, *expected))
 
 
 def backward_criterion(name: str, points: float, items: Sequence[int], tags: Sequence[str],
-                       finite: bool = False) -> Criterion:
+                       finite: bool = False, gate=None) -> Criterion:
     """Item(s) ``items`` (0: grad_a, 1: grad_b) of glu_backward match the autograd VJP."""
-    names = ("grad_a", "grad_b")
-    mistakes = (GRAD_A_MISTAKES, GRAD_B_MISTAKES)
-
     def check(plan: Plan, results: Results) -> None:
         def one(call: Call) -> None:
-            a, b, g = call.args
-            got = tuple_result(results, call, (np.shape(a),) * 2)
-            expected = plan.expected[call.id]
-            swapped = _swapped(got, expected)
             for i in items:
-                what = f", item {i} ({names[i]})"
-                if finite:
-                    assert_finite(got[i], call, inputs=b, input_name="b", what=what)
-                assert_close(got[i], expected[i], call, inputs=b, input_name="b", what=what,
-                             mistakes=[(got[i], SWAPPED)] if swapped else _known(mistakes[i], a, b, g, *expected))
+                backward_item(plan, results, call, i, finite)
 
         each([c for c in calls_of(plan, "glu_backward") if c.id.split("/")[-1] in tags], one)
 
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
 
+
+def _glu_one(plan: Plan, results: Results, call: Call) -> None:
+    a, b = call.args
+    assert_close(array_result(results, call, np.shape(a)), plan.expected[call.id], call, inputs=b, input_name="b",
+                 mistakes=_known(GLU_MISTAKES, a, b))
+
+
+def _backward_one(plan: Plan, results: Results, call: Call) -> None:
+    """grad_a or grad_b right for this call."""
+    try:
+        backward_item(plan, results, call, 0)
+    except CheckFailure:
+        backward_item(plan, results, call, 1)
+
+
+def _groups(func: str, plan: Plan, key=lambda k: k) -> list[list[Call]]:
+    calls = [c for c in calls_of(plan, func) if c.id.split("/")[-1] in RANDOM]
+    zero_d = [c for c in calls if c.id.split("/")[-1] in ZERO_D]
+    groups = [zero_d] + [[c] for c in calls if c not in zero_d]
+    return [g for g in groups if g and informative(*(key(plan.expected[c.id]) for c in g))]
+
+
+GLU_WORKS = right_somewhere("glu is right on at least one random input", lambda plan: _groups("glu", plan), _glu_one)
+BACKWARD_WORKS = right_somewhere("grad_a or grad_b is right on at least one random input",
+                                 lambda plan: _groups("glu_backward", plan, lambda k: k[0]), _backward_one)
 
 EXERCISE = Exercise(
     id="q6",
@@ -162,15 +201,24 @@ EXERCISE = Exercise(
     names=("glu", "glu_backward"),
     plan=plan,
     criteria=(
-        glu_criterion("glu matches a * sigmoid(b) on random inputs of every rank", 2, RANDOM),
-        glu_criterion("glu is finite and accurate for b at 0, +-50, +-700, +-1000", 1, EDGES, finite=True),
-        backward_shape_criterion("glu_backward returns a tuple (grad_a, grad_b), each of the shape of a", 1),
-        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b)", 2, (0,), RANDOM),
-        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b)", 2, (1,),
-                           RANDOM),
-        backward_criterion("glu_backward is finite and accurate for b at 0, +-50, +-700, +-1000", 1, (0, 1),
-                           EDGES, finite=True),
-        unmutated_criterion(0.5, ("glu",), name="glu does not modify its inputs"),
-        unmutated_criterion(0.5, ("glu_backward",), name="glu_backward does not modify its inputs"),
+        glu_criterion("glu matches a * sigmoid(b) on 0-d inputs", 0.5, ZERO_D),
+        glu_criterion("glu matches a * sigmoid(b) on random arrays of rank 1 to 3 and a batch", 1.5, ARRAYS),
+        glu_criterion("glu is finite and accurate for b at 0, +-50, +-700, +-1000 and values near them", 1, EDGES,
+                      finite=True, gate=GLU_WORKS),
+        backward_shape_criterion("glu_backward returns a tuple (grad_a, grad_b), each of the shape of a", 1,
+                                 gate=BACKWARD_WORKS),
+        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on 0-d inputs", 0.5,
+                           (0,), ZERO_D),
+        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on random arrays", 1.5,
+                           (0,), ARRAYS),
+        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on 0-d inputs",
+                           0.5, (1,), ZERO_D),
+        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on random arrays",
+                           1.5, (1,), ARRAYS),
+        backward_criterion("glu_backward is finite and accurate for b at 0, +-50, +-700, +-1000 and values near "
+                           "them", 1, (0, 1), EDGES, finite=True, gate=BACKWARD_WORKS),
+        unmutated_criterion(0.5, ("glu",), name="glu does not modify its inputs", gate=GLU_WORKS),
+        unmutated_criterion(0.5, ("glu_backward",), name="glu_backward does not modify its inputs",
+                            gate=BACKWARD_WORKS),
     ),
 )

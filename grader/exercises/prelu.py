@@ -16,17 +16,21 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (Criterion, Results, WrongShape, array_result, assert_close, assert_finite, each,
-                           tuple_result)
+from grader.checks import (CheckFailure, Criterion, Results, WrongShape, array_result, assert_close, assert_finite,
+                           each, tuple_result)
+from grader.gates import Gate, gated, informative, right_somewhere
 from grader.exercises import Exercise
-from grader.exercises.elementwise import calls_of, unmutated_criterion
+from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
 from reference import forward as F
 from reference import keys
 
-RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
+ZERO_D = ("0d-1", "0d-2", "0d-3", "0d-4")
+ARRAYS = ("rank1", "rank2", "rank3", "batch")
+SPECIAL_ALPHAS = ("alpha0", "alphaneg")
+RANDOM = ZERO_D + ARRAYS + SPECIAL_ALPHAS
 AT_ZERO = ("edges", "zeros", "zero0d", "integers")
-#: The slopes of the random inputs, in the order of RANDOM (the last one is drawn).
+#: The slopes of the random arrays, in the order of ARRAYS (the last two are drawn), and of SPECIAL_ALPHAS.
 FIXED_ALPHAS = (0.25, 0.01, 0.0, -0.2)
 
 Mistake = tuple[Callable[..., np.ndarray], str]
@@ -34,16 +38,20 @@ Mistake = tuple[Callable[..., np.ndarray], str]
 
 def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, float, np.ndarray, str]]:
     """(tag, x, alpha, grad_out, label) for every probe."""
-    alphas = list(FIXED_ALPHAS) + [float(np.round(rng.uniform(0.05, 0.5), 4))]
-    shapes = shapes_of_every_rank(rng) + [(64, 16)]
     out = []
-    for tag, shape, alpha in zip(RANDOM, shapes, alphas):
-        x = rng.normal(0.0, 3.0, size=shape)
+    for tag, sign in zip(ZERO_D, rng.permutation([1.0, 1.0, -1.0, -1.0])):
+        x, alpha = np.array(sign * (abs(rng.normal(0.0, 3.0)) + 0.05)), float(np.round(rng.uniform(0.05, 0.5), 4))
+        out.append((tag, x, alpha, np.array(rng.normal()), f"x a 0-d array ({float(x):.6g}), alpha = {alpha:g}"))
+    alphas = list(FIXED_ALPHAS[:2]) + [float(np.round(rng.uniform(0.05, 0.5), 4)) for _ in range(2)]
+    shapes = shapes_of_every_rank(rng)[1:] + [(64, 16)]
+    for tag, shape, alpha in zip(ARRAYS + SPECIAL_ALPHAS, shapes + shapes_of_every_rank(rng)[2:4],
+                                 alphas + list(FIXED_ALPHAS[2:])):
+        x = both_signs(rng, rng.normal(0.0, 3.0, size=shape))
         out.append((tag, x, alpha, rng.normal(0.0, 1.0, size=shape),
                     f"x of shape {shape}, normal with std 3, alpha = {alpha:g}"))
-    n = EDGE_VALUES.size
-    out.append(("edges", EDGE_VALUES.copy(), 0.25, rng.normal(0.0, 1.0, size=n),
-                "x = the edge values [0, +-1e-12, +-1, +-3, +-50, +-700, +-1000], alpha = 0.25"))
+    edges = edge_vector(rng, EDGE_VALUES)
+    out.append(("edges", edges, 0.25, rng.normal(0.0, 1.0, size=edges.size),
+                "x = the edge values 0, +-1e-12, +-1, +-3, +-50, +-700, +-1000 and values near them, alpha = 0.25"))
     out.append(("zeros", np.zeros((3, 4)), 0.1, rng.normal(0.0, 1.0, size=(3, 4)),
                 "x = zeros of shape (3, 4), alpha = 0.1"))
     out.append(("zero0d", np.array(0.0), 0.25, np.array(1.5), "x = 0 (a 0-d array), alpha = 0.25"))
@@ -100,21 +108,27 @@ GRAD_ALPHA_MISTAKES: list[Mistake] = [
      "grad_out is missing: sum grad_out * x over the elements with x <= 0."),
     (lambda x, alpha, g: np.mean(np.where(x > 0, 0.0, g * x)),
      "this is the mean; grad_alpha is the sum over all elements."),
+    (lambda x, alpha, g: np.sum(np.where(x > 0, 0.0, g * x)) / np.count_nonzero(x <= 0),  # nan if none, as np.mean
+     "this is the mean over the elements with x <= 0; grad_alpha is their sum: alpha is shared, so every "
+     "element's contribution adds up (np.sum, not np.mean)."),
 ]
 
 
-def prelu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False) -> Criterion:
+def _forward_one(plan: Plan, results: Results, call: Call, finite: bool = False) -> None:
+    x, alpha = call.args
+    got = array_result(results, call, np.shape(x))
+    if finite:
+        assert_finite(got, call, inputs=x, hint="prelu needs no exp(): where(x > 0, x, alpha * x).")
+    assert_close(got, plan.expected[call.id], call, inputs=x, mistakes=_known(PRELU_MISTAKES, x, alpha))
+
+
+def prelu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False,
+                    gate: Gate | None = None) -> Criterion:
     def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            x, alpha = call.args
-            got = array_result(results, call, np.shape(x))
-            if finite:
-                assert_finite(got, call, inputs=x, hint="prelu needs no exp(): where(x > 0, x, alpha * x).")
-            assert_close(got, plan.expected[call.id], call, inputs=x, mistakes=_known(PRELU_MISTAKES, x, alpha))
+        each([c for c in calls_of(plan, "prelu") if c.id.split("/")[-1] in tags],
+             lambda call: _forward_one(plan, results, call, finite))
 
-        each([c for c in calls_of(plan, "prelu") if c.id.split("/")[-1] in tags], one)
-
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
 
 
 def _grad_alpha(call: Call, value: np.ndarray, *, strict: bool) -> np.ndarray:
@@ -145,34 +159,61 @@ def backward_shape_criterion(name: str, points: float) -> Criterion:
     return Criterion(name, points, check)
 
 
-def grad_x_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
+def _grad_x_one(plan: Plan, results: Results, call: Call) -> None:
+    x, alpha, g = call.args
+    grad_x, _ = tuple_result(results, call, (np.shape(x), None))
+    assert_close(grad_x, plan.expected[call.id][0], call, inputs=x, what=", item 0 (grad_x)",
+                 mistakes=_known(GRAD_X_MISTAKES, x, alpha, g))
+
+
+def _grad_alpha_one(plan: Plan, results: Results, call: Call) -> None:
+    x, alpha, g = call.args
+    got = tuple_result(results, call, (None, None))[1]
+    got = _grad_alpha(call, got, strict=False)
+    assert_close(got, plan.expected[call.id][1], call, what=", item 1 (grad_alpha)",
+                 mistakes=_known(GRAD_ALPHA_MISTAKES, x, alpha, g))
+
+
+def _tagged(plan: Plan, func: str, tags: Sequence[str]) -> list[Call]:
+    return [c for c in calls_of(plan, func) if c.id.split("/")[-1] in tags]
+
+
+def grad_x_criterion(name: str, points: float, tags: Sequence[str], gate: Gate | None = None) -> Criterion:
     def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            x, alpha, g = call.args
-            grad_x, _ = tuple_result(results, call, (np.shape(x), None))
-            assert_close(grad_x, plan.expected[call.id][0], call, inputs=x, what=", item 0 (grad_x)",
-                         mistakes=_known(GRAD_X_MISTAKES, x, alpha, g))
+        each(_tagged(plan, "prelu_backward", tags), lambda call: _grad_x_one(plan, results, call))
 
-        each([c for c in calls_of(plan, "prelu_backward") if c.id.split("/")[-1] in tags], one)
-
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
 
 
-def grad_alpha_criterion(name: str, points: float) -> Criterion:
+def grad_alpha_criterion(name: str, points: float, tags: Sequence[str], gate: Gate | None = None) -> Criterion:
     def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            x, alpha, g = call.args
-            got = tuple_result(results, call, (None, None))[1]
-            got = _grad_alpha(call, got, strict=False)
-            assert_close(got, plan.expected[call.id][1], call, what=", item 1 (grad_alpha)",
-                         mistakes=_known(GRAD_ALPHA_MISTAKES, x, alpha, g))
-
         # Largest inputs first: the first failure is the one reported, and on a single
         # element several wrong sums coincide (for x > 0, sum(grad_out * x) over all x
         # and over x > 0 are the same number), so its hint could name the wrong one.
-        each(sorted(calls_of(plan, "prelu_backward"), key=lambda c: -np.size(c.args[0])), one)
+        each(sorted(_tagged(plan, "prelu_backward", tags), key=lambda c: -np.size(c.args[0])),
+             lambda call: _grad_alpha_one(plan, results, call))
 
-    return Criterion(name, points, check)
+    return Criterion(name, points, check, gate)
+
+
+def _backward_one(plan: Plan, results: Results, call: Call) -> None:
+    try:
+        _grad_x_one(plan, results, call)
+    except CheckFailure:
+        _grad_alpha_one(plan, results, call)
+
+
+def _groups(plan: Plan, func: str, key=lambda k: k) -> list[list[Call]]:
+    calls = _tagged(plan, func, RANDOM)
+    zero_d = [c for c in calls if c.id.split("/")[-1] in ZERO_D]
+    groups = [zero_d] + [[c] for c in calls if c not in zero_d]
+    return [g for g in groups if g and informative(*(key(plan.expected[c.id]) for c in g))]
+
+
+FORWARD_WORKS = right_somewhere("prelu is right on at least one random input", lambda plan: _groups(plan, "prelu"),
+                                _forward_one)
+BACKWARD_WORKS = right_somewhere("grad_x or grad_alpha is right on at least one random input",
+                                 lambda plan: _groups(plan, "prelu_backward", lambda k: k[0]), _backward_one)
 
 
 EXERCISE = Exercise(
@@ -182,15 +223,27 @@ EXERCISE = Exercise(
     names=("prelu", "prelu_backward"),
     plan=plan,
     criteria=(
-        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on random inputs and several alphas", 2,
-                        RANDOM),
+        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on 0-d inputs", 0.5, ZERO_D),
+        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on random arrays, alpha > 0", 1, ARRAYS),
+        prelu_criterion("prelu matches where(x > 0, x, alpha * x) with alpha = 0 and alpha < 0", 0.5,
+                        SPECIAL_ALPHAS),
         prelu_criterion("prelu is finite and accurate at 0, +-50, +-700, +-1000 and on integer inputs", 1,
-                        AT_ZERO, finite=True),
-        backward_shape_criterion("prelu_backward returns (grad_x of the shape of x, grad_alpha a scalar)", 1.5),
-        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on random inputs", 2, RANDOM),
-        grad_x_criterion("grad_x has slope alpha at x = 0", 1.5, AT_ZERO),
-        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0", 2.5),
-        unmutated_criterion(0.75, ("prelu",), name="prelu does not modify its inputs"),
-        unmutated_criterion(0.75, ("prelu_backward",), name="prelu_backward does not modify its inputs"),
+                        AT_ZERO, finite=True, gate=FORWARD_WORKS),
+        *gated(BACKWARD_WORKS, backward_shape_criterion("prelu_backward returns (grad_x of the shape of x, "
+                                                        "grad_alpha a scalar)", 1.5)),
+        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on 0-d inputs", 0.5, ZERO_D),
+        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on random arrays, alpha > 0", 1, ARRAYS),
+        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) with alpha = 0 and alpha < 0", 0.5,
+                         SPECIAL_ALPHAS),
+        grad_x_criterion("grad_x has slope alpha at x = 0", 1.5, AT_ZERO, gate=BACKWARD_WORKS),
+        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on 0-d "
+                             "inputs", 0.5, ZERO_D),
+        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on random "
+                             "arrays", 1, ARRAYS + SPECIAL_ALPHAS),
+        grad_alpha_criterion("grad_alpha is right at 0, +-50, +-700, +-1000 and on integer inputs", 1, AT_ZERO,
+                             gate=BACKWARD_WORKS),
+        unmutated_criterion(0.75, ("prelu",), name="prelu does not modify its inputs", gate=FORWARD_WORKS),
+        unmutated_criterion(0.75, ("prelu_backward",), name="prelu_backward does not modify its inputs",
+                            gate=BACKWARD_WORKS),
     ),
 )

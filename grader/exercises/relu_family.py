@@ -5,12 +5,12 @@ import numpy as np
 from scipy.special import erf
 
 from grader.exercises import Exercise
-from grader.exercises.elementwise import add_elementwise_calls, elementwise_inputs, unmutated_criterion, values_criterion
+from grader.exercises.elementwise import (EDGE_CLASSES, RANDOM_CLASSES, add_elementwise_calls, class_criteria,
+                                          elementwise_inputs, unmutated_criterion, values_criterion, works_gate)
 from grader.probes import Plan, exercise_rng
 from reference import forward as F
 from reference import keys
 
-RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
 ALPHA = "-alpha"  # tag suffix of the calls that pass alpha=...
 NAMES = ("relu_derivative", "leaky_relu_derivative", "elu_derivative", "gelu_derivative", "silu_derivative")
 
@@ -21,14 +21,14 @@ def plan(seed: int) -> Plan:
     # alpha is drawn per submission, away from the defaults (alpha = 1 would hide a missing factor in ELU)
     leaky_alpha = round(float(rng.uniform(0.05, 0.3)), 3)
     elu_alpha = round(float(rng.uniform(0.2, 0.8)), 3)
-    with_alpha = [(tag + ALPHA, x, label) for tag, x, label in inputs]
     p = Plan("q2", seed, [])
     with np.errstate(over="ignore", under="ignore"):  # autograd's tanh'(1000) = 1 / cosh(1000)**2 = 0
         add_elementwise_calls(p, "relu_derivative", keys.relu_derivative, inputs)
         add_elementwise_calls(p, "leaky_relu_derivative", keys.leaky_relu_derivative, inputs)
-        add_elementwise_calls(p, "leaky_relu_derivative", keys.leaky_relu_derivative, with_alpha, alpha=leaky_alpha)
+        add_elementwise_calls(p, "leaky_relu_derivative", keys.leaky_relu_derivative, inputs, ALPHA,
+                              alpha=leaky_alpha)
         add_elementwise_calls(p, "elu_derivative", keys.elu_derivative, inputs)
-        add_elementwise_calls(p, "elu_derivative", keys.elu_derivative, with_alpha, alpha=elu_alpha)
+        add_elementwise_calls(p, "elu_derivative", keys.elu_derivative, inputs, ALPHA, alpha=elu_alpha)
         add_elementwise_calls(p, "gelu_derivative", keys.gelu_derivative, inputs)
         add_elementwise_calls(p, "silu_derivative", keys.silu_derivative, inputs)
     return p
@@ -98,8 +98,16 @@ SILU_MISTAKES = [
     (_quiet(lambda x: x * _sigmoid(x)), "this is silu(x) itself, not its derivative."),
 ]
 
-RANDOM_ALPHA = RANDOM + tuple(t + ALPHA for t in RANDOM)
-EDGES_ALPHA = ("edges", "edges" + ALPHA)
+
+
+def with_alpha(func: str, what: str, random_points: float, edge_points: float, mistakes) -> tuple:
+    """The calls that pass alpha=...: one criterion for the random inputs, one (gated) for the edges."""
+    gate = works_gate(func, mistakes)
+    return (values_criterion(f"{func}(x, alpha=...) {what} on random inputs of every rank", random_points, func,
+                             mistakes, classes=RANDOM_CLASSES, with_kwargs=True),
+            values_criterion(f"{func}(x, alpha=...) is finite and right at the edge values", edge_points, func,
+                             mistakes, classes=EDGE_CLASSES, finite=True, with_kwargs=True, gate=gate))
+
 
 EXERCISE = Exercise(
     id="q2",
@@ -108,25 +116,19 @@ EXERCISE = Exercise(
     names=NAMES,
     plan=plan,
     criteria=(
-        values_criterion("relu_derivative is 1 where x > 0 and 0 elsewhere, on random inputs of every rank", 1.0,
-                         "relu_derivative", RELU_MISTAKES, tags=RANDOM),
-        values_criterion("relu_derivative is 0 at x = 0 and right at +-1e-12, +-50, +-700, +-1000", 0.5,
-                         "relu_derivative", RELU_MISTAKES, tags=("edges",), finite=True),
-        values_criterion("leaky_relu_derivative on random inputs, with the default alpha and with alpha=...", 1.5,
-                         "leaky_relu_derivative", LEAKY_MISTAKES, tags=RANDOM_ALPHA),
-        values_criterion("leaky_relu_derivative is alpha at x = 0 and right at the edge values", 0.5,
-                         "leaky_relu_derivative", LEAKY_MISTAKES, tags=EDGES_ALPHA, finite=True),
-        values_criterion("elu_derivative on random inputs, with the default alpha and with alpha=...", 1.5,
-                         "elu_derivative", ELU_MISTAKES, tags=RANDOM_ALPHA),
-        values_criterion("elu_derivative is alpha at x = 0 and finite and right at the edge values", 0.5,
-                         "elu_derivative", ELU_MISTAKES, tags=EDGES_ALPHA, finite=True),
-        values_criterion("gelu_derivative is the derivative of the tanh form of GELU", 1.5,
-                         "gelu_derivative", GELU_MISTAKES, finite=True),
-        values_criterion("silu_derivative matches d/dx x * sigmoid(x) on random inputs of every rank", 1.0,
-                         "silu_derivative", SILU_MISTAKES, tags=RANDOM),
-        # not finite=True: a nan must reach the mistakes, which name the overflow that causes it
-        values_criterion("silu_derivative is finite and accurate at 0, +-50, +-700, +-1000", 1.0,
-                         "silu_derivative", SILU_MISTAKES, tags=("edges",)),
+        *class_criteria("relu_derivative", "is 1 where x > 0 and 0 elsewhere", (0.25, 0.25, 0.5, 0.25, 0.25),
+                        RELU_MISTAKES),
+        *class_criteria("leaky_relu_derivative", "is 1 where x > 0 and alpha elsewhere",
+                        (0.25, 0.25, 0.25, 0.25, 0.25), LEAKY_MISTAKES, with_kwargs=False),
+        *with_alpha("leaky_relu_derivative", "is 1 where x > 0 and alpha elsewhere", 0.5, 0.25, LEAKY_MISTAKES),
+        *class_criteria("elu_derivative", "is 1 where x > 0 and alpha * exp(x) elsewhere",
+                        (0.25, 0.25, 0.25, 0.25, 0.25), ELU_MISTAKES, with_kwargs=False),
+        *with_alpha("elu_derivative", "is 1 where x > 0 and alpha * exp(x) elsewhere", 0.5, 0.25, ELU_MISTAKES),
+        *class_criteria("gelu_derivative", "is the derivative of the tanh form of GELU",
+                        (0.25, 0.25, 0.5, 0.25, 0.25), GELU_MISTAKES),
+        # not finite: a nan must reach the mistakes, which name the overflow that causes it
+        *class_criteria("silu_derivative", "matches d/dx x * sigmoid(x)", (0.25, 0.25, 0.5, 0.25, 0.75),
+                        SILU_MISTAKES, finite_edges=False),
         unmutated_criterion(1.0, NAMES),
     ),
 )

@@ -4,14 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from grader.exercises import Exercise
-from grader.exercises.elementwise import (add_elementwise_calls, elementwise_inputs, unmutated_criterion,
-                                          values_criterion)
+from grader.exercises.elementwise import add_elementwise_calls, class_criteria, elementwise_inputs, unmutated_criterion
 from grader.probes import Plan, exercise_rng
 from reference import forward as F
 from reference import keys
-
-RANDOM = ("rank0", "rank1", "rank2", "rank3", "batch")
-
 
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q1")
@@ -31,6 +27,13 @@ def _with_errstate(f):
 
 
 SIGMOID_DERIVATIVE_MISTAKES = [
+    (_with_errstate(lambda x: x * (1.0 - x)),
+     "this is x * (1 - x): that formula takes the output s = sigmoid(x), but the argument is x; "
+     "compute s = sigmoid(x) first, then s * (1 - s)."),
+    (_with_errstate(lambda x: F.sigmoid(x) * (1.0 - x)),
+     "this is sigmoid(x) * (1 - x): both factors use s = sigmoid(x), s * (1 - s)."),
+    (_with_errstate(lambda x: F.sigmoid(F.sigmoid(x)) * (1.0 - F.sigmoid(F.sigmoid(x)))),
+     "sigmoid is applied twice: s * (1 - s) with s = sigmoid(x), not with s = sigmoid(sigmoid(x))."),
     (_with_errstate(lambda x: F.sigmoid(x)),
      "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))."),
     (_with_errstate(lambda x: 1.0 - F.sigmoid(x)),
@@ -41,7 +44,10 @@ SIGMOID_DERIVATIVE_MISTAKES = [
 TANH_DERIVATIVE_MISTAKES = [
     (lambda x: 1.0 - np.tanh(x), "this is 1 - tanh(x); the derivative is 1 - tanh(x)**2."),
     (lambda x: np.tanh(x) ** 2, "this is tanh(x)**2; the derivative is 1 - tanh(x)**2."),
-    (_with_errstate(lambda x: 1.0 - x ** 2), "this is 1 - x**2; square tanh(x), not x."),
+    (_with_errstate(lambda x: 1.0 - x ** 2),
+     "this is 1 - x**2: that formula takes the output t = tanh(x), but the argument is x; square tanh(x), not x."),
+    (_with_errstate(lambda x: 1.0 - np.tanh(np.tanh(x)) ** 2),
+     "tanh is applied twice: 1 - t**2 with t = tanh(x), not with t = tanh(tanh(x))."),
 ]
 SIGMOID_MISTAKES = [
     (_with_errstate(lambda x: 1.0 / (1.0 + np.exp(x))), "this is sigmoid(-x): the exponent is exp(-x)."),
@@ -55,14 +61,11 @@ EXERCISE = Exercise(
     names=("sigmoid", "sigmoid_derivative", "tanh_derivative"),
     plan=plan,
     criteria=(
-        values_criterion("sigmoid matches 1 / (1 + exp(-x)) on random inputs of every rank", 2.5,
-                         "sigmoid", SIGMOID_MISTAKES, tags=RANDOM),
-        values_criterion("sigmoid is finite and accurate at 0, +-50, +-700, +-1000", 1.5,
-                         "sigmoid", SIGMOID_MISTAKES, tags=("edges",), finite=True),
-        values_criterion("sigmoid_derivative matches sigmoid * (1 - sigmoid)", 2.5,
-                         "sigmoid_derivative", SIGMOID_DERIVATIVE_MISTAKES, finite=True),
-        values_criterion("tanh_derivative matches 1 - tanh**2", 2.5,
-                         "tanh_derivative", TANH_DERIVATIVE_MISTAKES, finite=True),
+        *class_criteria("sigmoid", "matches 1 / (1 + exp(-x))", (0.5, 0.75, 1.25, 0.5, 1.0), SIGMOID_MISTAKES),
+        *class_criteria("sigmoid_derivative", "matches sigmoid * (1 - sigmoid)", (0.5, 0.5, 0.75, 0.25, 0.5),
+                        SIGMOID_DERIVATIVE_MISTAKES),
+        *class_criteria("tanh_derivative", "matches 1 - tanh**2", (0.5, 0.5, 0.75, 0.25, 0.5),
+                        TANH_DERIVATIVE_MISTAKES),
         unmutated_criterion(1.0, ("sigmoid", "sigmoid_derivative", "tanh_derivative")),
     ),
 )
