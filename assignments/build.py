@@ -16,6 +16,14 @@ pip-install), run ``otter assign --no-pdfs`` there, then write, reproducibly:
     DIR/autograder/activations-autograder.zip    upload to Gradescope, or use with `otter run`
     DIR/autograder/activations-solution.ipynb    the solutions notebook (instructors only)
 
+The zip's environment files are this project's (``assignments/autograder/``), not the ones Otter
+generates: ``setup.sh`` installs only what is missing (nothing on the project's image) and never
+LaTeX; ``run_autograder`` and ``run_otter.py`` go through :mod:`grader.otter_gradescope`, which
+leaves a results.json for every submission and works around Otter 7.0.0's empty
+``submission_metadata.json`` under ``otter grade``; ``requirements.txt`` is pyproject.toml's
+dependencies plus the Otter-Grader version that built the zip; ``otter_config.json`` loses
+``assignment_name`` (the contract: a submission is any notebook defining the names).
+
 Two builds from the same sources give byte-identical files: notebook cell ids are derived
 from their position, and the zip is rewritten with sorted members, a fixed timestamp
 (1980-01-01) and fixed permissions.
@@ -43,6 +51,8 @@ PAYLOAD = "activation-grader"  # the directory name the master's config refers t
 PAYLOAD_FILES = ("pyproject.toml", "README.md")
 PAYLOAD_PACKAGES = ("grader", "reference")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+AUTOGRADER_FILES = ROOT / "assignments" / "autograder"  # setup.sh, run_autograder, run_otter.py
+EXECUTABLE = ("setup.sh", "run_autograder")
 
 #: Points per exercise in the contract (/work/shared/spec/exercises.md); 100 in all.
 CONTRACT_POINTS = {"q1": 10, "q2": 10, "q3": 8, "q4": 10, "q5": 10, "q6": 10, "q7": 8, "q8": 8, "q9": 12, "q10": 14}
@@ -180,19 +190,73 @@ def normalise_notebook(src: Path, dst: Path) -> None:
     dst.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def normalise_zip(src: Path, dst: Path) -> None:
-    """Rewrite a zip with sorted members, a fixed timestamp and fixed permissions."""
+def otter_version() -> str:
+    from importlib.metadata import version
+
+    return version("otter-grader")
+
+
+def zip_requirements() -> list[str]:
+    """What the grading environment needs: the project's dependencies and its ``otter`` extra, with
+    otter-grader pinned to the version that generated the zip (its run_autograder is version-bound)."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = data["project"]
+    reqs = list(project.get("dependencies", []))
+    reqs += project.get("optional-dependencies", {}).get("otter", [])
+    out: list[str] = []
+    for req in reqs:
+        if req.replace(" ", "").lower().startswith("otter-grader"):
+            req = f"otter-grader[grading]=={otter_version()}"
+        if req not in out:
+            out.append(req)
+    return out
+
+
+ENVIRONMENT_YML = """\
+# The conda environment setup.sh creates only where no Python already satisfies requirements.txt
+# (setup.sh then pip-installs requirements.txt into it).
+name: otter-env
+channels:
+  - conda-forge
+dependencies:
+  - python=3.11
+  - pip
+"""
+
+
+def autograder_overrides(config: dict) -> dict[str, bytes]:
+    """The zip members this project replaces or adds (see the module docstring)."""
+    from otter.generate import MINIFORGE_VERSION
+
+    files = {name: (AUTOGRADER_FILES / name).read_text(encoding="utf-8")
+             for name in ("setup.sh", "run_autograder", "run_otter.py")}
+    files["setup.sh"] = files["setup.sh"].replace("@MINIFORGE_VERSION@", MINIFORGE_VERSION)
+    files["environment.yml"] = ENVIRONMENT_YML
+    files["requirements.txt"] = "".join(f"{r}\n" for r in zip_requirements())
+    config = {k: v for k, v in config.items() if k != "assignment_name"}
+    files["otter_config.json"] = json.dumps(config, indent=2) + "\n"
+    return {name: text.encode("utf-8") for name, text in files.items()}
+
+
+def normalise_zip(src: Path, dst: Path, overrides: dict[str, bytes] | None = None) -> None:
+    """Rewrite a zip with sorted members, a fixed timestamp and fixed permissions (and ``overrides``)."""
+    overrides = overrides or {}
     dst.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for name in sorted(zin.namelist()):
-            if name.endswith("/"):
-                continue
-            mode = (zin.getinfo(name).external_attr >> 16) & 0o777
+        names = {n for n in zin.namelist() if not n.endswith("/")} | set(overrides)
+        for name in sorted(names):
+            if name in overrides:
+                data, executable = overrides[name], name in EXECUTABLE
+            else:
+                data = zin.read(name)
+                executable = bool((zin.getinfo(name).external_attr >> 16) & 0o111)
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.external_attr = (0o100755 if mode & 0o111 else 0o100644) << 16
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3
-            zout.writestr(info, zin.read(name))
+            zout.writestr(info, data)
 
 
 def build(out: Path = DIST, run_tests: bool = True, sync: bool = False) -> dict[str, Path]:
@@ -215,7 +279,9 @@ def build(out: Path = DIST, run_tests: bool = True, sync: bool = False) -> dict[
                  "solution": staged / "autograder" / SOLUTION_NAME}
         normalise_notebook(result / "student" / NOTEBOOK, paths["student"])
         normalise_notebook(result / "autograder" / NOTEBOOK, paths["solution"])
-        normalise_zip(zips[0], paths["autograder_zip"])
+        with zipfile.ZipFile(zips[0]) as zf:
+            config = json.loads(zf.read("otter_config.json"))
+        normalise_zip(zips[0], paths["autograder_zip"], autograder_overrides(config))
         out.mkdir(parents=True, exist_ok=True)
         for sub in ("student", "autograder"):
             shutil.rmtree(out / sub, ignore_errors=True)
