@@ -117,10 +117,10 @@ def find_submission(submission_dir: Path) -> Path:
 
 def validate_submission(path: Path) -> None:
     """Raise :class:`Unreadable` for a file the engine would refuse (empty, too large, not a notebook)."""
-    from grader.notebook import SubmissionError, load
+    from grader.notebook import MAX_BYTES, SubmissionError, load
 
     content = path.read_bytes()
-    if not content.strip():
+    if len(content) <= MAX_BYTES and not content.strip():
         raise Unreadable(f"{path.name} is empty ({len(content)} bytes): in Jupyter, save the notebook "
                          "(File > Save) and submit it again.")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -102,8 +103,13 @@ def _otter_run(zip_path: Path, notebook: Path, out: Path) -> dict:
     return json.loads(results.read_text())
 
 
+def _question(test: dict) -> str:
+    """``q4`` for a results.json test named "q4: Numerically stable softmax" (or plain "q4")."""
+    return test["name"].split(":", 1)[0]
+
+
 def _per_question(results: dict) -> dict[str, float]:
-    return {t["name"]: t["score"] for t in results["tests"] if t["name"] in EXERCISES}
+    return {_question(t): t["score"] for t in results["tests"] if _question(t) in EXERCISES}
 
 
 def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
@@ -223,10 +229,10 @@ def test_student_notebook_has_no_solutions_and_only_public_tests(dist):
 
 
 # --- notebooks in a fresh kernel ---------------------------------------------------------------------
-def _execute(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
+def _execute(path: Path, tmp_path: Path, name: str = "activations.ipynb") -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
-    work = tmp_path / "activations.ipynb"  # the name the notebook's Otter cell looks for
+    work = tmp_path / name
     shutil.copy(path, work)
     nb = nbformat.read(work, as_version=4)
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -281,8 +287,11 @@ def test_otter_run_solution_scores_100(otter_results):
     scores = _per_question(results)
     assert scores == {q: float(ex.points) for q, ex in EXERCISES.items()}
     assert sum(scores.values()) == 100
-    assert {t["name"]: t["max_score"] for t in results["tests"] if t["name"] in EXERCISES} == build.CONTRACT_POINTS
+    assert {_question(t): t["max_score"] for t in results["tests"] if _question(t) in EXERCISES} == build.CONTRACT_POINTS
     assert "Graded by activation-grader" in results["output"]
+    assert [t["name"] for t in results["tests"]] == [f"{q}: {ex.title}" for q, ex in EXERCISES.items()]
+    assert {t["status"] for t in results["tests"]} == {"passed"}
+    assert {t["output_format"] for t in results["tests"]} == {"text"} and results["output_format"] == "text"
 
 
 @pytest.mark.otter
@@ -290,6 +299,7 @@ def test_otter_run_blank_notebook_scores_0(otter_results):
     scores = _per_question(otter_results["blank"])
     assert scores == {q: 0.0 for q in EXERCISES}
     assert not any(t["name"] == "Autograder Failed" for t in otter_results["blank"]["tests"])
+    assert {t["status"] for t in otter_results["blank"]["tests"]} == {"failed"}
 
 
 @pytest.mark.otter
@@ -301,8 +311,10 @@ def test_otter_run_one_wrong_exercise_loses_only_that_one(otter_results, noteboo
     assert {q: s for q, s in scores.items() if q != "q4"} == {q: float(ex.points) for q, ex in EXERCISES.items()
                                                              if q != "q4"}
     assert scores == _engine(notebooks["one_wrong"])
-    q4 = next(t for t in results["tests"] if t["name"] == "q4")
+    q4 = next(t for t in results["tests"] if _question(t) == "q4")
     assert "Test case failed" in q4["output"] and "[1000, 999, 998]" in q4["output"]
+    assert q4["status"] == "failed" and q4["name"] == "q4: Numerically stable softmax"
+    assert {t["status"] for t in results["tests"] if t is not q4} == {"passed"}
 
 
 @pytest.mark.otter
@@ -357,3 +369,232 @@ def test_plugin_drops_a_submitted_log_and_refuses_grade_from_log(tmp_path, solut
     plugin.before_grading(SimpleNamespace(grade_from_log=False))
     assert not log.exists()
     assert plugin.record["status"] == "graded" and plugin.record["score"] == 100
+
+
+# --- the public checks, straight from the student notebook's metadata --------------------------------
+#: Realistic mistakes that cost points but used to pass every public check, and one that got the
+#: wrong function blamed: (exercise, function the check must name, old text, new text) in tests/golden/solution.py.
+SILENT_MISTAKES = {
+    "global_max_softmax": ("q4", "softmax", "np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z - np.max(z))"),
+    "uniform_init": ("q7", "init_weights", "rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))",
+                     "rng.uniform(-np.sqrt(3 * var), np.sqrt(3 * var), size=(n_in, n_out))"),
+    "threshold_inclusive": ("q8", "dead_relu_units", "< threshold", "<= threshold"),
+    "backward_writes_grad_out": ("q9", "prelu_backward",
+                                 "    grad_x = grad_out * np.where(x > 0, 1.0, alpha)\n"
+                                 "    grad_alpha = float(np.sum(grad_out * np.where(x > 0, 0.0, x)))\n",
+                                 "    grad_alpha = float(np.sum(grad_out * np.where(x > 0, 0.0, x)))\n"
+                                 "    grad_out *= np.where(x > 0, 1.0, alpha)\n    grad_x = grad_out\n"),
+    "prelu_mutates_x": ("q9", "prelu", "def prelu(x, alpha):\n    return np.where(x > 0, x, alpha * x)",
+                        "def prelu(x, alpha):\n    x[x <= 0] *= alpha\n    return x"),
+    "sigmoid_clips_in_place": ("q1", "sigmoid", "    x = np.asarray(x, dtype=float)\n    e = np.exp(-np.abs(x))\n",
+                               "    x = np.asarray(x, dtype=float)\n    np.clip(x, -500, 500, out=x)\n"
+                               "    e = np.exp(-np.abs(x))\n", ("q2", "q6")),  # silu_derivative, glu use sigmoid
+}
+
+#: Other correct implementations: the checks must pass them too.
+ALTERNATIVES = {
+    "def softmax(z, axis=-1):\n": "def softmax(z, axis=-1):\n    import scipy.special\n"
+                                  "    return scipy.special.softmax(z, axis=axis)\n",
+    "def init_weights(n_in, n_out, scheme, rng):\n": "def init_weights(n_in, n_out, scheme, rng):\n"
+        "    if scheme not in ('xavier', 'he'):\n        raise ValueError(scheme)\n"
+        "    v = 2.0 / (n_in + n_out) if scheme == 'xavier' else 2.0 / n_in\n"
+        "    return np.sqrt(v) * rng.standard_normal((n_in, n_out))\n",
+    "def dead_relu_units(preacts, threshold=0.01):\n": "def dead_relu_units(preacts, threshold=0.01):\n"
+        "    return (preacts > 0).sum(axis=0) < threshold * preacts.shape[0]\n",
+    "def prelu_backward(x, alpha, grad_out):\n": "def prelu_backward(x, alpha, grad_out):\n"
+        "    neg = x <= 0\n    return np.where(neg, alpha * grad_out, grad_out), np.sum(np.where(neg, x * grad_out, 0.0))\n",
+}
+
+
+def _public_checks(dist) -> dict:
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    tests = json.loads(dist["student"].read_text())["metadata"]["otter"]["tests"]
+    return {q: (lambda src=src, q=q: ExceptionTestFile.from_string(src, path=f"{q}.py")) for q, src in tests.items()}
+
+
+def _run_public(dist, source: str) -> dict[str, object]:
+    """Each question's public test file, run on the functions ``source`` defines."""
+    from grader.testing import namespace_of
+
+    env = namespace_of(source)
+    out = {}
+    for q, make in _public_checks(dist).items():
+        test_file = make()
+        test_file.run(env)
+        out[q] = test_file
+    return out
+
+
+def _failures(test_file) -> list[str]:
+    return [r.message for r in test_file.test_case_results if not r.passed]
+
+
+def _mistake(source: str, old: str, new: str) -> str:
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+@pytest.mark.otter
+def test_public_checks_pass_correct_implementations(dist, solution_source):
+    alternative = solution_source
+    for head, body in ALTERNATIVES.items():
+        alternative = alternative.replace(head, body + "\n\ndef _replaced_" + head[4:], 1)
+    for source in (solution_source, alternative):
+        results = _run_public(dist, source)
+        assert {q: _failures(t) for q, t in results.items()} == {q: [] for q in EXERCISES}
+
+
+@pytest.mark.otter
+@pytest.mark.parametrize("mistake", sorted(SILENT_MISTAKES))
+def test_public_checks_catch_silent_mistakes_and_name_the_function(dist, solution_source, mistake):
+    q, function, old, new, *also = SILENT_MISTAKES[mistake]
+    results = _run_public(dist, _mistake(solution_source, old, new))
+    assert [other for other, t in results.items() if _failures(t)] == sorted([q, *(also[0] if also else ())],
+                                                                             key=list(EXERCISES).index)
+    messages = _failures(results[q])  # the first failing check of the question is about `function`
+    blamed = re.findall(r"(?<![\w.])(sigmoid|prelu_backward|prelu|softmax|init_weights|dead_relu_units)(?=[ (:])",
+                        messages[0].split("AssertionError")[-1])
+    assert blamed and set(blamed) == {function}, messages[0]
+    # and the grade agrees that it is a mistake
+    from grader.testing import grade_source, points
+
+    assert points(grade_source(q, _mistake(solution_source, old, new))) < EXERCISES[q].points
+
+
+@pytest.mark.otter
+def test_public_checks_give_nothing_to_trivial_answers(dist):
+    trivial = {
+        "zeros": "np.zeros_like(np.asarray(args[0], dtype=float)) if args and np.ndim(args[0]) else 0.0",
+        "the input": "args[0] if args else None",
+        "nan": "np.full(np.shape(args[0]) if args else (), np.nan)",
+    }
+    names = [n for ex in EXERCISES.values() for n in ex.names]
+    for what, body in trivial.items():
+        source = "import numpy as np\n" + "\n".join(f"def {n}(*args, **kwargs):\n    return {body}" for n in names)
+        results = _run_public(dist, source)
+        assert all(_failures(t) for t in results.values()), (what, [q for q, t in results.items() if not _failures(t)])
+
+
+@pytest.mark.otter
+def test_each_question_says_how_many_hidden_criteria_grade_it(dist):
+    tests = json.loads(dist["student"].read_text())["metadata"]["otter"]["tests"]
+    for q, ex in EXERCISES.items():
+        (notice,) = [tc for tc in _public_checks(dist)[q]().test_cases if tc.success_message]
+        total = sum(c.points for c in ex.criteria)
+        assert f"{q} is graded by {len(ex.criteria)} hidden criteria ({total:g} points)" in notice.success_message
+        for c in ex.criteria:
+            assert c.name.replace('"', "'") in notice.success_message, (q, c.name)
+        assert "hidden=True" not in tests[q]
+
+
+def _check_all_output(nb) -> str:
+    return "".join(_outputs(c) for c in nb.cells if c.cell_type == "code" and "grader.check_all()" in c.source)
+
+
+@pytest.mark.otter
+def test_grader_check_works_under_another_name_and_says_what_else_grades(dist, tmp_path):
+    """A student's `activations-Copy1.ipynb` gets its checks, each with the hidden criteria that also grade it."""
+    nb = _execute(dist["solution"], tmp_path, name="activations-Copy1.ipynb")
+    checks = _check_cells(nb)
+    assert list(checks) == list(EXERCISES)
+    for q, text in checks.items():
+        assert "All test cases passed" in text, (q, text)
+        assert f"{q} is graded by {len(EXERCISES[q].criteria)} hidden criteria" in text, (q, text)
+    everything = _check_all_output(nb)
+    for q, ex in EXERCISES.items():
+        assert f"{q} is graded by {len(ex.criteria)} hidden criteria" in everything, q
+    assert "WARNING" not in "".join(_outputs(c) for c in nb.cells)
+
+
+@pytest.mark.otter
+def test_grader_check_warns_loudly_without_the_notebook_file(dist, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(dist["student"], as_version=4)
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
+    checks = _check_cells(nb)
+    assert all("WARNING: no sanity checks ran for " + q in text for q, text in checks.items()), checks
+
+
+# --- Gradescope: a result for every submission (grader.otter_gradescope) ------------------------------
+BAD_SUBMISSIONS = {
+    "empty": ({"activations.ipynb": b""}, "is empty"),
+    "blank_text": ({"activations.ipynb": b"  \n"}, "is empty"),
+    "not_json": ({"activations.ipynb": b"<html>Jupyter download page</html>"}, "not valid JSON"),
+    "json_not_notebook": ({"activations.ipynb": b'{"cells": []}'}, "not a Jupyter notebook"),
+    "too_large": ({"activations.ipynb": b" " * (21 * 2**20)}, "over the limit of 20 MiB"),
+    "pdf_only": ({"activations.pdf": b"%PDF-1.4"}, "no notebook (.ipynb) was found"),
+    "nothing": ({}, "received: nothing"),
+    "two_notebooks": ({"a.ipynb": b"{}", "b.ipynb": b"{}"}, "2 notebooks were submitted"),
+}
+
+
+@pytest.mark.otter
+@pytest.mark.parametrize("case", sorted(BAD_SUBMISSIONS))
+def test_gradescope_run_gives_every_bad_submission_a_result(tmp_path, case):
+    import dill
+
+    from grader.otter_gradescope import main
+
+    files, expected = BAD_SUBMISSIONS[case]
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "source").mkdir()
+    (tmp_path / "submission_metadata.json").write_text("")  # as `otter grade`'s image leaves it
+    for name, content in files.items():
+        (tmp_path / "submission" / name).write_bytes(content)
+    assert main(str(tmp_path)) == 0
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and expected in results["output"]
+    assert results["output_format"] == "text"
+    (test,) = results["tests"]
+    assert test["status"] == "failed" and test["score"] == 0 and test["output_format"] == "text"
+    assert expected in test["output"]
+    with open(tmp_path / "results" / "results.pkl", "rb") as f:
+        pickled = dill.load(f)  # what `otter grade` reads
+    assert pickled.has_catastrophic_failure() and expected in str(pickled.catastrophic_error)
+    assert json.loads((tmp_path / "submission_metadata.json").read_text()) == {}
+
+
+def test_gradescope_metadata_is_left_alone_when_valid(tmp_path):
+    from grader.otter_gradescope import repair_metadata
+
+    path = tmp_path / "submission_metadata.json"
+    path.write_text('{"id": 7}')
+    assert repair_metadata(tmp_path) is False and path.read_text() == '{"id": 7}'
+    path.write_text("")
+    assert repair_metadata(tmp_path) is True and json.loads(path.read_text()) == {}
+
+
+def test_complete_gradescope_fields_sets_status_and_format_everywhere():
+    from grader.otter_gradescope import complete_gradescope_fields
+
+    out = complete_gradescope_fields({"tests": [{"name": "q1: x", "score": 10, "max_score": 10},
+                                                {"name": "q2: y", "score": 9.5, "max_score": 10},
+                                                {"name": "Autograder Failed"},
+                                                {"name": "given", "score": 0, "max_score": 1, "status": "passed"}]})
+    assert [t["status"] for t in out["tests"]] == ["passed", "failed", "failed", "passed"]
+    assert {t["output_format"] for t in out["tests"]} == {"text"} and out["output_format"] == "text"
+
+
+def test_plugin_summary_reports_skipped_cells_and_timeouts():
+    from grader.otter_plugin import grading_summary
+
+    record = {"score": 90.0, "possible": 100.0, "status": "graded", "message": "",
+              "provenance": {"grader_version": "x", "isolation": "root", "seed": 1},
+              "cells": {"count": 12, "errors": [{"cell": 8, "type": "Timeout", "message": "did not finish within 10 s",
+                                                 "line": None},
+                                                {"cell": 3, "type": "NameError", "message": "name 'q' is not defined",
+                                                 "line": 2}],
+                        "skipped": [{"cell": 8, "why": "did not finish within 10 s"}]},
+              "notes": ["the notebook is nbformat 3; read as 4"],
+              "exercises": {"q6": {"criteria": [{"name": "glu", "message": "glu(1, 2) did not finish in 10 s"},
+                                                {"name": "other", "message": ""}]}}}
+    text = grading_summary(record)
+    assert "cell 8 was skipped: it did not finish within 10 s" in text
+    assert "cell 3, line 2 raised NameError: name 'q' is not defined" in text
+    assert "note: the notebook is nbformat 3" in text
+    assert "q6: 1 of 2 criteria failed because a call did not finish in time" in text
+    assert text.count("cell 8") == 1
