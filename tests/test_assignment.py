@@ -77,7 +77,8 @@ def _naive_softmax(nb: dict) -> None:
 
 
 def _tamper(nb: dict) -> None:
-    nb["cells"].append(nbformat.v4.new_code_cell(TAMPER))
+    """First, so that even the notebook's own grader.check cells (which Otter's grading runs) are fooled."""
+    nb["cells"].insert(0, nbformat.v4.new_code_cell(TAMPER))
 
 
 def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
@@ -210,7 +211,22 @@ def test_autograder_config(dist):
         config = json.loads(zf.read("otter_config.json"))
         environment = zf.read("environment.yml").decode()
     assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}]
-    assert "/autograder/source/files/activation-grader" in environment
+    assert config["pdf"] is False and "assignment_name" not in config  # any notebook defining the names is graded
+    with zipfile.ZipFile(dist["autograder_zip"]) as zf:
+        setup = zf.read("setup.sh").decode()
+        requirements = zf.read("requirements.txt").decode().split()
+        run_otter = zf.read("run_otter.py").decode()
+        run_autograder = zf.read("run_autograder").decode()
+    from importlib.metadata import version
+
+    assert f"otter-grader[grading]=={version('otter-grader')}" in requirements and "numpy>=1.26,<3" in requirements
+    assert "files/activation-grader" not in environment  # not there yet when `otter grade` runs setup.sh
+    # only what is missing, and never LaTeX, pandoc or Chromium (PDFs are off)
+    commands = "\n".join(line for line in setup.splitlines() if not line.lstrip().startswith("#"))
+    for absent in ("texlive", "pandoc", "playwright", "build-essential", "jq"):
+        assert absent not in commands, absent
+    assert "nothing to install" in setup and "submission_metadata.json" in setup
+    assert "grader.otter_gradescope" in run_otter and "run_otter.py" in run_autograder
 
 
 @pytest.mark.otter
@@ -224,7 +240,7 @@ def test_student_notebook_has_no_solutions_and_only_public_tests(dist):
     assert sorted(tests, key=lambda q: int(q[1:])) == list(EXERCISES)
     for q, source in tests.items():
         assert "hidden=True" not in source and "check_criterion" not in source, q
-        assert "grader" not in source.replace("grader.check", "") and "reference" not in source, q
+        assert not re.search(r"(import|from)\s+(grader|reference)\b", source), q
         assert "@test_case(points=0, hidden=False)" in source, q
 
 
