@@ -81,17 +81,22 @@ def _tamper(nb: dict) -> None:
     nb["cells"].insert(0, nbformat.v4.new_code_cell(TAMPER))
 
 
-def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
-    """A copy of the autograder zip whose otter_config.json lists ``plugins``."""
+def _zip_with_config(src: Path, dst: Path, **changes) -> Path:
+    """A copy of the autograder zip whose otter_config.json has ``changes``."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             data = zin.read(info)
             if info.filename == "otter_config.json":
                 config = json.loads(data)
-                config["plugins"] = plugins
+                config.update(changes)
                 data = json.dumps(config, indent=2).encode()
             zout.writestr(info, data)
     return dst
+
+
+def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
+    """A copy of the autograder zip whose otter_config.json lists ``plugins``."""
+    return _zip_with_config(src, dst, plugins=plugins)
 
 
 def _otter_run(zip_path: Path, notebook: Path, out: Path) -> dict:
@@ -148,10 +153,13 @@ def otter_results(dist, notebooks, tmp_path_factory) -> dict[str, dict]:
     zips = {"plugin": dist["autograder_zip"],
             "no_plugin": _zip_with_plugins(dist["autograder_zip"], d / "no-plugin.zip", []),
             "in_otter": _zip_with_plugins(dist["autograder_zip"], d / "in-otter.zip",
-                                          [{PLUGIN: {"execute_in_otter": True}}])}
+                                          [{PLUGIN: {"execute_in_otter": True}}]),
+            "after_published": _zip_with_config(dist["autograder_zip"], d / "after-published.zip",
+                                                show_all_public=False)}
     runs = {"solution": ("plugin", "solution"), "blank": ("plugin", "blank"),
             "one_wrong_in_otter": ("in_otter", "one_wrong"),
-            "tamper_no_plugin": ("no_plugin", "tamper"), "tamper": ("plugin", "tamper")}
+            "tamper_no_plugin": ("no_plugin", "tamper"), "tamper": ("plugin", "tamper"),
+            "after_published": ("after_published", "one_wrong")}
     return {key: _otter_run(zips[z], notebooks[nb], d / key) for key, (z, nb) in runs.items()}
 
 
@@ -331,6 +339,16 @@ def test_otter_run_one_wrong_exercise_loses_only_that_one(otter_results, noteboo
     assert "Test case failed" in q4["output"] and "[1000, 999, 998]" in q4["output"]
     assert q4["status"] == "failed" and q4["name"] == "q4: Numerically stable softmax"
     assert {t["status"] for t in results["tests"] if t is not q4} == {"passed"}
+
+
+@pytest.mark.otter
+def test_visibility_shipped_and_after_published(otter_results):
+    """The shipped choice shows every question's result at once; show_all_public: false defers them all."""
+    assert {t["visibility"] for t in otter_results["solution"]["tests"]} == {"visible"}
+    deferred = otter_results["after_published"]
+    assert {t["visibility"] for t in deferred["tests"]} == {"after_published"}
+    assert not any(t["name"] == "Public Tests" for t in deferred["tests"])  # no summary that would show them
+    assert _per_question(deferred) == _per_question(otter_results["one_wrong_in_otter"])
 
 
 @pytest.mark.otter
