@@ -126,7 +126,11 @@ def validate_submission(path: Path) -> None:
     try:
         load(path.name, content)
     except SubmissionError as exc:
-        raise Unreadable(f"{path.name}: {exc.message}") from None
+        message = exc.message
+        if not any(word in message.lower() for word in ("save", "download", "clear")):
+            message += (" Submit the notebook as Jupyter saves it: File > Save, then upload activations.ipynb "
+                        "itself (not an export or a copy of its text).")
+        raise Unreadable(f"{path.name}: {message}") from None
 
 
 # --- the run ------------------------------------------------------------------------------------------

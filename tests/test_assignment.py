@@ -632,3 +632,41 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
     assert "note: the notebook is nbformat 3" in text
     assert "q6: 1 of 2 criteria failed because a call did not finish in time" in text
     assert text.count("cell 8") == 1
+
+
+# --- snapshot of the messages above ---------------------------------------------------------------------
+SNAPSHOT = ROOT / "tests" / "snapshots" / "otter_messages.md"
+
+
+@pytest.mark.otter
+def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source, tmp_path):
+    """Every message of this file's cases a student reads, in one reviewed file.
+
+    After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/test_assignment.py -k snapshot``."""
+    import os
+
+    from grader.otter_gradescope import main
+
+    lines = ["# Messages students read: public checks and Gradescope results", "",
+             "## Public checks, first failure of each silent mistake", ""]
+    for mistake in sorted(SILENT_MISTAKES):
+        q, _, old, new, *_ = SILENT_MISTAKES[mistake]
+        message = _failures(_run_public(dist, _mistake(solution_source, old, new))[q])[0]
+        lines += [f"### {mistake} ({q})", "", "```", message.split("AssertionError: ", 1)[-1].strip(), "```", ""]
+    blank = _run_public(dist, "import numpy as np\n" + "\n".join(
+        f"def {n}(*args, **kwargs):\n    return None" for ex in EXERCISES.values() for n in ex.names))
+    lines += ["## Public checks of the blank notebook, first failure per question", ""]
+    for q, t in blank.items():
+        lines.append(f"- {q}: {_failures(t)[0].split('AssertionError: ', 1)[-1].strip()}")
+    lines += ["", "## Gradescope results.json of submissions that cannot be graded", ""]
+    for case in sorted(BAD_SUBMISSIONS):
+        root = tmp_path / case
+        (root / "submission").mkdir(parents=True)
+        for name, content in BAD_SUBMISSIONS[case][0].items():
+            (root / "submission" / name).write_bytes(content)
+        main(str(root))
+        lines.append(f"- {case}: {json.loads((root / 'results' / 'results.json').read_text())['output']}")
+    text = "\n".join(lines) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text(), f"messages changed: UPDATE_SNAPSHOTS=1 to accept ({SNAPSHOT})"
