@@ -81,7 +81,7 @@ if [ ! -x "$MINIFORGE/bin/mamba" ]; then
     rm -f "$SOURCE/mamba_install.sh"
 fi
 if [ ! -x "$ENV_PYTHON" ]; then
-    "$MINIFORGE/bin/mamba" env create -y -f "$SOURCE/environment.yml"
+    "$MINIFORGE/bin/mamba" env create -f "$SOURCE/environment.yml"
 fi
 "$ENV_PYTHON" -m pip install --no-cache-dir -r "$REQUIREMENTS"
 satisfies "$ENV_PYTHON"
