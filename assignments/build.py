@@ -34,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,8 +99,10 @@ def notice_message(q: str, criteria) -> str:
     text = (f"These sanity checks try a few fixed inputs; {q} is graded by {len(criteria)} hidden criteria "
             f"({total:g} points) on many more (random inputs of several shapes, edge values, whether inputs "
             f"are modified): {names}.")
-    # Otter writes the message into a Python string literal between double quotes
-    return " ".join(text.replace("\\", "/").replace('"', "'").split())
+    # Otter writes the message into a Python string literal between double quotes, and Jupyter shows it
+    # as HTML: no quote, backslash or newline, and no "<" that could open a tag
+    text = re.sub(r"<(?=[A-Za-z/!?])", "< ", text.replace("\\", "/").replace('"', "'"))
+    return " ".join(text.split())
 
 
 def notice_test_source(q: str, criteria) -> str:

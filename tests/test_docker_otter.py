@@ -161,6 +161,7 @@ def otter_grade(dist, tmp_path_factory) -> dict:
     shutil.copy(dist["solution"], subs / "solution.ipynb")
     shutil.copy(dist["student"], subs / "blank.ipynb")
     _naive_softmax(dist["solution"], subs / "one_wrong.ipynb")
+    (subs / "broken.ipynb").write_bytes(b"<html>a download page, not a notebook</html>")
     name = f"agtest-{uuid.uuid4().hex[:10]}"  # Otter tags its image otter-grade:<name>
     out = tmp / "out"
     out.mkdir()  # otter grade, like otter run, needs the output directory to exist
@@ -179,14 +180,22 @@ def otter_grade(dist, tmp_path_factory) -> dict:
     engine = subprocess.run([str(Path(sys.executable).parent / "activation-grader"), "grade", str(subs), "--out",
                              str(engine_out)], capture_output=True, text=True, timeout=900)
     assert engine.returncode == 0, engine.stdout[-3000:] + engine.stderr[-3000:]
+    with open(out / "final_grades.csv", newline="") as f:
+        status = {row["file"]: row["grading_status"] for row in csv.DictReader(f)}
     return {"otter": _grades(out / "final_grades.csv"), "engine": _grades(engine_out / "final_grades.csv"),
-            "log": proc.stdout + proc.stderr}
+            "status": status, "log": proc.stdout + proc.stderr}
 
 
 def test_otter_grade_scores_solution_100_and_blank_0(otter_grade):
     grades = otter_grade["otter"]
     assert sum(grades["solution.ipynb"].values()) == 100
     assert sum(grades["blank.ipynb"].values()) == 0
+
+
+def test_otter_grade_reports_why_a_broken_notebook_got_0(otter_grade):
+    assert sum(otter_grade["otter"]["broken.ipynb"].values()) == 0
+    assert "not valid JSON" in otter_grade["status"]["broken.ipynb"]
+    assert otter_grade["status"]["solution.ipynb"] == "Completed"
 
 
 def test_otter_grade_one_mistake_loses_exactly_that_question(otter_grade):
