@@ -53,6 +53,9 @@ PAYLOAD_FILES = ("pyproject.toml", "README.md")
 PAYLOAD_PACKAGES = ("grader", "reference")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 AUTOGRADER_FILES = ROOT / "assignments" / "autograder"  # setup.sh, run_autograder, run_otter.py
+#: The Otter-Grader versions whose grading Dockerfile and runner the zip's files were checked against
+#: (grader.otter_gradescope: the empty submission_metadata.json of `otter grade`).
+CHECKED_OTTER = ("7.0.0",)
 EXECUTABLE = ("setup.sh", "run_autograder")
 
 #: Points per exercise in the contract (/work/shared/spec/exercises.md); 100 in all.
@@ -275,6 +278,9 @@ def autograder_overrides(config: dict) -> dict[str, bytes]:
     files["setup.sh"] = files["setup.sh"].replace("@MINIFORGE_VERSION@", MINIFORGE_VERSION)
     files["environment.yml"] = ENVIRONMENT_YML
     files["requirements.txt"] = "".join(f"{r}\n" for r in zip_requirements())
+    if otter_version() not in CHECKED_OTTER:
+        print(f"warning: building with otter-grader {otter_version()}; the autograder's workarounds were checked "
+              f"against {', '.join(CHECKED_OTTER)} (see grader/otter_gradescope.py)", file=sys.stderr)
     config = {k: v for k, v in config.items() if k != "assignment_name"}
     files["otter_config.json"] = json.dumps(config, indent=2) + "\n"
     return {name: text.encode("utf-8") for name, text in files.items()}
