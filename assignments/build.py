@@ -98,7 +98,7 @@ def hidden_test_source(q: str, index: int, criterion) -> str:
 def notice_message(q: str, criteria) -> str:
     """What ``grader.check`` adds for ``q``: the sanity checks are not the grade, and what is."""
     total = sum(c.points for c in criteria)
-    names = "; ".join(f"{c.name} ({c.points:g})" for c in criteria)
+    names = "; ".join(f"{c.name} [{c.points:g} pt{'' if c.points == 1 else 's'}]" for c in criteria)
     text = (f"These sanity checks try a few fixed inputs; {q} is graded by {len(criteria)} hidden criteria "
             f"({total:g} points) on many more (random inputs of several shapes, edge values, whether inputs "
             f"are modified): {names}.")
