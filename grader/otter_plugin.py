@@ -187,7 +187,8 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
                 message = "✅ Test case passed" if passed else f"❌ Test case failed\n{c.get('message', '')}".rstrip()
                 cases.append(case)
                 outcomes.append(TestCaseResult(test_case=case, message=message, passed=passed))
-            test_file = ExceptionTestFile(q, f"tests/{q}.py", cases, all_or_nothing=False)
+            title = f"{q}: {ex['title']}" if ex.get("title") else q
+            test_file = ExceptionTestFile(title, f"tests/{q}.py", cases, all_or_nothing=False)
             test_file.test_case_results = outcomes
             if abs(test_file.score - ex["score"]) > 1e-9:  # partial points within a criterion
                 test_file.update_score(ex["score"])
@@ -201,16 +202,67 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
             output += f"\n(Otter's own run of the notebook gave no results: {type(otter_failure).__name__}.)"
         results.set_output(output)
         results.set_plugin_data(PLUGIN_NAME, record)
+        _complete_results_json()
 
     def generate_report(self):
         return self._summary() if self.record is not None else f"{PLUGIN_NAME}: no grading record"
 
     def _summary(self) -> str:
-        r = self.record
-        prov = r.get("provenance", {})
-        text = (f"Graded by activation-grader {prov.get('grader_version', '')} (worker isolation: "
-                f"{prov.get('isolation')}, seed {prov.get('seed')}): "
-                f"{r['score']:g} / {r['possible']:g} ({r['status']}).")
-        if r.get("message"):
-            text += f"\n{r['message']}"
-        return text
+        return grading_summary(self.record)
+
+
+def grading_summary(record: Mapping[str, Any]) -> str:
+    """The top-level output of results.json: the total, then everything about the notebook as a whole
+    (cells skipped or timed out, cells that raised, notes) that no single question's output shows."""
+    prov = record.get("provenance", {})
+    lines = [f"Graded by activation-grader {prov.get('grader_version', '')} (worker isolation: "
+             f"{prov.get('isolation')}, seed {prov.get('seed')}): "
+             f"{record['score']:g} / {record['possible']:g} ({record['status']})."]
+    if record.get("message"):
+        lines.append(str(record["message"]))
+    cells = record.get("cells") or {}
+    skipped = cells.get("skipped") or []
+    for s in skipped:
+        lines.append(f"- cell {s.get('cell')} was skipped: it {s.get('why')}; the rest of the notebook ran "
+                     "without it.")
+    skipped_cells = {s.get("cell") for s in skipped}
+    for err in cells.get("errors") or []:
+        if err.get("type") == "Timeout" and err.get("cell") in skipped_cells:
+            continue  # said above
+        where = f"cell {err.get('cell')}" + (f", line {err['line']}" if err.get("line") else "")
+        what = "timed out" if err.get("type") == "Timeout" else f"raised {err.get('type')}"
+        lines.append(f"- {where} {what}: {err.get('message')}")
+    for note in record.get("notes") or []:
+        lines.append(f"- note: {note}")
+    for q, ex in (record.get("exercises") or {}).items():
+        slow = [c for c in ex.get("criteria") or [] if "did not finish" in str(c.get("message", ""))]
+        if slow:
+            lines.append(f"- {q}: {len(slow)} of {len(ex.get('criteria') or [])} criteria failed because a call "
+                         "did not finish in time (look for an endless loop or a very slow computation)")
+    return "\n".join(lines)
+
+
+def _complete_results_json() -> None:
+    """Make Otter's results.json carry ``status`` and ``output_format`` on every test (Otter 7 sets neither).
+
+    Otter builds results.json from the results object after the plugins ran, with no hook in between,
+    so this wraps ``GradingResults.to_gradescope_dict`` of the running process once (results that this
+    plugin did not grade are left as Otter made them). Nothing is stored on the results object itself:
+    ``otter grade`` unpickles it on the host, where this package may not be installed.
+    """
+    from otter.test_files import GradingResults
+
+    original = GradingResults.to_gradescope_dict
+    if getattr(original, "_activation_grader", False):
+        return
+
+    def to_gradescope_dict(self, ag_config):
+        out = original(self, ag_config)
+        if PLUGIN_NAME in (getattr(self, "_plugin_data", None) or {}):
+            from grader.otter_gradescope import complete_gradescope_fields
+
+            complete_gradescope_fields(out)
+        return out
+
+    to_gradescope_dict._activation_grader = True  # type: ignore[attr-defined]
+    GradingResults.to_gradescope_dict = to_gradescope_dict  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,20 +77,26 @@ def _naive_softmax(nb: dict) -> None:
 
 
 def _tamper(nb: dict) -> None:
-    nb["cells"].append(nbformat.v4.new_code_cell(TAMPER))
+    """First, so that even the notebook's own grader.check cells (which Otter's grading runs) are fooled."""
+    nb["cells"].insert(0, nbformat.v4.new_code_cell(TAMPER))
 
 
-def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
-    """A copy of the autograder zip whose otter_config.json lists ``plugins``."""
+def _zip_with_config(src: Path, dst: Path, **changes) -> Path:
+    """A copy of the autograder zip whose otter_config.json has ``changes``."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             data = zin.read(info)
             if info.filename == "otter_config.json":
                 config = json.loads(data)
-                config["plugins"] = plugins
+                config.update(changes)
                 data = json.dumps(config, indent=2).encode()
             zout.writestr(info, data)
     return dst
+
+
+def _zip_with_plugins(src: Path, dst: Path, plugins: list) -> Path:
+    """A copy of the autograder zip whose otter_config.json lists ``plugins``."""
+    return _zip_with_config(src, dst, plugins=plugins)
 
 
 def _otter_run(zip_path: Path, notebook: Path, out: Path) -> dict:
@@ -102,8 +109,13 @@ def _otter_run(zip_path: Path, notebook: Path, out: Path) -> dict:
     return json.loads(results.read_text())
 
 
+def _question(test: dict) -> str:
+    """``q4`` for a results.json test named "q4: Numerically stable softmax" (or plain "q4")."""
+    return test["name"].split(":", 1)[0]
+
+
 def _per_question(results: dict) -> dict[str, float]:
-    return {t["name"]: t["score"] for t in results["tests"] if t["name"] in EXERCISES}
+    return {_question(t): t["score"] for t in results["tests"] if _question(t) in EXERCISES}
 
 
 def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
@@ -141,10 +153,13 @@ def otter_results(dist, notebooks, tmp_path_factory) -> dict[str, dict]:
     zips = {"plugin": dist["autograder_zip"],
             "no_plugin": _zip_with_plugins(dist["autograder_zip"], d / "no-plugin.zip", []),
             "in_otter": _zip_with_plugins(dist["autograder_zip"], d / "in-otter.zip",
-                                          [{PLUGIN: {"execute_in_otter": True}}])}
+                                          [{PLUGIN: {"execute_in_otter": True}}]),
+            "after_published": _zip_with_config(dist["autograder_zip"], d / "after-published.zip",
+                                                show_all_public=False)}
     runs = {"solution": ("plugin", "solution"), "blank": ("plugin", "blank"),
             "one_wrong_in_otter": ("in_otter", "one_wrong"),
-            "tamper_no_plugin": ("no_plugin", "tamper"), "tamper": ("plugin", "tamper")}
+            "tamper_no_plugin": ("no_plugin", "tamper"), "tamper": ("plugin", "tamper"),
+            "after_published": ("after_published", "one_wrong")}
     return {key: _otter_run(zips[z], notebooks[nb], d / key) for key, (z, nb) in runs.items()}
 
 
@@ -204,7 +219,22 @@ def test_autograder_config(dist):
         config = json.loads(zf.read("otter_config.json"))
         environment = zf.read("environment.yml").decode()
     assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}]
-    assert "/autograder/source/files/activation-grader" in environment
+    assert config["pdf"] is False and "assignment_name" not in config  # any notebook defining the names is graded
+    with zipfile.ZipFile(dist["autograder_zip"]) as zf:
+        setup = zf.read("setup.sh").decode()
+        requirements = zf.read("requirements.txt").decode().split()
+        run_otter = zf.read("run_otter.py").decode()
+        run_autograder = zf.read("run_autograder").decode()
+    from importlib.metadata import version
+
+    assert f"otter-grader[grading]=={version('otter-grader')}" in requirements and "numpy>=1.26,<3" in requirements
+    assert "files/activation-grader" not in environment  # not there yet when `otter grade` runs setup.sh
+    # only what is missing, and never LaTeX, pandoc or Chromium (PDFs are off)
+    commands = "\n".join(line for line in setup.splitlines() if not line.lstrip().startswith("#"))
+    for absent in ("texlive", "pandoc", "playwright", "build-essential", "jq"):
+        assert absent not in commands, absent
+    assert "nothing to install" in setup and "submission_metadata.json" in setup
+    assert "grader.otter_gradescope" in run_otter and "run_otter.py" in run_autograder
 
 
 @pytest.mark.otter
@@ -218,15 +248,15 @@ def test_student_notebook_has_no_solutions_and_only_public_tests(dist):
     assert sorted(tests, key=lambda q: int(q[1:])) == list(EXERCISES)
     for q, source in tests.items():
         assert "hidden=True" not in source and "check_criterion" not in source, q
-        assert "grader" not in source.replace("grader.check", "") and "reference" not in source, q
+        assert not re.search(r"(import|from)\s+(grader|reference)\b", source), q
         assert "@test_case(points=0, hidden=False)" in source, q
 
 
 # --- notebooks in a fresh kernel ---------------------------------------------------------------------
-def _execute(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
+def _execute(path: Path, tmp_path: Path, name: str = "activations.ipynb") -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
-    work = tmp_path / "activations.ipynb"  # the name the notebook's Otter cell looks for
+    work = tmp_path / name
     shutil.copy(path, work)
     nb = nbformat.read(work, as_version=4)
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -281,8 +311,11 @@ def test_otter_run_solution_scores_100(otter_results):
     scores = _per_question(results)
     assert scores == {q: float(ex.points) for q, ex in EXERCISES.items()}
     assert sum(scores.values()) == 100
-    assert {t["name"]: t["max_score"] for t in results["tests"] if t["name"] in EXERCISES} == build.CONTRACT_POINTS
+    assert {_question(t): t["max_score"] for t in results["tests"] if _question(t) in EXERCISES} == build.CONTRACT_POINTS
     assert "Graded by activation-grader" in results["output"]
+    assert [t["name"] for t in results["tests"]] == [f"{q}: {ex.title}" for q, ex in EXERCISES.items()]
+    assert {t["status"] for t in results["tests"]} == {"passed"}
+    assert {t["output_format"] for t in results["tests"]} == {"text"} and results["output_format"] == "text"
 
 
 @pytest.mark.otter
@@ -290,6 +323,7 @@ def test_otter_run_blank_notebook_scores_0(otter_results):
     scores = _per_question(otter_results["blank"])
     assert scores == {q: 0.0 for q in EXERCISES}
     assert not any(t["name"] == "Autograder Failed" for t in otter_results["blank"]["tests"])
+    assert {t["status"] for t in otter_results["blank"]["tests"]} == {"failed"}
 
 
 @pytest.mark.otter
@@ -301,8 +335,20 @@ def test_otter_run_one_wrong_exercise_loses_only_that_one(otter_results, noteboo
     assert {q: s for q, s in scores.items() if q != "q4"} == {q: float(ex.points) for q, ex in EXERCISES.items()
                                                              if q != "q4"}
     assert scores == _engine(notebooks["one_wrong"])
-    q4 = next(t for t in results["tests"] if t["name"] == "q4")
+    q4 = next(t for t in results["tests"] if _question(t) == "q4")
     assert "Test case failed" in q4["output"] and "[1000, 999, 998]" in q4["output"]
+    assert q4["status"] == "failed" and q4["name"] == "q4: Numerically stable softmax"
+    assert {t["status"] for t in results["tests"] if t is not q4} == {"passed"}
+
+
+@pytest.mark.otter
+def test_visibility_shipped_and_after_published(otter_results):
+    """The shipped choice shows every question's result at once; show_all_public: false defers them all."""
+    assert {t["visibility"] for t in otter_results["solution"]["tests"]} == {"visible"}
+    deferred = otter_results["after_published"]
+    assert {t["visibility"] for t in deferred["tests"]} == {"after_published"}
+    assert not any(t["name"] == "Public Tests" for t in deferred["tests"])  # no summary that would show them
+    assert _per_question(deferred) == _per_question(otter_results["one_wrong_in_otter"])
 
 
 @pytest.mark.otter
@@ -357,3 +403,270 @@ def test_plugin_drops_a_submitted_log_and_refuses_grade_from_log(tmp_path, solut
     plugin.before_grading(SimpleNamespace(grade_from_log=False))
     assert not log.exists()
     assert plugin.record["status"] == "graded" and plugin.record["score"] == 100
+
+
+# --- the public checks, straight from the student notebook's metadata --------------------------------
+#: Realistic mistakes that cost points but used to pass every public check, and one that got the
+#: wrong function blamed: (exercise, function the check must name, old text, new text) in tests/golden/solution.py.
+SILENT_MISTAKES = {
+    "global_max_softmax": ("q4", "softmax", "np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z - np.max(z))"),
+    "uniform_init": ("q7", "init_weights", "rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))",
+                     "rng.uniform(-np.sqrt(3 * var), np.sqrt(3 * var), size=(n_in, n_out))"),
+    "threshold_inclusive": ("q8", "dead_relu_units", "< threshold", "<= threshold"),
+    "backward_writes_grad_out": ("q9", "prelu_backward",
+                                 "    grad_x = grad_out * np.where(x > 0, 1.0, alpha)\n"
+                                 "    grad_alpha = float(np.sum(grad_out * np.where(x > 0, 0.0, x)))\n",
+                                 "    grad_alpha = float(np.sum(grad_out * np.where(x > 0, 0.0, x)))\n"
+                                 "    grad_out *= np.where(x > 0, 1.0, alpha)\n    grad_x = grad_out\n"),
+    "prelu_mutates_x": ("q9", "prelu", "def prelu(x, alpha):\n    return np.where(x > 0, x, alpha * x)",
+                        "def prelu(x, alpha):\n    x[x <= 0] *= alpha\n    return x"),
+    "sigmoid_clips_in_place": ("q1", "sigmoid", "    x = np.asarray(x, dtype=float)\n    e = np.exp(-np.abs(x))\n",
+                               "    x = np.asarray(x, dtype=float)\n    np.clip(x, -500, 500, out=x)\n"
+                               "    e = np.exp(-np.abs(x))\n", ("q2", "q6")),  # silu_derivative, glu use sigmoid
+}
+
+#: Other correct implementations: the checks must pass them too.
+ALTERNATIVES = {
+    "def softmax(z, axis=-1):\n": "def softmax(z, axis=-1):\n    import scipy.special\n"
+                                  "    return scipy.special.softmax(z, axis=axis)\n",
+    "def init_weights(n_in, n_out, scheme, rng):\n": "def init_weights(n_in, n_out, scheme, rng):\n"
+        "    if scheme not in ('xavier', 'he'):\n        raise ValueError(scheme)\n"
+        "    v = 2.0 / (n_in + n_out) if scheme == 'xavier' else 2.0 / n_in\n"
+        "    return np.sqrt(v) * rng.standard_normal((n_in, n_out))\n",
+    "def dead_relu_units(preacts, threshold=0.01):\n": "def dead_relu_units(preacts, threshold=0.01):\n"
+        "    return (preacts > 0).sum(axis=0) < threshold * preacts.shape[0]\n",
+    "def prelu_backward(x, alpha, grad_out):\n": "def prelu_backward(x, alpha, grad_out):\n"
+        "    neg = x <= 0\n    return np.where(neg, alpha * grad_out, grad_out), np.sum(np.where(neg, x * grad_out, 0.0))\n",
+}
+
+
+def _public_checks(dist) -> dict:
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    tests = json.loads(dist["student"].read_text())["metadata"]["otter"]["tests"]
+    return {q: (lambda src=src, q=q: ExceptionTestFile.from_string(src, path=f"{q}.py")) for q, src in tests.items()}
+
+
+def _run_public(dist, source: str) -> dict[str, object]:
+    """Each question's public test file, run on the functions ``source`` defines."""
+    from grader.testing import namespace_of
+
+    env = namespace_of(source)
+    out = {}
+    for q, make in _public_checks(dist).items():
+        test_file = make()
+        test_file.run(env)
+        out[q] = test_file
+    return out
+
+
+def _failures(test_file) -> list[str]:
+    return [r.message for r in test_file.test_case_results if not r.passed]
+
+
+def _mistake(source: str, old: str, new: str) -> str:
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+@pytest.mark.otter
+def test_public_checks_pass_correct_implementations(dist, solution_source):
+    alternative = solution_source
+    for head, body in ALTERNATIVES.items():
+        alternative = alternative.replace(head, body + "\n\ndef _replaced_" + head[4:], 1)
+    for source in (solution_source, alternative):
+        results = _run_public(dist, source)
+        assert {q: _failures(t) for q, t in results.items()} == {q: [] for q in EXERCISES}
+
+
+@pytest.mark.otter
+@pytest.mark.parametrize("mistake", sorted(SILENT_MISTAKES))
+def test_public_checks_catch_silent_mistakes_and_name_the_function(dist, solution_source, mistake):
+    q, function, old, new, *also = SILENT_MISTAKES[mistake]
+    results = _run_public(dist, _mistake(solution_source, old, new))
+    assert [other for other, t in results.items() if _failures(t)] == sorted([q, *(also[0] if also else ())],
+                                                                             key=list(EXERCISES).index)
+    messages = _failures(results[q])  # the first failing check of the question is about `function`
+    blamed = re.findall(r"(?<![\w.])(sigmoid|prelu_backward|prelu|softmax|init_weights|dead_relu_units)(?=[ (:])",
+                        messages[0].split("AssertionError")[-1])
+    assert blamed and set(blamed) == {function}, messages[0]
+    # and the grade agrees that it is a mistake
+    from grader.testing import grade_source, points
+
+    assert points(grade_source(q, _mistake(solution_source, old, new))) < EXERCISES[q].points
+
+
+@pytest.mark.otter
+def test_public_checks_give_nothing_to_trivial_answers(dist):
+    trivial = {
+        "zeros": "np.zeros_like(np.asarray(args[0], dtype=float)) if args and np.ndim(args[0]) else 0.0",
+        "the input": "args[0] if args else None",
+        "nan": "np.full(np.shape(args[0]) if args else (), np.nan)",
+    }
+    names = [n for ex in EXERCISES.values() for n in ex.names]
+    for what, body in trivial.items():
+        source = "import numpy as np\n" + "\n".join(f"def {n}(*args, **kwargs):\n    return {body}" for n in names)
+        results = _run_public(dist, source)
+        assert all(_failures(t) for t in results.values()), (what, [q for q, t in results.items() if not _failures(t)])
+
+
+@pytest.mark.otter
+def test_each_question_says_how_many_hidden_criteria_grade_it(dist):
+    tests = json.loads(dist["student"].read_text())["metadata"]["otter"]["tests"]
+    for q, ex in EXERCISES.items():
+        (notice,) = [tc for tc in _public_checks(dist)[q]().test_cases if tc.success_message]
+        total = sum(c.points for c in ex.criteria)
+        assert f"{q} is graded by {len(ex.criteria)} hidden criteria ({total:g} points)" in notice.success_message
+        for c in ex.criteria:
+            assert c.name.replace('"', "'") in notice.success_message, (q, c.name)
+        assert "hidden=True" not in tests[q]
+
+
+def _check_all_output(nb) -> str:
+    return "".join(_outputs(c) for c in nb.cells if c.cell_type == "code" and "grader.check_all()" in c.source)
+
+
+@pytest.mark.otter
+def test_grader_check_works_under_another_name_and_says_what_else_grades(dist, tmp_path):
+    """A student's `activations-Copy1.ipynb` gets its checks, each with the hidden criteria that also grade it."""
+    nb = _execute(dist["solution"], tmp_path, name="activations-Copy1.ipynb")
+    checks = _check_cells(nb)
+    assert list(checks) == list(EXERCISES)
+    for q, text in checks.items():
+        assert "All test cases passed" in text, (q, text)
+        assert f"{q} is graded by {len(EXERCISES[q].criteria)} hidden criteria" in text, (q, text)
+    everything = _check_all_output(nb)
+    for q, ex in EXERCISES.items():
+        assert f"{q} is graded by {len(ex.criteria)} hidden criteria" in everything, q
+    assert "WARNING" not in "".join(_outputs(c) for c in nb.cells)
+
+
+@pytest.mark.otter
+def test_grader_check_warns_loudly_without_the_notebook_file(dist, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(dist["student"], as_version=4)
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
+    checks = _check_cells(nb)
+    assert all("WARNING: no sanity checks ran for " + q in text for q, text in checks.items()), checks
+
+
+# --- Gradescope: a result for every submission (grader.otter_gradescope) ------------------------------
+BAD_SUBMISSIONS = {
+    "empty": ({"activations.ipynb": b""}, "is empty"),
+    "blank_text": ({"activations.ipynb": b"  \n"}, "is empty"),
+    "not_json": ({"activations.ipynb": b"<html>Jupyter download page</html>"}, "not valid JSON"),
+    "json_not_notebook": ({"activations.ipynb": b'{"cells": []}'}, "not a Jupyter notebook"),
+    "too_large": ({"activations.ipynb": b" " * (21 * 2**20)}, "over the limit of 20 MiB"),
+    "pdf_only": ({"activations.pdf": b"%PDF-1.4"}, "no notebook (.ipynb) was found"),
+    "nothing": ({}, "received: nothing"),
+    "two_notebooks": ({"a.ipynb": b"{}", "b.ipynb": b"{}"}, "2 notebooks were submitted"),
+}
+
+
+@pytest.mark.otter
+@pytest.mark.parametrize("case", sorted(BAD_SUBMISSIONS))
+def test_gradescope_run_gives_every_bad_submission_a_result(tmp_path, case):
+    import dill
+
+    from grader.otter_gradescope import main
+
+    files, expected = BAD_SUBMISSIONS[case]
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "source").mkdir()
+    (tmp_path / "submission_metadata.json").write_text("")  # as `otter grade`'s image leaves it
+    for name, content in files.items():
+        (tmp_path / "submission" / name).write_bytes(content)
+    assert main(str(tmp_path)) == 0
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and expected in results["output"]
+    assert results["output_format"] == "text"
+    (test,) = results["tests"]
+    assert test["status"] == "failed" and test["score"] == 0 and test["output_format"] == "text"
+    assert expected in test["output"]
+    with open(tmp_path / "results" / "results.pkl", "rb") as f:
+        pickled = dill.load(f)  # what `otter grade` reads
+    assert pickled.has_catastrophic_failure() and expected in str(pickled.catastrophic_error)
+    assert json.loads((tmp_path / "submission_metadata.json").read_text()) == {}
+
+
+def test_gradescope_metadata_is_left_alone_when_valid(tmp_path):
+    from grader.otter_gradescope import repair_metadata
+
+    path = tmp_path / "submission_metadata.json"
+    path.write_text('{"id": 7}')
+    assert repair_metadata(tmp_path) is False and path.read_text() == '{"id": 7}'
+    path.write_text("")
+    assert repair_metadata(tmp_path) is True and json.loads(path.read_text()) == {}
+
+
+def test_complete_gradescope_fields_sets_status_and_format_everywhere():
+    from grader.otter_gradescope import complete_gradescope_fields
+
+    out = complete_gradescope_fields({"tests": [{"name": "q1: x", "score": 10, "max_score": 10},
+                                                {"name": "q2: y", "score": 9.5, "max_score": 10},
+                                                {"name": "Autograder Failed"},
+                                                {"name": "given", "score": 0, "max_score": 1, "status": "passed"}]})
+    assert [t["status"] for t in out["tests"]] == ["passed", "failed", "failed", "passed"]
+    assert {t["output_format"] for t in out["tests"]} == {"text"} and out["output_format"] == "text"
+
+
+def test_plugin_summary_reports_skipped_cells_and_timeouts():
+    from grader.otter_plugin import grading_summary
+
+    record = {"score": 90.0, "possible": 100.0, "status": "graded", "message": "",
+              "provenance": {"grader_version": "x", "isolation": "root", "seed": 1},
+              "cells": {"count": 12, "errors": [{"cell": 8, "type": "Timeout", "message": "did not finish within 10 s",
+                                                 "line": None},
+                                                {"cell": 3, "type": "NameError", "message": "name 'q' is not defined",
+                                                 "line": 2}],
+                        "skipped": [{"cell": 8, "why": "did not finish within 10 s"}]},
+              "notes": ["the notebook is nbformat 3; read as 4"],
+              "exercises": {"q6": {"criteria": [{"name": "glu", "message": "glu(1, 2) did not finish in 10 s"},
+                                                {"name": "other", "message": ""}]}}}
+    text = grading_summary(record)
+    assert "cell 8 was skipped: it did not finish within 10 s" in text
+    assert "cell 3, line 2 raised NameError: name 'q' is not defined" in text
+    assert "note: the notebook is nbformat 3" in text
+    assert "q6: 1 of 2 criteria failed because a call did not finish in time" in text
+    assert text.count("cell 8") == 1
+
+
+# --- snapshot of the messages above ---------------------------------------------------------------------
+SNAPSHOT = ROOT / "tests" / "snapshots" / "otter_messages.md"
+
+
+@pytest.mark.otter
+def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source, tmp_path):
+    """Every message of this file's cases a student reads, in one reviewed file.
+
+    After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/test_assignment.py -k snapshot``."""
+    import os
+
+    from grader.otter_gradescope import main
+
+    lines = ["# Messages students read: public checks and Gradescope results", "",
+             "## Public checks, first failure of each silent mistake", ""]
+    for mistake in sorted(SILENT_MISTAKES):
+        q, _, old, new, *_ = SILENT_MISTAKES[mistake]
+        message = _failures(_run_public(dist, _mistake(solution_source, old, new))[q])[0]
+        lines += [f"### {mistake} ({q})", "", "```", message.split("AssertionError: ", 1)[-1].strip(), "```", ""]
+    blank = _run_public(dist, "import numpy as np\n" + "\n".join(
+        f"def {n}(*args, **kwargs):\n    return None" for ex in EXERCISES.values() for n in ex.names))
+    lines += ["## Public checks of the blank notebook, first failure per question", ""]
+    for q, t in blank.items():
+        lines.append(f"- {q}: {_failures(t)[0].split('AssertionError: ', 1)[-1].strip()}")
+    lines += ["", "## Gradescope results.json of submissions that cannot be graded", ""]
+    for case in sorted(BAD_SUBMISSIONS):
+        root = tmp_path / case
+        (root / "submission").mkdir(parents=True)
+        for name, content in BAD_SUBMISSIONS[case][0].items():
+            (root / "submission" / name).write_bytes(content)
+        main(str(root))
+        lines.append(f"- {case}: {json.loads((root / 'results' / 'results.json').read_text())['output']}")
+    text = "\n".join(lines) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text(), f"messages changed: UPDATE_SNAPSHOTS=1 to accept ({SNAPSHOT})"

@@ -1,9 +1,24 @@
-"""The Otter autograder zip runs inside the grading image, in Gradescope's /autograder layout."""
+"""The Otter autograder zip in Docker: Gradescope's /autograder layout, and the real `otter grade`.
+
+Both use the project's image ``activation-grader:latest`` as it is. ``otter grade`` builds its
+own image from it (tagged ``otter-grade:<unique name>``, removed afterwards) and grades three
+notebooks whose final_grades.csv must agree with ``activation-grader grade`` on the same files.
+Otter builds through ``docker buildx``; where the engine has only the classic builder (Debian's
+docker.io), the test puts tests/support/docker-buildx on the docker CLI's plugin path of its own
+runs only, through a temporary DOCKER_CONFIG. Like every Docker test these fail in CI without
+Docker and skip elsewhere (conftest.py).
+"""
 from __future__ import annotations
 
+import csv
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +28,9 @@ from conftest import ROOT
 pytestmark = [pytest.mark.docker, pytest.mark.otter]
 
 BUILD = ROOT / "assignments" / "build.py"
-
+BUILDX_STANDIN = ROOT / "tests" / "support" / "docker-buildx"
+IMAGE = "activation-grader:latest"
+QUESTIONS = [f"q{i}" for i in range(1, 11)]
 
 #: What Gradescope writes next to the submission.
 METADATA = {"id": 1, "created_at": "2026-11-25T00:00:00+00:00", "assignment": {"title": "activations"},
@@ -26,6 +43,7 @@ def _tar(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
+            info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -40,40 +58,160 @@ def dist(tmp_path_factory) -> dict:
     return build.build(tmp_path_factory.mktemp("dist"), run_tests=False)
 
 
-def run_in_image(zip_path: Path, submission: Path) -> dict:
-    """Unpack the zip into /autograder/source, the notebook into /autograder/submission, run Otter."""
+def _naive_softmax(solution: Path, dst: Path) -> Path:
+    """The solution with one mistake: softmax without subtracting the maximum (q4 only)."""
+    nb = json.loads(solution.read_text())
+    hits = 0
+    for cell in nb["cells"]:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        new = src.replace("np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z)")
+        hits += new != src
+        cell["source"] = new
+    assert hits == 1
+    dst.write_text(json.dumps(nb))
+    return dst
+
+
+# --- Gradescope's layout: setup.sh, then /autograder/run_autograder --------------------------------
+def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes | None) -> tuple[dict, str]:
+    """Unpack the zip as Gradescope does, run its setup.sh and run_autograder, with no network.
+
+    ``metadata`` None leaves submission_metadata.json as `otter grade`'s image does (empty)."""
     from grader.docker_sandbox import docker_client
 
     client = docker_client()
     script = ("set -e; mkdir -p /autograder/source /autograder/submission /autograder/results; "
               "cd /autograder/source && python -m zipfile -e /in/autograder.zip . && "
-              "cp /in/activations.ipynb /autograder/submission/ && cp /in/submission_metadata.json /autograder/ && python /autograder/source/run_otter.py "
-              ">/autograder/log.txt 2>&1 || (cat /autograder/log.txt; exit 1); "
-              "cat /autograder/results/results.json")
-    container = client.containers.create("activation-grader:latest", ["bash", "-c", script], network_mode="none",
+              "cp /autograder/source/run_autograder /autograder/run_autograder && chmod +x /autograder/run_autograder && "
+              "bash /autograder/source/setup.sh && touch /autograder/submission_metadata.json && "
+              "{ [ ! -e /in/submission_metadata.json ] || cp /in/submission_metadata.json /autograder/; } && "
+              "cp -r /in/submission/. /autograder/submission/ && "
+              "{ /autograder/run_autograder >/autograder/log.txt 2>&1 || { cat /autograder/log.txt; exit 1; }; } && "
+              "echo RESULTS && cat /autograder/results/results.json")
+    files = {"in/autograder.zip": zip_path.read_bytes(), "in/submission/.keep": b"",
+             **{f"in/submission/{name}": data for name, data in submission.items()}}
+    if metadata is not None:
+        files["in/submission_metadata.json"] = metadata
+    container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="none",
                                          labels={"activation-grader": "test"})
     try:
-        container.put_archive("/", _tar({"in/autograder.zip": zip_path.read_bytes(),
-                                         "in/activations.ipynb": submission.read_bytes(),
-                                         "in/submission_metadata.json": json.dumps(METADATA).encode()}))
+        container.put_archive("/", _tar(files))
         container.start()
         status = container.wait(timeout=600)
         output = container.logs().decode()
         assert status["StatusCode"] == 0, output[-4000:]
-        return json.loads(output[output.index("{"):])
+        log, results = output.split("RESULTS\n", 1)
+        return json.loads(results), log
     finally:
         container.remove(force=True)
 
 
-@pytest.mark.parametrize("notebook, expected", [("solution", 100), ("student", 0)])
-def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected, tmp_path):
+@pytest.mark.parametrize("notebook, expected, metadata", [("solution", 100, json.dumps(METADATA).encode()),
+                                                          ("student", 0, None)])
+def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected, metadata, tmp_path):
     from grader import batch
     from grader.grading import Options
 
     submission = tmp_path / "activations.ipynb"
     submission.write_bytes(dist[notebook].read_bytes())
-    results = run_in_image(dist["autograder_zip"], submission)
+    results, log = run_in_image(dist["autograder_zip"], {"activations.ipynb": submission.read_bytes()}, metadata)
     engine = batch.run([submission], tmp_path / "out", Options(), progress=False).records[0]
     total = sum(t["score"] for t in results["tests"])
     assert total == pytest.approx(engine["score"]) == expected
     assert "activation-grader" in results["output"]  # the engine's summary: the plugin graded it
+    assert "nothing to install" in log  # setup.sh on the project's image: no download, no LaTeX
+    assert [t["name"].split(":")[0] for t in results["tests"]] == QUESTIONS
+    assert all(t["status"] in ("passed", "failed") and t["output_format"] == "text" for t in results["tests"])
+
+
+def test_a_submission_that_is_not_json_gets_a_result_in_the_image(dist):
+    results, _ = run_in_image(dist["autograder_zip"], {"activations.ipynb": b"<html>not a notebook</html>"}, None)
+    assert results["score"] == 0 and "not valid JSON" in results["output"]
+    assert results["tests"][0]["status"] == "failed"
+
+
+# --- the real `otter grade` --------------------------------------------------------------------------
+def _docker_env(tmp: Path) -> dict[str, str]:
+    """The environment of the `otter grade` run: a buildx stand-in only where the CLI has no buildx."""
+    env = dict(os.environ)
+    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
+        return env
+    plugins = tmp / "docker-config" / "cli-plugins"
+    plugins.mkdir(parents=True)
+    shutil.copy2(BUILDX_STANDIN, plugins / "docker-buildx")
+    (plugins / "docker-buildx").chmod(0o755)
+    env["DOCKER_CONFIG"] = str(plugins.parent)
+    return env
+
+
+def _grades(csv_path: Path) -> dict[str, dict[str, float]]:
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {row["file"]: {k: float(v) for k, v in row.items() if k in QUESTIONS} for row in rows}
+
+
+@pytest.fixture(scope="module")
+def otter_grade(dist, tmp_path_factory) -> dict:
+    """`otter grade` on the solution, the blank notebook and a one-mistake notebook, with the project's image."""
+    from grader.docker_sandbox import docker_client
+
+    if shutil.which("docker") is None:  # otter grade drives the docker CLI, not the SDK
+        if os.environ.get("CI"):
+            pytest.fail("otter grade needs the docker CLI on PATH: CI must install it (docker/ci-setup.sh does)")
+        pytest.skip("no docker CLI on PATH (in CI this fails instead)")
+
+    tmp = tmp_path_factory.mktemp("otter-grade")
+    subs = tmp / "submissions"
+    subs.mkdir()
+    shutil.copy(dist["solution"], subs / "solution.ipynb")
+    shutil.copy(dist["student"], subs / "blank.ipynb")
+    _naive_softmax(dist["solution"], subs / "one_wrong.ipynb")
+    (subs / "broken.ipynb").write_bytes(b"<html>a download page, not a notebook</html>")
+    name = f"agtest-{uuid.uuid4().hex[:10]}"  # Otter tags its image otter-grade:<name>
+    out = tmp / "out"
+    out.mkdir()  # otter grade, like otter run, needs the output directory to exist
+    try:
+        proc = subprocess.run([sys.executable, "-m", "otter", "grade", "-n", name, "-a", str(dist["autograder_zip"]),
+                               "--image", IMAGE, "--no-network", "-o", str(out), str(subs)],
+                              cwd=tmp, env=_docker_env(tmp), capture_output=True, text=True, timeout=1800)
+    finally:
+        try:
+            docker_client().images.remove(f"otter-grade:{name}", force=True)
+        except Exception:  # never built
+            pass
+    assert proc.returncode == 0 and (out / "final_grades.csv").exists(), (
+        f"otter grade failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    engine_out = tmp / "engine"
+    engine = subprocess.run([str(Path(sys.executable).parent / "activation-grader"), "grade", str(subs), "--out",
+                             str(engine_out)], capture_output=True, text=True, timeout=900)
+    assert engine.returncode == 0, engine.stdout[-3000:] + engine.stderr[-3000:]
+    with open(out / "final_grades.csv", newline="") as f:
+        status = {row["file"]: row["grading_status"] for row in csv.DictReader(f)}
+    return {"otter": _grades(out / "final_grades.csv"), "engine": _grades(engine_out / "final_grades.csv"),
+            "status": status, "log": proc.stdout + proc.stderr}
+
+
+def test_otter_grade_scores_solution_100_and_blank_0(otter_grade):
+    grades = otter_grade["otter"]
+    assert sum(grades["solution.ipynb"].values()) == 100
+    assert sum(grades["blank.ipynb"].values()) == 0
+
+
+def test_otter_grade_reports_why_a_broken_notebook_got_0(otter_grade):
+    assert sum(otter_grade["otter"]["broken.ipynb"].values()) == 0
+    assert "not valid JSON" in otter_grade["status"]["broken.ipynb"]
+    assert otter_grade["status"]["solution.ipynb"] == "Completed"
+
+
+def test_otter_grade_one_mistake_loses_exactly_that_question(otter_grade):
+    grades = otter_grade["otter"]
+    full = grades["points-per-question"]
+    wrong = grades["one_wrong.ipynb"]
+    assert wrong["q4"] < full["q4"]
+    assert {q: s for q, s in wrong.items() if q != "q4"} == {q: s for q, s in full.items() if q != "q4"}
+
+
+def test_otter_grade_final_grades_match_activation_grader_grade(otter_grade):
+    otter, engine = otter_grade["otter"], otter_grade["engine"]
+    for notebook in ("solution.ipynb", "blank.ipynb", "one_wrong.ipynb"):
+        assert otter[notebook] == pytest.approx(engine[notebook]), notebook

@@ -1,0 +1,26 @@
+"""Runs Otter-Grader's autograding process through grader.otter_gradescope (see there).
+
+The grader shipped in files/activation-grader comes first on sys.path, so the checks that grade
+are the ones this zip was built with, whatever version the image has installed.
+"""
+import json
+import os
+import sys
+
+AUTOGRADER = "/autograder"
+sys.path.insert(0, os.path.join(AUTOGRADER, "source", "files", "activation-grader"))
+
+try:
+    from grader.otter_gradescope import main
+except Exception as exc:  # the environment is broken: say so instead of "autograder failed"
+    message = (f"The autograder could not start ({type(exc).__name__}: {exc}); this is not a problem "
+               "with your submission: tell your instructor.")
+    os.makedirs(os.path.join(AUTOGRADER, "results"), exist_ok=True)
+    with open(os.path.join(AUTOGRADER, "results", "results.json"), "w", encoding="utf-8") as f:
+        json.dump({"score": 0, "output": message, "output_format": "text",
+                   "tests": [{"name": "Autograder", "score": 0, "max_score": 100, "status": "failed",
+                              "output": message, "output_format": "text"}]}, f, indent=4)
+    raise
+
+if __name__ == "__main__":
+    sys.exit(main(AUTOGRADER))

@@ -1,0 +1,189 @@
+"""The autograder zip's entry point: Otter's run, with a results.json for every submission.
+
+``run_otter.py`` in the zip built by ``assignments/build.py`` calls :func:`main`
+(on Gradescope and inside ``otter grade``'s containers). Otter-Grader's own
+entry point leaves the student with "autograder failed" in three cases this
+module handles first:
+
+* Otter 7.0.0's grading Dockerfile (``otter grade``) leaves an empty
+  ``/autograder/submission_metadata.json`` (``touch``), which its Python runner
+  ``json.load``s whenever plugins are configured: every submission fails with
+  ``JSONDecodeError``. An empty or unreadable file is replaced by ``{}``
+  (Gradescope always writes a real one, which is left alone).
+* A submission that is missing, empty, too large, not JSON or not a notebook
+  made Otter raise before any results were written. It gets a results.json
+  with score 0 and the message the engine gives (what is wrong, how to fix it).
+* Any other failure of Otter still ends in a results.json saying so.
+
+Every results.json it leaves has ``status`` and ``output_format`` on every test
+(:func:`complete_gradescope_fields`). For ``otter grade``, which reads
+``results.pkl`` rather than results.json, a failure is also written there as
+Otter's own "no results" object, so ``final_grades.csv`` carries the message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+#: Otter's rule for the file it grades: the one .ipynb, else the one .py.
+GRADABLE = (".ipynb", ".py")
+IGNORED = {"__init__.py"}
+
+
+class Unreadable(Exception):
+    """A submission that cannot be graded, with a message the student can act on."""
+
+
+# --- results.json ------------------------------------------------------------------------------------
+def complete_gradescope_fields(results: dict) -> dict:
+    """Set ``status`` and ``output_format`` (plain text: nothing a student wrote is interpreted) everywhere."""
+    for test in results.get("tests", []):
+        if "status" not in test:
+            if "score" in test and "max_score" in test:
+                test["status"] = "passed" if test["score"] >= test["max_score"] else "failed"
+            else:
+                test["status"] = "failed" if "fail" in str(test.get("name", "")).lower() else "passed"
+        test.setdefault("output_format", "text")
+    results.setdefault("output_format", "text")
+    results.setdefault("test_output_format", "text")
+    return results
+
+
+def failure_results(message: str, possible: float = 100.0) -> dict:
+    """Score 0 and ``message`` for a submission that could not be graded."""
+    text = f"This submission could not be graded: {message}"
+    return complete_gradescope_fields({
+        "score": 0, "output": text, "visibility": "visible", "stdout_visibility": "hidden",
+        "tests": [{"name": "Submission", "score": 0, "max_score": possible, "status": "failed",
+                   "visibility": "visible", "output": text}]})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=4, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_failure_pickle(results_dir: Path, message: str) -> None:
+    """Otter's "no results" object for ``otter grade`` (it unpickles results.pkl, not results.json)."""
+    try:
+        import dill
+        from otter.run.run_autograder.utils import OtterRuntimeError
+        from otter.test_files import GradingResults
+    except ImportError:  # pragma: no cover - Otter is always there when its zip runs
+        return
+    with open(results_dir / "results.pkl", "wb") as f:
+        dill.dump(GradingResults.without_results(OtterRuntimeError(message)), f)
+
+
+# --- before Otter: metadata and the submission --------------------------------------------------------
+def repair_metadata(autograder_dir: Path) -> bool:
+    """Write ``{}`` over an empty or unreadable submission_metadata.json; True if it did."""
+    path = autograder_dir / "submission_metadata.json"
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return False
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        pass
+    path.write_text("{}\n", encoding="utf-8")
+    return True
+
+
+def find_submission(submission_dir: Path) -> Path:
+    """The file Otter will grade, or :class:`Unreadable` saying what to upload."""
+    files = sorted(p for p in submission_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    notebooks = [p for p in files if p.suffix == ".ipynb"]
+    scripts = [p for p in files if p.suffix == ".py" and p.name not in IGNORED]
+    if len(notebooks) > 1:
+        raise Unreadable(f"{len(notebooks)} notebooks were submitted ({', '.join(p.name for p in notebooks)}): "
+                         "submit only activations.ipynb.")
+    if notebooks:
+        return notebooks[0]
+    if len(scripts) > 1:
+        raise Unreadable(f"{len(scripts)} Python files were submitted and no notebook: submit activations.ipynb.")
+    if scripts:
+        return scripts[0]
+    names = ", ".join(p.name for p in files) or "nothing"
+    raise Unreadable(f"no notebook (.ipynb) was found in the submission (received: {names}): in Jupyter, "
+                     "save your work, then submit the file activations.ipynb itself (not a PDF, zip or export).")
+
+
+def validate_submission(path: Path) -> None:
+    """Raise :class:`Unreadable` for a file the engine would refuse (empty, too large, not a notebook)."""
+    from grader.notebook import MAX_BYTES, SubmissionError, load
+
+    content = path.read_bytes()
+    if len(content) <= MAX_BYTES and not content.strip():
+        raise Unreadable(f"{path.name} is empty ({len(content)} bytes): in Jupyter, save the notebook "
+                         "(File > Save) and submit it again.")
+    try:
+        load(path.name, content)
+    except SubmissionError as exc:
+        message = exc.message
+        if not any(word in message.lower() for word in ("save", "download", "clear")):
+            message += (" Submit the notebook as Jupyter saves it: File > Save, then upload activations.ipynb "
+                        "itself (not an export or a copy of its text).")
+        raise Unreadable(f"{path.name}: {message}") from None
+
+
+# --- the run ------------------------------------------------------------------------------------------
+def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
+    """Grade the submission under ``autograder_dir`` with Otter; always leave a results.json. Returns 0."""
+    root = Path(autograder_dir)
+    results_dir = root / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    results_json = results_dir / "results.json"
+    if repair_metadata(root):
+        print("submission_metadata.json was empty or unreadable (Otter 7.0.0's `otter grade` image leaves it "
+              "empty): replaced by {}", file=sys.stderr)
+    try:
+        submission = find_submission(root / "submission")
+        validate_submission(submission)
+    except Unreadable as exc:
+        _write_json(results_json, failure_results(str(exc)))
+        _write_failure_pickle(results_dir, str(exc))
+        print(f"not graded: {exc}", file=sys.stderr)
+        return 0
+
+    from otter.run.run_autograder import main as run_autograder
+
+    if results_json.exists():
+        results_json.unlink()
+    try:
+        run_autograder(str(root), **otter_kwargs)
+    except BaseException as exc:  # noqa: BLE001 - whatever Otter raised, the student gets a result
+        traceback.print_exc()
+        message = (f"the autograder stopped with {type(exc).__name__}: {exc}. This is not a problem with your "
+                   "code as far as the autograder can tell; tell your instructor.")
+        previous = _read(results_json)
+        if previous is None or previous.get("score") in (None, 0) and not _has_scores(previous):
+            _write_json(results_json, failure_results(message))
+            _write_failure_pickle(results_dir, message)
+            return 0
+    results = _read(results_json)
+    if results is None:
+        message = "the autograder finished without writing results; tell your instructor."
+        _write_json(results_json, failure_results(message))
+        _write_failure_pickle(results_dir, message)
+        return 0
+    _write_json(results_json, complete_gradescope_fields(results))
+    return 0
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _has_scores(results: dict) -> bool:
+    return any("score" in t for t in results.get("tests", []))
