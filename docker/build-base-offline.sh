@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the local base image activation-grader-base:bookworm without Docker Hub.
+# Build the local base image activation-grader-base:bookworm-2 without Docker Hub.
 #
 # The grading image normally starts FROM python:3.11-slim-bookworm. Machines that
 # can reach the Debian archive but not a container registry (CI, air-gapped
@@ -9,14 +9,14 @@
 #
 # Usage: docker/build-base-offline.sh [--force] [--tag TAG]
 #   --force   rebuild even if the image already exists
-#   --tag     image name (default: activation-grader-base:bookworm)
+#   --tag     image name (default: activation-grader-base:bookworm-2)
 # Environment:
 #   DEBIAN_MIRROR  archive URL (default: taken from the host's apt sources)
 #
 # Idempotent: exits at once when the image is already present.
 set -euo pipefail
 
-TAG="activation-grader-base:bookworm"
+TAG="activation-grader-base:bookworm-2"
 FORCE=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -82,7 +82,7 @@ ROOTFS="$WORK/rootfs"
 start=$(date +%s)
 log "debootstrap bookworm from $MIRROR"
 debootstrap --variant=minbase \
-    --include=python3,python3-venv,ca-certificates \
+    --include=python3,python3-venv,ca-certificates,curl,unzip,dos2unix,wget \
     bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
         tail -n 40 "$WORK/debootstrap.log" >&2
         echo "build-base-offline: debootstrap failed" >&2

@@ -10,7 +10,7 @@
 #   --tag TAG   image tag (default activation-grader:latest); the version tag
 #               uses the same repository name.
 #   --base IMG  base image (default python:3.11-slim-bookworm, or
-#               activation-grader-base:bookworm with --offline)
+#               activation-grader-base:bookworm-2 with --offline)
 #   --no-cache  pass --no-cache to docker build
 #
 # Rebuilding is cheap: the base is reused and Docker's layer cache skips the
@@ -23,7 +23,7 @@ OFFLINE=0
 TAG="activation-grader:latest"
 BASE=""
 EXTRA=()
-OFFLINE_BASE="activation-grader-base:bookworm"
+OFFLINE_BASE="activation-grader-base:bookworm-2"
 
 while [ $# -gt 0 ]; do
     case "$1" in
