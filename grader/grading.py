@@ -141,7 +141,8 @@ def grade(task: dict) -> dict:
             require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
         execution = execute(submission.cells, plans, worker)
     except (JobDidNotStart, IsolationUnavailable) as exc:
-        message = f"the grader's sandbox failed, not the submission: {exc}. Nothing was graded; run again."
+        message = (f"not graded: {exc}" if isinstance(exc, IsolationUnavailable) else
+                   f"the grader's sandbox failed, not the submission: {exc}. Nothing was graded; run again.")
         record.update(status="error", message=message)
         record["exercises"] = {q: _zero(q, message) for q in EXERCISES}
         record["provenance"]["isolation"] = getattr(worker, "info", {}).get("isolation")

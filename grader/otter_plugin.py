@@ -26,7 +26,8 @@ Register the plugin in the assignment config::
 
     plugins:
       - grader.otter_plugin.ActivationGraderPlugin:
-          isolation: auto        # root | userns | container | none (see grader.sandbox)
+          isolation: auto        # root | userns | uid | landlock | none (see grader.sandbox)
+          require_isolation: uid # optional: refuse to grade where the isolation is weaker
 
 Other keys: ``seed`` (default: derived from the file's content, as
 ``activation-grader grade`` does), ``timeout``, ``step_timeout``,
@@ -125,8 +126,10 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
                                                              timeout),
                         memory_bytes=int(self._config("memory_mb", defaults.memory_bytes // 2**20)) * 2**20)
         seed = self._config("seed", None)
+        required = self._config("require_isolation", None)
         return Options(seed=None if seed is None else int(seed), sandbox=str(self._config("sandbox", "process")),
-                       limits=limits, isolation=str(self._config("isolation", "auto")))
+                       limits=limits, isolation=str(self._config("isolation", "auto")),
+                       require_isolation=None if required is None else str(required))
 
     @property
     def execute_in_otter(self) -> bool:
@@ -146,7 +149,9 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         with open(path, "rb") as f:
             content = f.read()
         from grader.grading import close_workers, grade
+        from grader.sandbox import protect_installation
 
+        protect_installation()
         try:
             self.record = grade({"name": os.path.basename(path), "content": content,
                                  "options": self._options().to_dict()})
@@ -215,9 +220,13 @@ def grading_summary(record: Mapping[str, Any]) -> str:
     """The top-level output of results.json: the total, then everything about the notebook as a whole
     (cells skipped or timed out, cells that raised, notes) that no single question's output shows."""
     prov = record.get("provenance", {})
+    from grader.sandbox import describe_isolation
+
+    isolation = str(prov.get("isolation") or "none")
     lines = [f"Graded by activation-grader {prov.get('grader_version', '')} (worker isolation: "
-             f"{prov.get('isolation')}, seed {prov.get('seed')}): "
-             f"{record['score']:g} / {record['possible']:g} ({record['status']})."]
+             f"{isolation}, seed {prov.get('seed')}): "
+             f"{record['score']:g} / {record['possible']:g} ({record['status']}).",
+             f"Isolation: {describe_isolation(isolation)}."]
     if record.get("message"):
         lines.append(str(record["message"]))
     cells = record.get("cells") or {}

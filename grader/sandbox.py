@@ -14,6 +14,7 @@ import os
 import select
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -148,8 +149,6 @@ def _landlock_usable() -> bool:
 def _runtime_readable_by_others() -> bool:
     """Whether a uid of no group can run this interpreter and import its packages (``uid`` mode
     drops to one): every directory on the way must be searchable and the runtime readable."""
-    import stat
-
     for path in {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)}:
         p = Path(path).resolve()
         for d in [p, *p.parents]:
@@ -211,6 +210,29 @@ def _uid_in_use(uid: int) -> bool:
             except OSError:
                 pass
     return False
+
+
+AUTOGRADER_SOURCE = "/autograder/source"  # Gradescope's and Otter's layout: the zip's sources and tests
+
+
+def protect_installation() -> list[str]:
+    """As root, make the grader, the reference and the autograder's sources unreadable to every
+    other uid (mode 0700 on each directory, which ends traversal), before any student code runs.
+    Landlock already keeps them out of the job's sight; this holds where Landlock is missing too.
+    Only root-owned directories inside the autograder layout (``/autograder``, a grading
+    container's own) are changed; a grader installed anywhere else is left as it is."""
+    if os.geteuid() != 0:
+        return []
+    changed = []
+    for path in [p for p in _hidden_paths() if p.startswith("/autograder/")] + [AUTOGRADER_SOURCE]:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and st.st_mode & 0o077:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+            changed.append(path)
+    return changed
 
 
 def _hidden_paths() -> list[str]:

@@ -148,6 +148,23 @@ if got.get("secret"):
 '''
 
 
+def attack_source(repo: str, port: int, secret_file: str, harmless: bool = False) -> str:
+    """The attacker as a percent-format script; ``harmless`` leaves out the cells that harm
+    (to show, where nothing stops it, that each leak does earn its points)."""
+    attack = ATTACK.format(repo=repo, port=port, secret=SECRET, secret_file=secret_file, mark=DAEMON_MARK)
+    if harmless:
+        attack = "\n# %%".join(c for c in attack.split("\n# %%") if not c.startswith("\n# harm"))
+    return attack
+
+
+def as_notebook(script: str) -> str:
+    """The same cells as an nbformat-4 notebook."""
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell(c.strip("\n")) for c in script.split("# %%") if c.strip()]
+    return nbformat.writes(nbformat.v4.new_notebook(cells=cells))
+
+
 def listener() -> tuple[int, list]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -187,9 +204,7 @@ def main() -> None:
     secret_file = work / "grader-secret.txt"  # the grader's own file, like a token or a key
     secret_file.write_text(SECRET)
     secret_file.chmod(0o600)
-    attack = ATTACK.format(repo=repo, port=port, secret=SECRET, secret_file=str(secret_file), mark=DAEMON_MARK)
-    if os.environ.get("SCENARIO_HARMLESS"):  # to show the attacks score where nothing stops them
-        attack = "\n# %%".join(c for c in attack.split("\n# %%") if not c.startswith("\n# harm"))
+    attack = attack_source(repo, port, str(secret_file), harmless=bool(os.environ.get("SCENARIO_HARMLESS")))
     (work / "in" / "a_attacker.py").write_text(attack)
     (work / "in" / "b_solution.py").write_text((Path(repo) / "tests" / "golden" / "solution.py").read_text())
     files = [Path(d) / f"bystander-{os.getpid()}" for d in ("/tmp", "/dev/shm", "/var/tmp")]
