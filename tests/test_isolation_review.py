@@ -55,8 +55,9 @@ class Run:
         return [p for p in self.after[job]["procs"] if "ladder-survivor" in p[2]]
 
 
-def in_container(mode: str, *attacks: str, env: dict | None = None, setup: str = "true") -> Run:
-    user = "0:0" if mode == "uid" else "1000:1000"
+def in_container(mode: str, *attacks: str, env: dict | None = None, setup: str = "true",
+                 user: str | None = None) -> Run:
+    user = user or ("0:0" if mode == "uid" else "1000:1000")
     flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
     files = " ".join(f"/src/{REVIEW}/{a}" for a in attacks)
     command = f"{setup} && exec python /src/{REVIEW}/driver.py {mode} {files}"
@@ -160,3 +161,40 @@ def test_landlock_cleanup_touches_only_the_job_directory():
     run = in_container("landlock", "attack_cleanup_race.py")
     files = run.after[-1]["files"]
     assert files.get("/keep") == "0o755" and "/keep/a.txt" in files and "/keep/sub/b.txt" in files, files
+
+
+def _copycat_scores(output: str) -> dict:
+    scores = {line.split()[1]: float(line.split()[2]) for line in output.splitlines() if line.startswith("SCORE ")}
+    assert scores.get("a_alice.json") == 100.0, output[-2000:]
+    return scores
+
+
+@pytest.mark.xfail(strict=True, reason="the previous submission's cells survive in the zygote's memory: a copycat "
+                   "runs what it finds there and scores with someone else's code")
+def test_landlock_copycat_scores_nothing():
+    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
+                           "--user", "1000:1000", IMAGE, "sh", f"/src/{REVIEW}/copycat_scenario.sh", "--isolation",
+                           "landlock"], capture_output=True, text=True, timeout=400)
+    assert _copycat_scores(proc.stdout + proc.stderr)["b_copycat.json"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="same as above, in the Docker sandbox")
+def test_docker_copycat_scores_nothing():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a throw-away namespace")
+    command = (f"{TMPFS} && mkdir -p /tmp/cc/in && cp tests/golden/solution.py /tmp/cc/in/a_alice.py && "
+               f"cp {REVIEW}/copycat.py /tmp/cc/in/b_copycat.py && {sys.executable} -m grader grade /tmp/cc/in "
+               f"--out /tmp/cc/out --jobs 1 --regrade --no-report --sandbox docker --image {IMAGE} >/dev/null 2>&1; "
+               f"for f in /tmp/cc/out/results/*.json; do {sys.executable} -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+               f"print(\"SCORE\", sys.argv[1].rsplit(\"/\",1)[-1], d.get(\"extra_data\", d)[\"score\"])' $f; done")
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                           "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=400)
+    assert _copycat_scores(proc.stdout + proc.stderr)["b_copycat.json"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="landlock mode as root (auto picks it when the runtime is not readable by "
+                   "others): uid 0 without capabilities still owns the system's files and may chmod them")
+def test_root_landlock_job_cannot_make_a_setuid_binary():
+    run = in_container("landlock", "attack_root_landlock.py", user="0:0")
+    found = run.cell("attack_root_landlock.py", 0)
+    assert found["perl_mode"] == "0o100755" and found["shadow_mode"] == "0o100640", found
