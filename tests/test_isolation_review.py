@@ -1,0 +1,211 @@
+"""Adversarial review of the namespace-less modes (``uid``, ``landlock``) and the Docker sandbox.
+
+Every attack runs inside a throw-away container of the grading image (or, for the Docker
+sandbox, from a throw-away PID and mount namespace), never against the machine running the
+tests. ``tests/isolation/review/driver.py`` starts a warm worker next to bystanders (files and
+a directory of the grader's, a unix socket it listens on, a TCP listener, a process of its uid)
+and runs the attack files one after the other in that worker; attack cells report what they
+saw by raising, the driver prints the state of the bystanders after each job.
+
+Tests marked ``xfail`` pin a hole that is still open: each asserts the guarantee the README
+makes, so it starts to XPASS (and, where strict, to fail) once the hole is closed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+IMAGE = os.environ.get("ACTIVATION_GRADER_TEST_IMAGE", "activation-grader:latest")
+REVIEW = "tests/isolation/review"
+TMPFS = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /var/tmp"
+
+
+class Run:
+    """What the driver printed: each cell's error message, each job's exit and the bystanders after it."""
+
+    def __init__(self, output: str, started: bool = True) -> None:
+        self.output = output
+        self.cells: dict[tuple[str, int], str] = {}
+        self.exits: dict[str, str] = {}
+        self.after: list[dict] = []
+        for line in output.splitlines():
+            if line.startswith("AFTER "):
+                self.after.append(json.loads(line[6:]))
+            elif line.startswith("[") and "] " in line:
+                head, rest = line[1:].split("] ", 1)
+                if " cell " in head:
+                    name, i = head.rsplit(" cell ", 1)
+                    self.cells[(name, int(i))] = rest
+                elif rest.startswith("EXIT"):
+                    self.exits[head.rsplit("/", 1)[-1]] = rest
+        assert self.after or not started, f"the driver reported nothing:\n{output[-3000:]}"
+
+    def cell(self, name: str, i: int) -> dict:
+        message = self.cells[(name, i)]
+        return eval(message.split(" ", 1)[1])  # the attack's own repr() of a dict of strings
+
+    def survivors(self, job: int = -1) -> list:
+        return [p for p in self.after[job]["procs"] if "ladder-survivor" in p[2]]
+
+
+def in_container(mode: str, *attacks: str, env: dict | None = None, setup: str = "true",
+                 user: str | None = None, started: bool = True) -> Run:
+    user = user or ("0:0" if mode == "uid" else "1000:1000")
+    flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
+    files = " ".join(f"/src/{REVIEW}/{a}" for a in attacks)
+    command = f"{setup} && exec python /src/{REVIEW}/driver.py {mode} {files}"
+    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
+                           "--user", user, *flags, IMAGE, "sh", "-c", command],
+                          capture_output=True, text=True, timeout=400)
+    return Run(proc.stdout + proc.stderr, started)
+
+
+def in_namespace_docker(*attacks: str) -> Run:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a throw-away namespace")
+    files = " ".join(f"{REVIEW}/{a}" for a in attacks)
+    command = f"{TMPFS} && exec {sys.executable} {REVIEW}/driver.py docker {files}"
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                           "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=400,
+                          env={**os.environ, "SRC": str(ROOT), "IMAGE": IMAGE})
+    return Run(proc.stdout + proc.stderr)
+
+
+pytestmark = pytest.mark.docker
+
+
+# --- what held -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_network_families_other_entry_points_and_signals_are_refused(mode):
+    run = in_container(mode, "attack_sockets.py", "attack_signals.py")
+    net = run.cell("attack_sockets.py", 0)
+    for family in ("tcp", "udp", "inet6", "netlink", "packet", "socketpair_inet", "abstract_unix"):
+        assert net[family].startswith("D"), (family, net[family])
+    entry = run.cell("attack_sockets.py", 1)
+    assert entry["x32_socket"] == ("signal", 31) and entry["i386_socket"] == ("signal", 31), entry
+    sig = run.cell("attack_signals.py", 0)
+    for name in ("kill_ppid_0", "kill_ppid_STOP", "pidfd_send_signal", "prlimit_ppid", "setpriority_ppid",
+                 "sched_setaffinity_ppid"):
+        assert sig[name].startswith("D"), (name, sig[name])
+    assert all(a["bystander_alive"] for a in run.after)
+    assert run.after[-1]["zygote_nice"] == 0 and "signal" in run.exits["attack_signals.py"]
+
+
+def test_uid_mode_ends_a_self_extending_chain():
+    run = in_container("uid", "attack_ladder.py", setup="userdel sandbox")
+    assert run.survivors() == []
+
+
+# --- holes ----------------------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="landlock mode: seccomp allows setpriority(PRIO_USER, 0), i.e. every "
+                   "process of the grader's uid")
+def test_landlock_job_cannot_renice_the_grader():
+    run = in_container("landlock", "attack_metadata.py")
+    after = run.after[-1]
+    assert (after["grader_nice"], after["zygote_nice"], after["bystander_nice"]) == (0, 0, 0), after
+
+
+@pytest.mark.xfail(strict=True, reason="landlock mode: Landlock does not cover chmod/chown/setxattr/utime")
+def test_landlock_job_cannot_change_the_graders_files():
+    run = in_container("landlock", "attack_metadata.py")
+    assert run.after[-1]["files"]["/keep"] == "0o755" and run.after[-1]["files"]["/secret.txt"] == "0o600"
+
+
+@pytest.mark.xfail(strict=True, reason="landlock mode: metadata of the grader's files is a channel between "
+                   "submissions")
+def test_landlock_job_leaves_nothing_for_the_next():
+    run = in_container("landlock", "attack_xattr_channel.py", "attack_xattr_read.py")
+    assert ("attack_xattr_read.py", 0) not in run.cells or "previous" not in run.cells[("attack_xattr_read.py", 0)]
+
+
+@pytest.mark.xfail(strict=True, reason="Landlock (ABI <= 7) does not restrict connect() to a pathname unix socket; "
+                   "seccomp allows AF_UNIX")
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_job_cannot_reach_a_pathname_unix_socket(mode):
+    run = in_container(mode, "attack_sockets.py", env={"SOCK_MODE": "666"},
+                       setup="userdel sandbox" if mode == "uid" else "true")
+    assert run.after[-1]["calls"] == [], run.after[-1]["calls"]
+
+
+@pytest.mark.xfail(strict=True, reason="the zygote reads every job into its own memory and forks the next "
+                   "child from it")
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_job_cannot_read_the_previous_submission_from_memory(mode):
+    run = in_container(mode, "job_a_marker.py", "attack_memory.py", setup="userdel sandbox" if mode == "uid" else "true")
+    assert "alice-private" not in run.cells[("attack_memory.py", 1)]
+
+
+@pytest.mark.xfail(strict=True, reason="same as above, in the Docker sandbox")
+def test_docker_job_cannot_read_the_previous_submission_from_memory():
+    run = in_namespace_docker("job_a_marker.py", "attack_memory.py")
+    assert "alice-private" not in run.cells[("attack_memory.py", 1)]
+
+
+@pytest.mark.xfail(strict=False, reason="landlock mode: end_descendants() gives up after 10000 rounds, one "
+                   "generation each; a chain that regrows at the bottom outlives the job (a race: usually wins)")
+def test_landlock_job_does_not_outlive_itself():
+    run = in_container("landlock", "attack_ladder.py", "job_a_marker.py")
+    assert run.survivors(0) == [] and run.survivors(1) == []
+
+
+@pytest.mark.xfail(strict=False, reason="landlock mode: with a survivor, _remove_inside() follows a directory "
+                   "swapped for a symlink and empties a directory of the grader's (a race: wins sometimes)")
+def test_landlock_cleanup_touches_only_the_job_directory():
+    run = in_container("landlock", "attack_cleanup_race.py")
+    files = run.after[-1]["files"]
+    assert files.get("/keep") == "0o755" and "/keep/a.txt" in files and "/keep/sub/b.txt" in files, files
+
+
+def _copycat_scores(output: str) -> dict:
+    scores = {line.split()[1]: float(line.split()[2]) for line in output.splitlines() if line.startswith("SCORE ")}
+    assert scores.get("a_alice.json") == 100.0, output[-2000:]
+    return scores
+
+
+@pytest.mark.xfail(strict=True, reason="the previous submission's cells survive in the zygote's memory: a copycat "
+                   "runs what it finds there and scores with someone else's code")
+def test_landlock_copycat_scores_nothing():
+    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
+                           "--user", "1000:1000", IMAGE, "sh", f"/src/{REVIEW}/copycat_scenario.sh", "--isolation",
+                           "landlock"], capture_output=True, text=True, timeout=400)
+    assert _copycat_scores(proc.stdout + proc.stderr)["b_copycat.json"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="same as above, in the Docker sandbox")
+def test_docker_copycat_scores_nothing():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a throw-away namespace")
+    command = (f"{TMPFS} && mkdir -p /tmp/cc/in && cp tests/golden/solution.py /tmp/cc/in/a_alice.py && "
+               f"cp {REVIEW}/copycat.py /tmp/cc/in/b_copycat.py && {sys.executable} -m grader grade /tmp/cc/in "
+               f"--out /tmp/cc/out --jobs 1 --regrade --no-report --sandbox docker --image {IMAGE} >/dev/null 2>&1; "
+               f"for f in /tmp/cc/out/results/*.json; do {sys.executable} -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+               f"print(\"SCORE\", sys.argv[1].rsplit(\"/\",1)[-1], d.get(\"extra_data\", d)[\"score\"])' $f; done")
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                           "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=400)
+    assert _copycat_scores(proc.stdout + proc.stderr)["b_copycat.json"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="landlock mode as root (auto picks it when the runtime is not readable by "
+                   "others): uid 0 without capabilities still owns the system's files and may chmod them")
+def test_root_landlock_job_cannot_make_a_setuid_binary():
+    run = in_container("landlock", "attack_root_landlock.py", user="0:0")
+    found = run.cell("attack_root_landlock.py", 0)
+    assert found["perl_mode"] == "0o100755" and found["shadow_mode"] == "0o100640", found
+
+
+@pytest.mark.xfail(strict=True, reason="landlock mode accepts Landlock ABI 4 and 5 (Linux 6.7 to 6.11), which have "
+                   "no scopes: the job, with the grader's uid, may signal it and reach its abstract sockets")
+def test_landlock_without_scopes_is_refused_or_still_stops_signals():
+    run = in_container("landlock", "attack_kill_all.py", env={"SIMULATE_ABI": "5"}, started=False)
+    if not run.after:  # the worker refused to start without scopes: what a fix may do
+        assert "Landlock" in run.output, run.output[-2000:]
+        return
+    found = run.cell("attack_kill_all.py", 0)
+    assert found["signal_zygote"].startswith("D") and found["abstract"].startswith("D"), found
