@@ -119,6 +119,40 @@ def landlock_restrict(abi: int, read: list[str], listable: list[str], write: lis
     return ["fs"] + (["tcp"] if abi >= 4 else []) + (["scope"] if abi >= 6 else [])
 
 
+def start_reaper(wake_fd: int, close_fds: tuple[int, ...] = ()) -> bool:
+    """Landlock mode: leave behind a process that can end exactly the job, however fast it forks.
+
+    This process first enters a Landlock domain that only scopes signals (ABI 6), then forks the
+    reaper, which stays in that domain; the job then restricts itself further (a nested domain).
+    With scoped signals a process may signal only its own domain and those nested in it, so when
+    the zygote writes to ``wake_fd`` the reaper's ``kill(-1, SIGKILL)`` reaches every process of
+    the job and nothing else: not the grader, not the zygote, not a process of the same uid. The
+    job cannot signal or ptrace the reaper, which is outside its domain. False where the kernel
+    cannot scope signals (then the subreaper's rounds in :func:`end_descendants` are all there is).
+    """
+    if landlock_abi() < 6:
+        return False
+    attr = _RulesetAttr(0, 0, SCOPE_SIGNAL)
+    try:
+        ruleset = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(24), ctypes.c_uint32(0))
+        try:
+            _syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+        finally:
+            os.close(ruleset)
+    except OSError:
+        return False
+    if os.fork() == 0:
+        try:
+            for fd in close_fds:
+                os.close(fd)
+            os.read(wake_fd, 1)  # the zygote's word, or end of file if the zygote is gone
+            os.kill(-1, signal.SIGKILL)
+        except BaseException:
+            pass
+        os._exit(0)
+    return True
+
+
 # --- seccomp --------------------------------------------------------------------------------------
 _REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach past the job
     "shmget", "msgget", "semget", "mq_open",  # IPC objects that outlive the job
@@ -126,12 +160,21 @@ _REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach pas
     "io_uring_setup", "io_uring_enter", "io_uring_register",  # its operations bypass seccomp
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open",
-    "userfaultfd", "open_by_handle_at", "name_to_handle_at", "fanotify_init", "add_key",
+    "userfaultfd", "open_by_handle_at", "name_to_handle_at", "fanotify_init",
 )
-# a process's own limits, priority and scheduling (pid/who 0) stay the student's to change
-_SELF_ONLY = {"prlimit64": 0, "setpriority": 1, "sched_setscheduler": 0, "sched_setparam": 0,
-              "sched_setattr": 0, "sched_setaffinity": 0, "ioprio_set": 1, "migrate_pages": 0,
-              "move_pages": 0}
+# Landlock does not cover a file's metadata: without these a job could change the modes, owners,
+# extended attributes or times of whatever its uid owns (outside its directory too), and use
+# them to pass notes to the next job
+_METADATA = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+             "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+             "utime", "utimes", "utimensat", "futimesat")
+# a process's own limits, priority and scheduling stay the student's to change: argument
+# ``arg`` (the pid, or ``who``) must be 0, and where given, argument ``kind`` (``which``) must
+# say "a process" (PRIO_PROCESS = 0, IOPRIO_WHO_PROCESS = 1), not "a process group" or "a user"
+_SELF_ONLY = {"prlimit64": (0, None), "setpriority": (1, (0, 0)), "sched_setscheduler": (0, None),
+              "sched_setparam": (0, None), "sched_setattr": (0, None), "sched_setaffinity": (0, None),
+              "ioprio_set": (1, (0, 1)), "migrate_pages": (0, None), "move_pages": (0, None)}
+_CLONE_NEW = (0x00020000, 0x10000000, 0x20000000, 0x40000000, 0x08000000, 0x04000000, 0x02000000)
 
 
 def seccomp_available() -> bool:
@@ -144,26 +187,37 @@ def seccomp_available() -> bool:
 
 def seccomp_restrict(network: bool = True) -> bool:
     """Load the filter described above; False where no seccomp binding is available.
-    ``network=False`` leaves socket families alone (a network namespace already has no network)."""
+    ``network=False`` (a network namespace already has no network, and each job its own mount
+    namespace) leaves sockets and file metadata alone."""
     try:
         import pyseccomp as sc
     except Exception:
         return False
     deny = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(defaction=sc.ALLOW)
+
+    def rule(action: int, name: str, *args) -> None:
+        try:
+            f.add_rule(action, name, *args)
+        except (OSError, RuntimeError, ValueError):
+            pass  # not a syscall on this architecture, or unknown to this libseccomp
+
     if network:
-        f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, 1))  # AF_UNIX = 1
-        f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, 1))
-    for name in dict.fromkeys(_REFUSED):
-        try:
-            f.add_rule(deny, name)
-        except (OSError, RuntimeError, ValueError):
-            pass  # not a syscall on this architecture
-    for name, arg in _SELF_ONLY.items():
-        try:
-            f.add_rule(deny, name, sc.Arg(arg, sc.NE, 0))
-        except (OSError, RuntimeError, ValueError):
-            pass
+        # no socket at all (socketpair still works): no network, and no way to a pathname unix
+        # socket of the grader's uid (a D-Bus session, an agent, the Docker socket)
+        rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket")
+        rule(deny, "connect")
+        for name in _METADATA:
+            rule(deny, name)
+    for name in _REFUSED:
+        rule(deny, name)
+    for name, (arg, kind) in _SELF_ONLY.items():
+        rule(deny, name, sc.Arg(arg, sc.NE, 0))
+        if kind is not None:
+            rule(deny, name, sc.Arg(kind[0], sc.NE, kind[1]))
+    for flag in _CLONE_NEW:  # no new namespaces through clone; clone3 hides its flags in memory
+        rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc then falls back to clone
     f.load()
     return True
 
@@ -270,29 +324,65 @@ def empty_dir_as(uid: int | None, path: str) -> None:
 
 
 def _remove_inside(top: str) -> None:
-    """Depth-first without recursion: the job may have nested directories thousands deep."""
-    stack = [(top, False)]
+    """Delete everything below ``top`` through directory descriptors, never through paths.
+
+    Each directory is opened with ``O_NOFOLLOW`` relative to its parent's descriptor, and each
+    entry is removed relative to it, so a symlink or a rename in the job's directory can never
+    lead the deletion out of it; depth-first without recursion (a tree may be thousands deep)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        root = os.open(top, flags)
+    except OSError:
+        return
+    stack = [(root, None, None)]  # (descriptor, parent's descriptor, name in the parent)
     while stack:
-        path, visited = stack.pop()
-        if visited:
-            if path != top:
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
-            continue
+        fd, parent, name = stack[-1]
+        pushed = False
         try:
-            os.chmod(path, 0o700)
-            entries = os.listdir(path)
+            entries = list(os.scandir(fd))
         except OSError:
-            continue
-        stack.append((path, True))
+            entries = []
         for entry in entries:
-            full = os.path.join(path, entry)
-            if os.path.isdir(full) and not os.path.islink(full):
-                stack.append((full, False))
-            else:
-                try:
-                    os.unlink(full)
-                except OSError:
-                    pass
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    child = _open_dir(entry.name, fd)
+                    if child is not None:
+                        stack.append((child, fd, entry.name))
+                        pushed = True
+                        break
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+            except OSError:
+                pass
+        if pushed:
+            continue
+        stack.pop()
+        os.close(fd)
+        if parent is not None:
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except OSError:
+                pass
+
+
+def _open_dir(name: str, parent: int) -> int | None:
+    """Open a subdirectory without following a link; make it readable first if the job had made
+    it unreadable (through the descriptor of exactly that directory, never its name)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except PermissionError:
+        pass
+    except OSError:
+        return None
+    try:
+        handle = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    except OSError:
+        return None
+    try:
+        os.chmod(f"/proc/self/fd/{handle}", 0o700)
+        return os.open(f"/proc/self/fd/{handle}", flags & ~os.O_NOFOLLOW)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)

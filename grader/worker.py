@@ -31,10 +31,10 @@ import types
 
 import numpy as np
 
-from grader.wire import MAX_DEPTH, MAX_ELEMENTS, FrameReader, decode_arg, encode_result, frame  # shipped-with-wire
+from grader.wire import HEADER, MAX_DEPTH, MAX_ELEMENTS, decode_arg, encode_result, frame  # shipped-with-wire
 from grader.confine import (FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, become_subreaper,  # shipped-with-wire
                             empty_dir_as, end_descendants, landlock_abi, landlock_restrict,  # shipped-with-wire
-                            seccomp_available, seccomp_restrict)  # shipped-with-wire
+                            seccomp_available, seccomp_restrict, start_reaper)  # shipped-with-wire
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 CLONE_NEWIPC = 0x08000000
@@ -112,8 +112,8 @@ def isolate(config: dict) -> str:
         config["landlock_abi"] = abi
         if abi >= 4:
             extras.append("landlock")
-        elif mode == "landlock":
-            raise OSError("Landlock (ABI 4 or later, for its network rules) is not available here")
+        if mode == "landlock" and abi < 6:
+            raise OSError("Landlock ABI 6 or later (network rules, signal and socket scopes) is not available here")
         config["seccomp"] = mode != "none" and seccomp_available()
         if config["seccomp"]:
             extras.append("seccomp")
@@ -198,10 +198,17 @@ def _expose(root: str, path: str) -> None:
 
 
 # --- the child: one job ---------------------------------------------------------------------------
-def child_main(job: dict, config: dict, out_fd: int) -> None:
-    """Runs in the forked child; never returns."""
+def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: tuple[int, int]) -> None:
+    """Runs in the forked child; never returns. Reads its job (``size`` bytes) from stdin first."""
     code = 0
     try:
+        try:
+            raw = _read_exactly(0, size)
+            os.write(got_job_fd, b"1")
+        finally:
+            os.close(got_job_fd)  # stdin goes back to the zygote
+        job = json.loads(raw)
+        del raw
         os.setsid()
         mode = config["mode"]
         if mode in ("root", "userns"):
@@ -263,7 +270,7 @@ def child_main(job: dict, config: dict, out_fd: int) -> None:
         os.chdir(scratch)
         _redirect_stdio()
         _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
-        _confine(config, scratch)
+        _confine(config, scratch, reap_fds, out_fd)
         run_job(job, lambda obj: _write_all(out_fd, frame(obj)))
     except BaseException as exc:  # report, never propagate into the zygote's loop
         try:
@@ -372,8 +379,12 @@ def job_dir(config: dict, pid: int) -> str:
     return os.path.join(config["scratch_base"], f"job-{pid}")
 
 
-def _confine(config: dict, scratch: str) -> None:
+def _confine(config: dict, scratch: str, reap_fds: tuple[int, int], out_fd: int) -> None:
     """Landlock and seccomp, the last step before student code (see ``grader.confine``)."""
+    if config["mode"] == "landlock":
+        start_reaper(reap_fds[0], (out_fd,))
+    for fd in reap_fds:  # the reaper keeps its copies; the job has none
+        os.close(fd)
     if config.get("landlock_abi", 0) >= 4:
         devices = {"/dev/null": FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV,
                    "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
@@ -538,45 +549,62 @@ def _send(kind: bytes, payload: bytes) -> None:
     _write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
 
 
-def serve_job(job: dict, config: dict, requests: FrameReader) -> None:
+def serve_job(size: int, config: dict) -> None:
+    """Run one job whose ``size`` bytes of JSON wait on stdin: the child reads them, not us.
+
+    The zygote never holds a submission's data: its memory is what every later child is forked
+    from, and a job that scanned its own memory would find the previous job's source there.
+    So the child reads its job from stdin itself, and its output goes to our stdout through
+    ``splice`` (kernel to kernel), never through a buffer of ours.
+    """
     read_fd, write_fd = os.pipe()
+    got_job_r, got_job_w = os.pipe()
+    reap_r, reap_w = os.pipe()  # the landlock-mode reaper waits on this (see start_reaper) ...
+    reaped_r, reaped_w = os.pipe()  # ... and closes this when it is done
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        child_main(job, config, write_fd)
-    os.close(write_fd)
+        for fd in (read_fd, got_job_r, reap_w, reaped_r):
+            os.close(fd)
+        child_main(size, config, write_fd, got_job_w, (reap_r, reaped_w))
+    for fd in (write_fd, got_job_w, reap_r, reaped_w):
+        os.close(fd)
+    if os.read(got_job_r, 1) != b"1":  # stdin is the child's until it has read its job
+        _discard_stdin(size)  # it died first: its job must not be taken for the next frame
+    os.close(got_job_r)
     pidfd = os.pidfd_open(pid)
     alive, killed = True, False
+    requests = _ControlReader()
     while True:
         ready, _, _ = select.select([read_fd, 0] + ([pidfd] if alive else []), [], [])
         if read_fd in ready:
-            data = os.read(read_fd, 1 << 16)
-            if data:
-                _send(b"C", data)
+            if _relay(read_fd):
                 continue
             if not alive:
                 break
         if pidfd in ready:
             alive = False
             # the child is gone; drain what it wrote, without waiting on strays holding the pipe
-            while select.select([read_fd], [], [], 0)[0]:
-                data = os.read(read_fd, 1 << 16)
-                if not data:
-                    break
-                _send(b"C", data)
+            while select.select([read_fd], [], [], 0)[0] and _relay(read_fd):
+                pass
             break
         if 0 in ready:
-            chunk = os.read(0, 1 << 16)
-            if not chunk:
+            message = requests.read()
+            if message is None:
                 os.kill(pid, signal.SIGKILL)
                 os._exit(0)
-            for message in requests.feed(chunk):
-                if message.get("op") == "kill" and not killed:
-                    os.kill(pid, signal.SIGKILL)
-                    killed = True
+            if message.get("op") == "kill" and not killed:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
     _, status = os.waitpid(pid, 0)
     os.close(pidfd)
     os.close(read_fd)
+    try:
+        os.write(reap_w, b"k")  # a reaper, where there is one, ends the job's processes now
+    except OSError:
+        pass  # none was started (not landlock mode), or it is gone
+    os.close(reap_w)
+    select.select([reaped_r], [], [], 5.0)  # end of file once the reaper is done (or there is none)
+    os.close(reaped_r)
     if config["mode"] not in NAMESPACED:
         # End what the job left running (only our own descendants, see grader.confine), then
         # empty and remove the job's directory: nothing else is touched.
@@ -594,6 +622,75 @@ def serve_job(job: dict, config: dict, requests: FrameReader) -> None:
     _send(b"X", json.dumps(exit_info).encode())
 
 
+_FIONREAD = 0x541B
+
+
+def _relay(read_fd: int) -> bool:
+    """Move what the child wrote to our stdout as one ``C`` message; False at end of file."""
+    import fcntl
+    import struct
+
+    try:
+        available = struct.unpack("i", fcntl.ioctl(read_fd, _FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        available = 0
+    if available <= 0:
+        data = os.read(read_fd, 1)  # readable with nothing buffered: end of file, or one byte
+        if not data:
+            return False
+        _send(b"C", data)
+        return True
+    _write_all(1, b"C" + available.to_bytes(4, "big"))
+    moved = 0
+    while moved < available:
+        try:
+            moved += os.splice(read_fd, 1, available - moved)
+        except OSError:  # stdout cannot take a splice: fall back to a small copy
+            chunk = os.read(read_fd, available - moved)
+            _write_all(1, chunk)
+            moved += len(chunk)
+    return True
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = os.read(fd, n - len(out))
+        if not chunk:
+            raise EOFError
+        out += chunk
+    return bytes(out)
+
+
+def _discard_stdin(n: int) -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        while n > 0:
+            try:
+                moved = os.splice(0, null, n)
+            except OSError:
+                moved = len(os.read(0, min(n, 1 << 16)))
+            if moved <= 0:
+                break
+            n -= moved
+    finally:
+        os.close(null)
+
+
+class _ControlReader:
+    """The trusted side's control frames on stdin, read byte for byte: nothing past the current
+    frame is taken, because the bytes after a ``job`` frame are the job, for the child to read."""
+
+    def read(self) -> dict | None:
+        try:
+            (n,) = HEADER.unpack(_read_exactly(0, HEADER.size))
+            if n > 1 << 16:
+                raise ValueError("control frame too large")
+            return json.loads(_read_exactly(0, n))
+        except (EOFError, ValueError, OSError):
+            return None
+
+
 def zygote_main(config: dict) -> None:
     os.environ.update({"MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     started = time.perf_counter()
@@ -603,18 +700,15 @@ def zygote_main(config: dict) -> None:
         except Exception:
             pass
     isolation = isolate(config)
-    requests = FrameReader()
     _send(b"R", json.dumps({"isolation": isolation, "numpy": np.__version__, "python": sys.version.split()[0],
                             "startup_seconds": round(time.perf_counter() - started, 3)}).encode())
+    requests = _ControlReader()
     while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
+        message = requests.read()
+        if message is None or message.get("op") == "quit":
             return
-        for message in requests.feed(chunk):
-            if message.get("op") == "job":
-                serve_job(message["job"], config, requests)
-            elif message.get("op") == "quit":
-                return
+        if message.get("op") == "job" and type(message.get("bytes")) is int:
+            serve_job(message["bytes"], config)
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--zygote":

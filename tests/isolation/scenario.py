@@ -79,24 +79,39 @@ if found:
     got["secret"] = True
 
 # %%
-# harm: signal, slow down and limit everything visible
-for entry in os.listdir("/proc"):
-    if entry.isdigit() and int(entry) != os.getpid():
-        pid = int(entry)
-        for attempt in (lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, (1024, 1024)),
-                        lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (8, 8)),
-                        lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),
-                        lambda: os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0)),
-                        lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                attempt()
-            except BaseException:
-                pass
-for parent in (os.getppid(), 1):
+# harm: signal, slow down and limit everything it can name (the job may not list /proc)
+pids = {{os.getppid(), 1}} | set(range(2, 3000))
+try:
+    pids |= {{int(p) for p in os.listdir("/proc") if p.isdigit()}}
+except BaseException:
+    pass
+pids.discard(os.getpid())
+for pid in sorted(pids):
+    for attempt in (lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, (1024, 1024)),
+                    lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (8, 8)),
+                    lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),
+                    lambda: os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))):
+        try:
+            attempt()
+        except BaseException:
+            pass
+for attempt in (lambda: os.setpriority(os.PRIO_USER, 0, 19), lambda: os.setpriority(os.PRIO_PGRP, 0, 19)):
     try:
-        os.kill(parent, signal.SIGKILL)
+        attempt()
     except BaseException:
         pass
+if os.fork() == 0:  # a sacrificial child does the killing, so this cell's own process goes on
+    for pid in sorted(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except BaseException:
+            pass
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except BaseException:
+        pass
+    os._exit(0)
+os.wait()
 
 # %%
 # harm: delete and leave files, leave IPC objects
