@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from grader.checks import CriterionResult, Outcome, run_criteria
 from grader.exercises import Exercise
 from grader.probes import Plan
-from grader.wire import WireError, decode_result
+from grader.wire import WireError, read_result
 
 STATUSES = {"ok", "raised", "undefined", "timeout", "crashed", "not-run", "invalid"}
 
@@ -28,10 +28,11 @@ def outcome_from_record(rec: Any) -> Outcome:
                        error_message=_text(rec.get("error_message")),
                        is_value_error=rec.get("is_value_error") is True, mutated=mutated)
     try:
-        value, source = decode_result(rec.get("result"))
-    except (WireError, ValueError, TypeError) as exc:
+        decoded = read_result(rec.get("result"))
+    except (WireError, ValueError, TypeError, RecursionError) as exc:
         return Outcome("invalid", error_message=f"unreadable result ({exc})")
-    return Outcome("ok", value=value, mutated=mutated, source_dtype=source[:40])
+    return Outcome("ok", value=decoded.value, mutated=mutated, source_dtype=decoded.source_dtype[:40],
+                   container=decoded.container)
 
 
 @dataclass
