@@ -131,10 +131,12 @@ def grade(task: dict) -> dict:
         record["exercises"] = {q: _zero(q, f"not graded: {exc.message}") for q in EXERCISES}
         record["provenance"]["seconds"] = round(time.monotonic() - started, 3)
         return record
+    read_seconds = time.monotonic() - started
     record["notes"] = list(submission.notes)
     plans = build_plans(seed)
     worker = get_worker(options)
-    execution = execute(submission.cells, plans, worker)
+    # reading (bounded by notebook.ReadLimits) is part of the submission's time: the sandbox gets what is left
+    execution = execute(submission.cells, plans, worker, budget=options.limits.timeout - read_seconds)
     record["provenance"]["isolation"] = getattr(worker, "info", {}).get("isolation")
     record["notes"] += execution.notes
     record["cells"] = {"count": len(submission.cells),

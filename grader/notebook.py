@@ -3,6 +3,15 @@
 Only code cells matter. Each is passed through IPython's input transformers,
 so ``%matplotlib inline`` or ``!pip install x`` become calls on a stand-in
 shell that runs nothing, exactly where Jupyter would have run them.
+
+Reading runs in the trusted process, before any sandbox deadline, so it is
+bounded before it is expensive: the file's size is checked first; the JSON of a
+notebook is parsed with a hook that drops every cell's outputs and attachments
+(and the text of markdown and raw cells) as soon as the cell is parsed, so
+saved outputs cost neither memory nor any limit, and that stops at the first
+cell or the first character of code over the limits; only then does nbformat
+see the notebook (what is left of it: the code). A script's cells are counted
+before jupytext splits them.
 """
 from __future__ import annotations
 
@@ -11,10 +20,11 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import nbformat
-
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = 100 * 1024 * 1024  # the file as uploaded, outputs included
+MAX_CELLS = 10_000  # cells of any type
+MAX_CODE_CHARS = 4_000_000  # the code that is graded: code cells' sources, or a whole script
 SUFFIXES = (".ipynb", ".py")
 
 
@@ -27,6 +37,15 @@ class SubmissionError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a submission may cost to read (see the module docstring)."""
+
+    max_bytes: int = MAX_BYTES
+    max_cells: int = MAX_CELLS
+    max_code_chars: int = MAX_CODE_CHARS
+
+
 @dataclass
 class Submission:
     name: str
@@ -35,29 +54,95 @@ class Submission:
     notes: list[str] = field(default_factory=list)
 
 
-def load(name: str, content: bytes, max_bytes: int = MAX_BYTES) -> Submission:
+def load(name: str, content: bytes, limits: ReadLimits = ReadLimits()) -> Submission:
     """Parse ``content``; raises :class:`SubmissionError` with a status and a fix."""
-    if len(content) > max_bytes:
+    if len(content) > limits.max_bytes:
         raise SubmissionError("too-large", f"the file is {len(content) / 2**20:.1f} MiB, over the limit of "
-                                           f"{max_bytes / 2**20:.0f} MiB: clear the outputs (Kernel > Restart & "
-                                           f"Clear Output) and save again.")
+                                           f"{limits.max_bytes / 2**20:.0f} MiB: clear the outputs (Kernel > "
+                                           f"Restart & Clear Output) and save again.")
     try:
         text = content.decode("utf-8-sig")  # a byte order mark is not part of the code
     except UnicodeDecodeError as exc:
         raise SubmissionError("unreadable", f"the file is not UTF-8 text (byte {exc.start}): save it again "
                                             f"from Jupyter, or as a UTF-8 .py file.") from None
     if name.endswith(".py"):
-        return Submission(name, content, split_script(text))
-    return _load_notebook(name, content, text)
+        return Submission(name, content, read_script(text, limits))
+    return _load_notebook(name, content, text, limits)
 
 
-def _load_notebook(name: str, content: bytes, text: str) -> Submission:
+# --- notebooks ---------------------------------------------------------------------------------------
+class _OverLimit(Exception):
+    """Raised from inside the JSON parser to stop it at the first cell over a limit."""
+
+    def __init__(self, error: SubmissionError) -> None:
+        self.error = error
+
+
+def _too_many_cells(limits: ReadLimits) -> SubmissionError:
+    return SubmissionError("too-large", f"the notebook has more than {limits.max_cells:,} cells, over the limit: "
+                                        f"merge cells, or delete the ones that are not part of the answers.")
+
+
+def _too_much_code(limits: ReadLimits, what: str = "its code cells hold") -> SubmissionError:
+    return SubmissionError("too-large", f"{what} more than {limits.max_code_chars:,} characters of code, over "
+                                        f"the limit: remove pasted data or generated code from the submission.")
+
+
+def _text_length(source: Any) -> int:
+    if isinstance(source, str):
+        return len(source)
+    if isinstance(source, list):
+        return sum(len(s) for s in source if isinstance(s, str))
+    return 0
+
+
+class _CellStripper:
+    """``object_pairs_hook`` for json: keeps of each cell what grading needs, counting as it goes.
+
+    A cell is any object with a ``cell_type`` (nbformat 4 puts cells in ``cells``,
+    nbformat 3 in ``worksheets[].cells``; an object elsewhere that claims to be a cell
+    only costs its own outputs). Code cells lose their outputs (nbformat keeps an
+    empty list); every cell loses its attachments; markdown and raw cells their text.
+    """
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.cells = 0
+        self.code = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict:
+        obj = dict(pairs)
+        if "cell_type" not in obj:
+            return obj
+        self.cells += 1
+        if self.cells > self.limits.max_cells:
+            raise _OverLimit(_too_many_cells(self.limits))
+        obj.pop("attachments", None)
+        if "outputs" in obj:
+            obj["outputs"] = []
+        if obj["cell_type"] == "code":
+            self.code += sum(_text_length(obj.get(key)) for key in ("source", "input", "code"))  # v4, v2-3, v1
+            if self.code > self.limits.max_code_chars:
+                raise _OverLimit(_too_much_code(self.limits))
+        else:
+            for key in ("source", "input", "code"):
+                if isinstance(obj.get(key), (str, list)):
+                    obj[key] = ""
+        return obj
+
+
+def _load_notebook(name: str, content: bytes, text: str, limits: ReadLimits) -> Submission:
+    import nbformat
+
     try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise SubmissionError("invalid-notebook", f"the file is not valid JSON ({exc}): it is not a "
+        raw = json.loads(text, object_pairs_hook=_CellStripper(limits))
+    except _OverLimit as over:
+        raise over.error from None
+    except (ValueError, RecursionError) as exc:
+        raise SubmissionError("invalid-notebook", f"the file is not valid JSON ({str(exc)[:200]}): it is not a "
                                                   f"Jupyter notebook, or it was damaged; download it again "
                                                   f"from Jupyter (File > Download as > Notebook).") from None
+    del text
     if not isinstance(raw, dict) or "nbformat" not in raw:
         raise SubmissionError("invalid-notebook", "the file is JSON but not a Jupyter notebook (no "
                                                   "'nbformat' field).")
@@ -65,31 +150,55 @@ def _load_notebook(name: str, content: bytes, text: str) -> Submission:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
+            # what is left is code and structure: small, so nbformat's reader and upgrade are cheap
+            nb = nbformat.convert(nbformat.reader.reads(json.dumps(raw)), 4)
+        cells = []
+        for cell in nb["cells"]:
+            if cell.get("cell_type") == "code":
+                source = cell.get("source", "")
+                cells.append("".join(source) if isinstance(source, list) else str(source))
     except Exception as exc:
         raise SubmissionError("invalid-notebook", f"the notebook could not be read ({type(exc).__name__}: "
                                                   f"{str(exc)[:200]}).") from None
     if raw.get("nbformat") != 4:
         notes.append(f"the notebook was in format {raw.get('nbformat')} and was upgraded to format 4.")
-    cells = []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            cells.append("".join(source) if isinstance(source, list) else str(source))
     if not cells:
         notes.append("the notebook has no code cells.")
     return Submission(name, content, [transform(c) for c in cells], notes)
 
 
-_CELL_MARK = re.compile(r"^# ?%%", re.M)
+# --- scripts -------------------------------------------------------------------------------------------
+_PERCENT_MARK = re.compile(r"^[ \t]*# ?%%", re.M)
+_EXPORT_MARK = re.compile(r"^# In\[[ 0-9]*\]:[ \t]*$", re.M)  # "Download as > Python": # In[3]:
+
+
+def read_script(text: str, limits: ReadLimits = ReadLimits()) -> list[str]:
+    """A script's code cells: one cell, or several in jupytext's percent format.
+
+    ``# %%`` markers may carry a title (``# %% q1: sigmoid``), a cell type
+    (``# %% [markdown]`` and ``[raw]`` cells are not run) or metadata; the
+    ``# In[ ]:`` markers of a notebook exported as a script count as ``# %%``.
+    """
+    if len(text) > limits.max_code_chars:
+        raise _too_much_code(limits, "the script holds")
+    if _EXPORT_MARK.search(text) and not _PERCENT_MARK.search(text):
+        text = _EXPORT_MARK.sub("# %%", text)
+    markers = len(_PERCENT_MARK.findall(text))
+    if not markers:
+        return [transform(text)]
+    if markers > limits.max_cells:
+        raise _too_many_cells(limits)
+    import jupytext
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = jupytext.reads(text, fmt="py:percent")
+    return [transform(c.source) for c in nb.cells if c.cell_type == "code" and c.source.strip()]
 
 
 def split_script(text: str) -> list[str]:
-    """A script is one cell, or several separated by ``# %%`` markers."""
-    if not _CELL_MARK.search(text):
-        return [transform(text)]
-    parts = _CELL_MARK.split(text)
-    return [transform(p) for p in parts if p.strip()]
+    """Compatibility name for :func:`read_script`."""
+    return read_script(text)
 
 
 _transformer = None
