@@ -61,6 +61,15 @@ def with_images(megabytes: int) -> bytes:
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}).encode()
 
 
+def tiny_values(item: str, megabytes: int) -> bytes:
+    """A one-cell notebook whose output is a list of ``item`` (``{}``, ``0.5`` ...) ``megabytes`` long."""
+    payload = "[" + ",".join([item] * (megabytes * 2**20 // (len(item) + 1))) + "]"
+    cell = {"cell_type": "code", "execution_count": 1, "id": "a", "metadata": {}, "source": "x = 1",
+            "outputs": [{"output_type": "display_data", "metadata": {}, "data": {"application/json": "PAYLOAD"}}]}
+    text = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]})
+    return text.replace('"PAYLOAD"', payload).encode()
+
+
 def measure(content: bytes, label: str) -> None:
     with tempfile.NamedTemporaryFile(suffix=".ipynb") as f:
         f.write(content)
@@ -80,6 +89,9 @@ def main() -> None:
     for n in args.cells:
         measure(tiny_cells(n), f"{n:,} tiny cells")
     measure(with_images(args.images_mb), f"solution + {args.images_mb} MB of images")
+    for item in ("{}", '"ab"', "0.5"):
+        measure(tiny_values(item, args.images_mb), f"an output of {args.images_mb} MB of {item}")
+    measure(tiny_values("0.5", 8), "an output of 8 MB of 0.5 (a plot)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ so ``%matplotlib inline`` or ``!pip install x`` become calls on a stand-in
 shell that runs nothing, exactly where Jupyter would have run them.
 
 Reading runs in the trusted process, before any sandbox deadline, so it is
-bounded before it is expensive: the file's size is checked first; the JSON of a
-notebook is parsed with a hook that drops every cell's outputs and attachments
+bounded before it is expensive: the file's size is checked first, then how
+many lists, objects and strings its JSON can hold at most (counted in the raw
+bytes, so that millions of tiny values cannot cost many times the file's size
+while parsed); the JSON of a notebook is parsed with a hook that drops every cell's outputs and attachments
 (and the text of markdown and raw cells) as soon as the cell is parsed, so
 saved outputs cost neither memory nor any limit, and that stops at the first
 cell or the first character of code over the limits; only then does nbformat
@@ -25,6 +27,12 @@ from typing import Any
 MAX_BYTES = 100 * 1024 * 1024  # the file as uploaded, outputs included
 MAX_CELLS = 10_000  # cells of any type
 MAX_CODE_CHARS = 4_000_000  # the code that is graded: code cells' sources, or a whole script
+# What parsing a notebook's JSON may build, counted in its raw bytes before parsing (a bracket or a quote
+# inside a string counts too). Plots and images are one string each; these bound a file made of millions
+# of tiny values, which would otherwise cost the trusted process many times its size and seconds to parse.
+MAX_JSON_CONTAINERS = 1_000_000  # "[" and "{"
+MAX_JSON_STRINGS = 2_000_000  # '"' / 2
+MAX_JSON_ITEMS = 5_000_000  # ",": items of lists and objects (numbers among them)
 SUFFIXES = (".ipynb", ".py")
 
 
@@ -44,6 +52,9 @@ class ReadLimits:
     max_bytes: int = MAX_BYTES
     max_cells: int = MAX_CELLS
     max_code_chars: int = MAX_CODE_CHARS
+    max_json_containers: int = MAX_JSON_CONTAINERS
+    max_json_strings: int = MAX_JSON_STRINGS
+    max_json_items: int = MAX_JSON_ITEMS
 
 
 @dataclass
@@ -60,6 +71,8 @@ def load(name: str, content: bytes, limits: ReadLimits = ReadLimits()) -> Submis
         raise SubmissionError("too-large", f"the file is {len(content) / 2**20:.1f} MiB, over the limit of "
                                            f"{limits.max_bytes / 2**20:.0f} MiB: clear the outputs (Kernel > "
                                            f"Restart & Clear Output) and save again.")
+    if not name.endswith(".py"):
+        _check_structure(content, limits)
     try:
         text = content.decode("utf-8-sig")  # a byte order mark is not part of the code
     except UnicodeDecodeError as exc:
@@ -131,11 +144,37 @@ class _CellStripper:
         return obj
 
 
+def _any_float(text: str) -> float:
+    return 0.0
+
+
+def _small_int(text: str) -> int:
+    """nbformat's version numbers and execution counts as they are; any longer int as 0."""
+    return int(text) if len(text) <= 2 else 0
+
+
+def _check_structure(content: bytes, limits: ReadLimits) -> None:
+    containers = content.count(b"[") + content.count(b"{")
+    strings = content.count(b'"') // 2
+    items = content.count(b",")
+    if (containers > limits.max_json_containers or strings > limits.max_json_strings
+            or items > limits.max_json_items):
+        raise SubmissionError("too-large", f"the notebook's JSON holds too many values ({containers:,} lists and "
+                                           f"objects, {strings:,} strings, {items:,} items; the limits are "
+                                           f"{limits.max_json_containers:,}, {limits.max_json_strings:,} and "
+                                           f"{limits.max_json_items:,}), "
+                                           f"from saved outputs or from very many cells: clear the outputs (Kernel > "
+                                           f"Restart & Clear Output), merge or delete cells, and save again.")
+
+
 def _load_notebook(name: str, content: bytes, text: str, limits: ReadLimits) -> Submission:
     import nbformat
 
     try:
-        raw = json.loads(text, object_pairs_hook=_CellStripper(limits))
+        # numbers only ever appear in outputs and metadata (versions and counts are small ints), so they
+        # are read as shared constants: a file of millions of numbers then costs a list slot per number
+        raw = json.loads(text, object_pairs_hook=_CellStripper(limits), parse_float=_any_float,
+                         parse_int=_small_int, parse_constant=_any_float)
     except _OverLimit as over:
         raise over.error from None
     except (ValueError, RecursionError) as exc:
@@ -194,11 +233,6 @@ def read_script(text: str, limits: ReadLimits = ReadLimits()) -> list[str]:
         warnings.simplefilter("ignore")
         nb = jupytext.reads(text, fmt="py:percent")
     return [transform(c.source) for c in nb.cells if c.cell_type == "code" and c.source.strip()]
-
-
-def split_script(text: str) -> list[str]:
-    """Compatibility name for :func:`read_script`."""
-    return read_script(text)
 
 
 _transformer = None

@@ -236,3 +236,20 @@ def test_reading_time_counts_against_the_submission_timeout(monkeypatch):
     assert record["status"] == "timeout" and record["score"] == 0
     assert "used up its 60 s before this call" in record["exercises"]["q1"]["feedback"]
     assert not record["cells"]["errors"] and record["message"].startswith("the submission used up its 60 s")
+
+
+def output_of(payload: str) -> bytes:
+    """A one-cell notebook whose output holds ``payload`` (JSON text) as application/json data."""
+    return ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", '
+            '"execution_count": 1, "id": "a", "metadata": {}, "source": "x = 1", "outputs": [{"output_type": '
+            '"display_data", "metadata": {}, "data": {"application/json": %s}}]}]}' % payload).encode()
+
+
+@pytest.mark.parametrize("item, words", [('"ab"', "strings"), ("{}", "lists and objects"), ("[]", "lists and objects"),
+                                         ("0.5", "items")])
+def test_outputs_made_of_millions_of_tiny_values_are_refused_before_parsing(item, words):
+    limits = ReadLimits(max_json_containers=10_000, max_json_strings=20_000, max_json_items=50_000)
+    failure = refused("tiny.ipynb", output_of("[" + ",".join([item] * 60_000) + "]"), limits)
+    assert failure.status == "too-large" and "too many values" in failure.message and words in failure.message
+    # the same values in realistic numbers, such as a plot's data, are read (numbers as they come)
+    assert load("plot.ipynb", output_of("[" + ",".join([item] * 5_000) + "]"), limits).cells == ["x = 1\n"]
