@@ -124,7 +124,7 @@ def array_result(results: Results, call: Call, shape: Sequence[int] | None, *, w
     value = result(results, call)
     if isinstance(value, tuple):
         kind = results[call.id].container or "tuple"
-        raise WrongShape(f"{call.signature()}{what} returned a {kind} of {len(value)} items, expected one array"
+        raise WrongShape(f"{call.signature()}{what} returned a {kind} of {_items(len(value))}, expected one array"
                          + (f" of shape {tuple(shape)}" if shape is not None else "") + ".",
                          hint=_parts_hint(kind, value), expected_shape=shape, got_shape=None)
     value = np.asarray(value, dtype=np.float64)
@@ -161,14 +161,21 @@ def _one_array(item: Any) -> np.ndarray | None:
     return arr
 
 
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
 def _parts_hint(kind: str, parts: tuple) -> str:
     shapes = []
     for part in parts[:4]:
         arr = _one_array(part)
         shapes.append(str(arr.shape) if arr is not None else "?")
     listed = ", ".join(shapes) + (", ..." if len(parts) > 4 else "")
-    return (f"the {kind}'s items have shapes {listed}: return one array (np.array(...) of equal-shaped "
-            f"rows), not several.")
+    if len(parts) == 1:
+        return f"return the array itself, not a {kind} holding it (look for a trailing comma or extra brackets)."
+    if kind == "item":
+        return f"its items have shapes {listed}: each item must be one array (or one list of equal-length rows)."
+    return f"the {kind}'s items have shapes {listed}: return one array (np.array(...) of equal-shaped rows)."
 
 
 def tuple_result(results: Results, call: Call, shapes: Sequence[Sequence[int] | None]) -> tuple:
@@ -181,7 +188,7 @@ def tuple_result(results: Results, call: Call, shapes: Sequence[Sequence[int] | 
     n = len(shapes)
     if parts is None or len(parts) != n:
         kind = results[call.id].container or "tuple"
-        got = f"a {kind} of {len(parts)} items" if parts is not None else "a single array"
+        got = f"a {kind} of {_items(len(parts))}" if parts is not None else "a single array"
         raise WrongShape(f"{call.signature()} returned {got}, expected a tuple of {n} arrays.",
                          hint=f"end with `return ({', '.join('...' for _ in range(n))})`.",
                          expected_shape=shapes, got_shape=None)

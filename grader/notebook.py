@@ -91,12 +91,12 @@ class _OverLimit(Exception):
         self.error = error
 
 
-def _too_many_cells(limits: ReadLimits) -> SubmissionError:
-    return SubmissionError("too-large", f"the notebook has more than {limits.max_cells:,} cells, over the limit: "
+def _too_many_cells(limits: ReadLimits, what: str = "the notebook has") -> SubmissionError:
+    return SubmissionError("too-large", f"{what} more than {limits.max_cells:,} cells, over the limit: "
                                         f"merge cells, or delete the ones that are not part of the answers.")
 
 
-def _too_much_code(limits: ReadLimits, what: str = "its code cells hold") -> SubmissionError:
+def _too_much_code(limits: ReadLimits, what: str = "the notebook's code cells hold") -> SubmissionError:
     return SubmissionError("too-large", f"{what} more than {limits.max_code_chars:,} characters of code, over "
                                         f"the limit: remove pasted data or generated code from the submission.")
 
@@ -226,7 +226,7 @@ def read_script(text: str, limits: ReadLimits = ReadLimits()) -> list[str]:
     if not markers:
         return [transform(text)]
     if markers > limits.max_cells:
-        raise _too_many_cells(limits)
+        raise _too_many_cells(limits, "the script has (# %% markers)")
     import jupytext
 
     with warnings.catch_warnings():

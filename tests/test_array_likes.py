@@ -246,3 +246,33 @@ def test_through_the_sandbox_lists_score_full(form, container):
     assert record["status"] == "graded" and record["score"] == 100, {
         q: [c["message"] for c in ex["criteria"] if c["points"] < c["max_points"]]
         for q, ex in record["exercises"].items()}
+
+
+def test_snapshot_of_the_messages_about_what_was_returned():
+    """What a student reads when the result is not the one array or the several results expected."""
+    import os
+
+    from conftest import ROOT
+
+    cases = [
+        ("tuple where one array", lambda: array_result({"c": read((np.ones(2), np.zeros(2)))}, CALL, (2, 2))),
+        ("ragged list where one array", lambda: array_result({"c": read([np.ones(2), np.zeros(3)])}, CALL, (2, 2))),
+        ("(J,) where one array", lambda: array_result({"c": read((np.eye(2),))}, CALL, (2, 2))),
+        ("one array where a tuple", lambda: tuple_result({"c": read(np.ones((2, 2)))}, CALL, (None, None))),
+        ("list of 3 where a tuple of 2", lambda: tuple_result({"c": read([1.0, 2.0, 3.0])}, CALL, (None, None))),
+        ("ragged item", lambda: tuple_result({"c": read((np.ones(2), [np.ones(2), np.ones(3)]))}, CALL, (None, None))),
+    ]
+    lines = []
+    for what, check in cases:
+        with pytest.raises(WrongShape) as failure:
+            check()
+        lines.append(f"## {what}\n{failure.value}\n")
+    for name, value in (("strings", ["a", "b"]), ("100 ragged items", [np.ones(i + 1) for i in range(100)]),
+                        ("too large", [0.0] * (MAX_ELEMENTS + 1))):
+        record = worker.run_call({"f": lambda: value}, {"func": "f", "args": [], "kwargs": {}})
+        lines.append(f"## invalid: {name}\n{record['error_message']}\n")
+    text = "\n".join(lines)
+    snapshot = ROOT / "tests" / "snapshots" / "array_like_messages.md"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text(text)
+    assert text == snapshot.read_text(), f"messages changed: UPDATE_SNAPSHOTS=1 to accept ({snapshot})"

@@ -253,3 +253,36 @@ def test_outputs_made_of_millions_of_tiny_values_are_refused_before_parsing(item
     assert failure.status == "too-large" and "too many values" in failure.message and words in failure.message
     # the same values in realistic numbers, such as a plot's data, are read (numbers as they come)
     assert load("plot.ipynb", output_of("[" + ",".join([item] * 5_000) + "]"), limits).cells == ["x = 1\n"]
+
+
+def test_snapshot_of_every_reading_message(request):
+    """What a student reads for each way reading refuses a file (UPDATE_SNAPSHOTS=1 to accept a change)."""
+    import os
+
+    from conftest import ROOT
+
+    small = ReadLimits(max_bytes=2**20, max_code_chars=10_000, max_json_containers=10_000,
+                       max_json_strings=20_000, max_json_items=50_000)
+    cases = {
+        "file over the size limit": ("big.ipynb", b" " * (2 * 2**20)),
+        "tiny values": ("tiny.ipynb", output_of("[" + ",".join(["{}"] * 60_000) + "]")),
+        "too many cells": ("many.ipynb", many_cells(MAX_CELLS + 1)),
+        "too much code": ("code.ipynb", notebook_v4(["x = 1\n" * 2_000])),
+        "script too long": ("long.py", b"x = 1\n" * 2_000),
+        "script with too many cells": ("many.py", ("# %%\nx = 1\n" * (MAX_CELLS + 1)).encode()),
+        "not UTF-8": ("latin1.py", "x = 'caf\u00e9'".encode("latin-1")),
+        "not JSON": ("broken.ipynb", b'{"nbformat": 4, "cells": [}'),
+        "JSON, not a notebook": ("list.ipynb", b"[1, 2]"),
+        "unknown version": ("v99.ipynb", b'{"nbformat": 99, "cells": []}'),
+    }
+    lines = []
+    for what, (name, content) in cases.items():
+        limits = small if what in ("file over the size limit", "tiny values", "too much code", "script too long") \
+            else ReadLimits()
+        failure = refused(name, content, limits)
+        lines.append(f"## {what}\n{failure.status}: {failure.message}\n")
+    text = "\n".join(lines)
+    snapshot = ROOT / "tests" / "snapshots" / "reading_messages.md"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text(text)
+    assert text == snapshot.read_text(), f"messages changed: UPDATE_SNAPSHOTS=1 to accept ({snapshot})"
