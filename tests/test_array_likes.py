@@ -230,17 +230,20 @@ def test_hostile_result_trees_are_refused(record):
     assert outcome_from_record({"status": "ok", "result": record}).status == "invalid"
 
 
-@pytest.mark.parametrize("form, container", [("tolist", "tuple"), ("list of rows", "list")])
-def test_through_the_sandbox_lists_score_full(form, container):
+@pytest.mark.parametrize("form, container, sandbox", [
+    ("tolist", "tuple", "process"), ("list of rows", "list", "process"),
+    pytest.param("tolist", "list", "docker", marks=pytest.mark.docker),
+])
+def test_through_the_sandbox_lists_score_full(form, container, sandbox):
     """The same through the real worker (its shipped copy of the wire), all ten exercises at once."""
     from grader.grading import Options, close_workers, grade
     from grader.sandbox import Limits
 
     names = tuple(n for ex in EXERCISES.values() for n in ex.names)
     content = submission(SOLUTION, form, container, names).encode()
+    options = Options(seed=3, sandbox=sandbox, limits=Limits(timeout=60, step_timeout=10))
     try:
-        record = grade({"name": "forms.py", "content": content,
-                        "options": Options(seed=3, limits=Limits(timeout=60, step_timeout=10)).to_dict()})
+        record = grade({"name": "forms.py", "content": content, "options": options.to_dict()})
     finally:
         close_workers()
     assert record["status"] == "graded" and record["score"] == 100, {

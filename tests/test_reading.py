@@ -133,18 +133,23 @@ def notebook_v3(cells: list[str]) -> bytes:
     return v3.writes_json(v3.new_notebook(worksheets=[ws])).encode()
 
 
-@pytest.mark.parametrize("version", ["4.5", "4.4", "4.0", "3", "2"])
+@pytest.mark.parametrize("version", ["4.5", "4.4", "4.0", "3", "2", "1"])
 def test_notebooks_of_every_version_read_the_same_code(version):
     cells = solution_cells()
     if version.startswith("4"):
         content = notebook_v4(cells, minor=int(version[2]))
     elif version == "3":
         content = notebook_v3(cells)
-    else:
+    elif version == "2":
         from nbformat import v2
 
         ws = v2.new_worksheet(cells=[v2.new_code_cell(input=c) for c in cells])
         content = v2.writes_json(v2.new_notebook(worksheets=[ws])).encode()
+    else:
+        from nbformat import v1
+
+        nb = v1.new_notebook(cells=[v1.new_code_cell(code=c) for c in cells] + [v1.new_text_cell("markdown")])
+        content = json.dumps({"nbformat": 1, **nb}).encode()  # (nbformat's v1 writer leaves the version out)
     sub = load(f"v{version}.ipynb", content)
     assert [c.strip() for c in sub.cells] == [c.strip() for c in cells]
     assert any("upgraded to format 4" in n for n in sub.notes) == (not version.startswith("4"))
