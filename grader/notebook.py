@@ -113,8 +113,9 @@ class _CellStripper:
     """``object_pairs_hook`` for json: keeps of each cell what grading needs, counting as it goes.
 
     A cell is any object with a ``cell_type`` (nbformat 4 puts cells in ``cells``,
-    nbformat 3 in ``worksheets[].cells``; an object elsewhere that claims to be a cell
-    only costs its own outputs). Code cells lose their outputs (nbformat keeps an
+    nbformat 3 in ``worksheets[].cells``; an object elsewhere that looks like a cell, say in
+    an output that displays a notebook, is counted and stripped as one too: the count can
+    only be high, never low). Code cells lose their outputs (nbformat keeps an
     empty list); every cell loses its attachments; markdown and raw cells their text.
     """
 
