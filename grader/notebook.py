@@ -232,7 +232,8 @@ def read_script(text: str, limits: ReadLimits = ReadLimits()) -> list[str]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nb = jupytext.reads(text, fmt="py:percent")
+        # comment_magics off: in a script, "# %matplotlib inline" is a comment, not a magic to uncomment
+        nb = jupytext.reads(text, fmt={"extension": ".py", "format_name": "percent", "comment_magics": False})
     return [transform(c.source) for c in nb.cells if c.cell_type == "code" and c.source.strip()]
 
 

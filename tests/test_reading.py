@@ -87,6 +87,8 @@ def test_a_script_without_markers_is_one_cell_and_magics_become_calls():
     assert read_script("x = 1\ny = 2\n") == ["x = 1\ny = 2\n"]
     (cell,) = read_script("# %%\n%matplotlib inline\n!pip install x\n")
     assert "run_line_magic('matplotlib', 'inline')" in cell and "system('pip install x')" in cell
+    (cell,) = read_script("# %%\n# %matplotlib inline\nx = '''\n# %s\n'''\n")  # comments stay comments
+    assert cell == "# %matplotlib inline\nx = '''\n# %s\n'''\n"
 
 
 def test_titled_percent_script_scores_like_the_plain_one(plain_scores):
