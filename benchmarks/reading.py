@@ -61,6 +61,14 @@ def with_images(megabytes: int) -> bytes:
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}).encode()
 
 
+def magics(cells: int, per_cell: int) -> bytes:
+    """``cells`` code cells of ``per_cell`` IPython magic lines each (IPython's own pass is quadratic)."""
+    source = "%time x = 1\n" * per_cell
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
+         "source": source} for i in range(cells)]}).encode()
+
+
 def tiny_values(item: str, megabytes: int) -> bytes:
     """A one-cell notebook whose output is a list of ``item`` (``{}``, ``0.5`` ...) ``megabytes`` long."""
     payload = "[" + ",".join([item] * (megabytes * 2**20 // (len(item) + 1))) + "]"
@@ -89,6 +97,8 @@ def main() -> None:
     for n in args.cells:
         measure(tiny_cells(n), f"{n:,} tiny cells")
     measure(with_images(args.images_mb), f"solution + {args.images_mb} MB of images")
+    measure(magics(1, 80_000), "one cell of 80,000 magics")
+    measure(magics(10_000, 8), "10,000 cells of 8 magics")
     for item in ("{}", '"ab"', "0.5"):
         measure(tiny_values(item, args.images_mb), f"an output of {args.images_mb} MB of {item}")
     measure(tiny_values("0.5", 8), "an output of 8 MB of 0.5 (a plot)")
