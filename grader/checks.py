@@ -48,6 +48,7 @@ class Outcome:
     is_value_error: bool = False
     mutated: tuple[str, ...] = ()
     source_dtype: str = ""
+    container: str = ""  # "list" or "tuple" when the function returned one (see wire.read_result)
 
 
 NOT_RUN = Outcome("not-run", error_message="the call was not made")
@@ -127,9 +128,10 @@ def array_result(results: Results, call: Call, shape: Sequence[int] | None, *, w
     """The call's result as one float64 array of ``shape`` (None: any shape)."""
     value = result(results, call)
     if isinstance(value, tuple):
-        raise WrongShape(f"{call.signature()}{what} returned a tuple of {len(value)} items, expected one array"
+        kind = results[call.id].container or "tuple"
+        raise WrongShape(f"{call.signature()}{what} returned a {kind} of {_items(len(value))}, expected one array"
                          + (f" of shape {tuple(shape)}" if shape is not None else "") + ".",
-                         expected_shape=shape, got_shape=None)
+                         hint=_parts_hint(kind, value), expected_shape=shape, got_shape=None)
     value = np.asarray(value, dtype=np.float64)
     if shape is not None and value.shape != tuple(shape):
         raise WrongShape(f"{call.signature()}{what} returned shape {value.shape}, expected {tuple(shape)}.",
@@ -138,20 +140,69 @@ def array_result(results: Results, call: Call, shape: Sequence[int] | None, *, w
     return value
 
 
+def several(results: Results, call: Call) -> tuple | None:
+    """The parts of a result that is several results: a tuple or a list, whatever its items.
+
+    The contract's array-likes cross the wire as one array where numpy reads them
+    as one (``[ga, gb]`` of equal shapes, ``(gx, g_alpha)`` of numbers): such a
+    result is split along its first axis. An ndarray (or a number) is one
+    result, never several: None.
+    """
+    out = results.get(call.id, NOT_RUN)
+    value = out.value
+    if isinstance(value, tuple):
+        return value
+    if out.container and isinstance(value, np.ndarray) and value.ndim >= 1:
+        return tuple(value[i].copy() for i in range(value.shape[0]))
+    return None
+
+
+def _one_array(item: Any) -> np.ndarray | None:
+    """An item of a result as one float64 array (it may be a nested tuple of trusted arrays), or None."""
+    try:
+        arr = np.asarray(item, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def _parts_hint(kind: str, parts: tuple) -> str:
+    shapes = []
+    for part in parts[:4]:
+        arr = _one_array(part)
+        shapes.append(str(arr.shape) if arr is not None else "?")
+    listed = ", ".join(shapes) + (", ..." if len(parts) > 4 else "")
+    if len(parts) == 1:
+        return f"return the array itself, not a {kind} holding it (look for a trailing comma or extra brackets)."
+    if kind == "item":
+        return f"its items have shapes {listed}: each item must be one array (or one list of equal-length rows)."
+    return f"the {kind}'s items have shapes {listed}: return one array (np.array(...) of equal-shaped rows)."
+
+
 def tuple_result(results: Results, call: Call, shapes: Sequence[Sequence[int] | None]) -> tuple:
-    """The call's result as a tuple of float64 arrays with the given shapes."""
-    value = result(results, call)
+    """The call's result as a tuple of float64 arrays with the given shapes.
+
+    A tuple or a list of array-likes, as the contract allows.
+    """
+    result(results, call)  # raises, saying why, when there is no value
+    parts = several(results, call)
     n = len(shapes)
-    if not isinstance(value, tuple) or len(value) != n:
-        got = f"a tuple of {len(value)} items" if isinstance(value, tuple) else "a single array"
+    if parts is None or len(parts) != n:
+        kind = results[call.id].container or "tuple"
+        got = f"a {kind} of {_items(len(parts))}" if parts is not None else "a single array"
         raise WrongShape(f"{call.signature()} returned {got}, expected a tuple of {n} arrays.",
                          hint=f"end with `return ({', '.join('...' for _ in range(n))})`.",
                          expected_shape=shapes, got_shape=None)
     out = []
-    for i, (item, shape) in enumerate(zip(value, shapes)):
-        if isinstance(item, tuple):
-            raise WrongShape(f"item {i} of {call.signature()} is a nested tuple, expected an array.")
-        arr = np.asarray(item, dtype=np.float64)
+    for i, (item, shape) in enumerate(zip(parts, shapes)):
+        arr = _one_array(item)
+        if arr is None:
+            raise WrongShape(f"item {i} of what {call.signature()} returned is a tuple or list whose items do not "
+                             f"form one array, expected an array.", hint=_parts_hint("item", item))
         if shape is not None and arr.shape != tuple(shape):
             raise WrongShape(f"item {i} of what {call.signature()} returned has shape {arr.shape}, "
                              f"expected {tuple(shape)}.", hint=_shape_hint(tuple(shape), arr.shape),

@@ -66,13 +66,15 @@ def _describe_exit(info: dict) -> str:
     return f"exited with status {info.get('exit')}"
 
 
-def execute(cells: list[str], plans: dict[str, Plan], worker: Worker) -> Execution:
+def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: float | None = None) -> Execution:
+    """Run ``cells`` then every plan's calls; ``budget``: seconds left of the submission's timeout
+    (what reading it did not use), by default the whole ``limits.timeout``."""
     limits = worker.limits
     result = Execution(outcomes={q: {} for q in plans})
     wired = {q: [wire_call(c) for c in plan.calls] for q, plan in plans.items()}
     pending = [q for q, plan in plans.items() if plan.calls]  # exercises whose calls are still to be made
     start = time.monotonic()
-    end = start + limits.timeout
+    end = start + (limits.timeout if budget is None else min(limits.timeout, max(0.0, budget)))
     false_starts = 0
     while pending:
         if time.monotonic() >= end or result.attempts > len(cells) + len(plans) + 1:

@@ -133,13 +133,15 @@ def grade(task: dict) -> dict:
         record["exercises"] = {q: _zero(q, f"not graded: {exc.message}") for q in EXERCISES}
         record["provenance"]["seconds"] = round(time.monotonic() - started, 3)
         return record
+    read_seconds = time.monotonic() - started
     record["notes"] = list(submission.notes)
     plans = build_plans(seed)
     worker = get_worker(options)
     try:
         if options.sandbox == "process":  # a container is at the top already
             require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
-        execution = execute(submission.cells, plans, worker)
+        # reading (bounded by notebook.ReadLimits) is part of the submission's time: the sandbox gets what is left
+        execution = execute(submission.cells, plans, worker, budget=options.limits.timeout - read_seconds)
     except (JobDidNotStart, IsolationUnavailable) as exc:
         message = (f"not graded: {exc}" if isinstance(exc, IsolationUnavailable) else
                    f"the grader's sandbox failed, not the submission: {exc}. Nothing was graded; run again.")

@@ -8,7 +8,7 @@ from grader.checks import CriterionResult, Outcome, run_criteria
 from grader.exercises import Exercise
 from grader.probes import Plan
 from grader.text import identifier, one_line, plain
-from grader.wire import WireError, decode_result
+from grader.wire import WireError, read_result
 
 STATUSES = {"ok", "raised", "undefined", "timeout", "crashed", "not-run", "invalid"}
 
@@ -25,10 +25,11 @@ def outcome_from_record(rec: Any) -> Outcome:
                        error_message=plain(rec.get("error_message")),
                        is_value_error=rec.get("is_value_error") is True, mutated=mutated)
     try:
-        value, source = decode_result(rec.get("result"))
-    except (WireError, ValueError, TypeError) as exc:
+        decoded = read_result(rec.get("result"))
+    except (WireError, ValueError, TypeError, RecursionError) as exc:
         return Outcome("invalid", error_message=plain(f"unreadable result ({exc})"))
-    return Outcome("ok", value=value, mutated=mutated, source_dtype=one_line(source, 40))
+    return Outcome("ok", value=decoded.value, mutated=mutated, source_dtype=one_line(decoded.source_dtype, 40),
+                   container=decoded.container)
 
 
 @dataclass

@@ -92,3 +92,16 @@ def test_frames_split_a_stream_and_refuse_oversized_frames():
         FrameReader(max_frame=10).feed(frame({"x": "y" * 100}))
     with pytest.raises(WireError, match="not JSON"):
         FrameReader().feed(b"\0\0\0\3abc")
+
+
+def test_results_say_whether_a_list_or_a_tuple_was_returned():
+    """The record keeps the difference: a list (or tuple) of numbers crosses as one array marked with its kind;
+    a tuple of arrays, or items that do not form one array, cross item by item."""
+    assert encode_result([[1.0, 2.0], [3.0, 4.0]])["container"] == "list"
+    assert encode_result((1.0, 2.0))["container"] == "tuple"
+    assert "container" not in encode_result(np.ones(2)) and "container" not in encode_result(2.0)
+    assert set(encode_result((np.ones((2, 3)), np.ones(2)))) == {"tuple"}
+    assert set(encode_result([np.ones((2, 3)), np.ones(2)])) == {"list"}
+    assert set(encode_result((np.ones(2), np.zeros(2)))) == {"tuple"}  # several results, each its own dtype
+    decoded, _ = decode_result(json.loads(json.dumps(encode_result([np.ones(2), np.zeros(2)]))))
+    assert type(decoded) is np.ndarray and decoded.shape == (2, 2)  # a list of rows is one array
