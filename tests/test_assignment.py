@@ -559,7 +559,10 @@ BAD_SUBMISSIONS = {
     "blank_text": ({"activations.ipynb": b"  \n"}, "is empty"),
     "not_json": ({"activations.ipynb": b"<html>Jupyter download page</html>"}, "not valid JSON"),
     "json_not_notebook": ({"activations.ipynb": b'{"cells": []}'}, "not a Jupyter notebook"),
-    "too_large": ({"activations.ipynb": b" " * (21 * 2**20)}, "over the limit of 20 MiB"),
+    # saved outputs no longer count (they are dropped before any limit); too many cells still do
+    "too_large": ({"activations.ipynb": json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}] * 10_001
+    }).encode()}, "cells, over the limit"),
     "pdf_only": ({"activations.pdf": b"%PDF-1.4"}, "no notebook (.ipynb) was found"),
     "nothing": ({}, "received: nothing"),
     "two_notebooks": ({"a.ipynb": b"{}", "b.ipynb": b"{}"}, "2 notebooks were submitted"),
