@@ -13,6 +13,16 @@ GOLDEN = ROOT / "tests" / "golden"
 SAMPLES = ROOT / "samples"
 
 
+def private_tmp() -> str:
+    """Shell commands, for a throw-away mount namespace, that give it its own /tmp, /dev/shm and
+    /var/tmp while this checkout (which may itself live below /tmp, with its .venv) stays where it
+    is: it is bound aside first, then back onto the same path in the new /tmp."""
+    r = str(ROOT)
+    return " && ".join(["mount -t tmpfs tmpfs /mnt", "mkdir -p /mnt/checkout", f"mount --bind {r} /mnt/checkout",
+                        "mount -t tmpfs tmpfs /tmp", "mount -t tmpfs tmpfs /dev/shm", "mount -t tmpfs tmpfs /var/tmp",
+                        f"mkdir -p {r}", f"mount --bind /mnt/checkout {r}"])
+
+
 def docker_problem() -> str | None:
     """Why Docker tests cannot run here, or None."""
     try:

@@ -20,11 +20,10 @@ import subprocess
 import pytest
 
 from grader.sandbox import isolation_rank, landlock_paths, require, IsolationUnavailable
-from conftest import ROOT
+from conftest import ROOT, private_tmp
 
 SCENARIO = "tests/isolation/scenario.py"
 IMAGE = os.environ.get("ACTIVATION_GRADER_TEST_IMAGE", "activation-grader:latest")
-TMPFS = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /var/tmp"
 
 
 def _verdict(output: str) -> dict:
@@ -38,7 +37,7 @@ def in_namespace(*grade_options: str, env: dict | None = None) -> dict:
     whatever goes wrong stays in there (root only)."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1) for a throw-away namespace")
-    command = f"{TMPFS} && exec {sys.executable} {SCENARIO} {ROOT} - {' '.join(grade_options)}"
+    command = f"{private_tmp()} && exec {sys.executable} {SCENARIO} {ROOT} - {' '.join(grade_options)}"
     proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
                            "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env={**os.environ, **(env or {})})

@@ -19,11 +19,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, private_tmp
 
 IMAGE = os.environ.get("ACTIVATION_GRADER_TEST_IMAGE", "activation-grader:latest")
 REVIEW = "tests/isolation/review"
-TMPFS = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /var/tmp"
 
 
 class Run:
@@ -70,7 +69,7 @@ def in_namespace_docker(*attacks: str) -> Run:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1) for a throw-away namespace")
     files = " ".join(f"{REVIEW}/{a}" for a in attacks)
-    command = f"{TMPFS} && exec {sys.executable} {REVIEW}/driver.py docker {files}"
+    command = f"{private_tmp()} && exec {sys.executable} {REVIEW}/driver.py docker {files}"
     proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
                            "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=400,
                           env={**os.environ, "SRC": str(ROOT), "IMAGE": IMAGE})
@@ -168,7 +167,7 @@ def test_landlock_copycat_scores_nothing():
 def test_docker_copycat_scores_nothing():
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1) for a throw-away namespace")
-    command = (f"{TMPFS} && mkdir -p /tmp/cc/in && cp tests/golden/solution.py /tmp/cc/in/a_alice.py && "
+    command = (f"{private_tmp()} && mkdir -p /tmp/cc/in && cp tests/golden/solution.py /tmp/cc/in/a_alice.py && "
                f"cp {REVIEW}/copycat.py /tmp/cc/in/b_copycat.py && {sys.executable} -m grader grade /tmp/cc/in "
                f"--out /tmp/cc/out --jobs 1 --regrade --no-report --sandbox docker --image {IMAGE} >/dev/null 2>&1; "
                f"for f in /tmp/cc/out/results/*.json; do {sys.executable} -c 'import json,sys; d=json.load(open(sys.argv[1])); "
