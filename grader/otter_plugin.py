@@ -66,8 +66,8 @@ _cache: dict[str, tuple] = {}
 def _outcomes(env: Mapping[str, Any], exercise: str, seed: int):
     """The exercise's plan and the outcomes of its calls on the functions in ``env`` (cached)."""
     from grader.execution import wire_call
-    from grader.scoring import outcome_from_record
-    from grader.worker import run_call
+    from grader.outcomes import outcome_from_record
+    from grader.calls import run_call
 
     ex = EXERCISES[exercise]
     functions = tuple(env.get(name) for name in ex.names)
