@@ -19,7 +19,7 @@ from grader.checks import CriterionResult, WrongShape, array_result, tuple_resul
 from grader.exercises import EXERCISES
 from grader.probes import Call
 from grader.outcomes import outcome_from_record
-from grader.testing import grade_source
+from helpers import grade_source
 from grader.wire import MAX_ELEMENTS, WireError, encode_result, read_result
 from grader import worker
 
