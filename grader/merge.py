@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.classreport import write_report
+from grader import classreport
 from grader.errors import GraderError
 from grader.report import (
     atomic_write,
@@ -158,7 +158,7 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     if submissions:
         merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
     if report:
-        write_report(out)
+        classreport.write_report(out)
     return merged
 
 
