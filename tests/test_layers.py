@@ -15,7 +15,10 @@ The layers, from the ground up (README, "How grading works"):
 6. interfaces: the command line and the Otter plugin.
 
 Imports are read with ``ast`` (nothing is imported), at module level and inside functions alike,
-``TYPE_CHECKING`` blocks included. A new module must be given a layer here.
+``TYPE_CHECKING`` blocks included. A new module must be given a layer here. Besides: the
+foundation and the rubric do no I/O, the worker program's parts import only the parts shipped
+before them, click is for the interfaces only, and below the interfaces the grader's own
+modules are imported at the top of a module, never inside a function.
 """
 from __future__ import annotations
 
@@ -278,6 +281,20 @@ def test_only_the_interfaces_import_the_grader_inside_functions():
                      "and the command line's start-up only):\n" + "\n".join(new))
     done = sorted(LAZY_PENDING - set(lazy))
     assert not done, f"these are no longer imported lazily: remove them from LAZY_PENDING: {done}"
+
+
+def test_only_the_interfaces_use_click():
+    found = []
+    for module, path in MODULES.items():
+        if layer_of(module) == "interfaces":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "click" for n in names):
+                found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
+    assert not found, ("library code raises grader.errors.GraderError (fields and a message saying how to "
+                       "fix it); the command line turns it into click's error:\n" + "\n".join(found))
 
 
 # -- the test finds what it is for --------------------------------------------------------------------
