@@ -9,10 +9,9 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from grader.calls import run_call
-
 import numpy as np
 
+from grader.calls import run_call
 from grader.checks import CriterionResult, Outcome, run_criteria
 from grader.exercise import Exercise
 from grader.exercises import EXERCISES
