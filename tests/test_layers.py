@@ -274,6 +274,19 @@ def test_worker_program_imports_only_its_earlier_parts():
     assert not found, "\n".join(found)
 
 
+def test_worker_program_is_its_parts_in_order_and_imports_nothing_of_the_grader():
+    from grader.sandbox import worker_source
+
+    script = worker_source()
+    firsts = [ast.get_docstring(ast.parse(MODULES[m].read_text())).splitlines()[0] for m in SHIPPED]
+    positions = [script.find(first) for first in firsts]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(SHIPPED, positions))
+    kept = [node.lineno for node in ast.walk(ast.parse(script)) if isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(n.split(".")[0] in PACKAGES for n in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                                                           else [node.module or ""]))]
+    assert not kept, f"the worker program imports the grader at its lines {kept}"
+
+
 def test_only_the_interfaces_import_the_grader_inside_functions():
     lazy = {(i.path, i.target): i for i in ALL_IMPORTS if i.lazy and layer_of(i.source) != "interfaces"}
     new = [str(i) for key, i in sorted(lazy.items()) if key not in LAZY_PENDING]
