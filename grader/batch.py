@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.grading import Options, grade, now, task_key
-from grader.notebook import submission_files
+from grader.exercises import EXERCISES, TOTAL_POINTS
+from grader.executors import LocalExecutor, as_completed
+from grader.grading import SCHEMA, Options, _zero, grade, grader_version, now, task_key
 from grader.probes import submission_seed
+from grader.regrade import changed_scores
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
-from grader.text import file_name, one_line, plain
+from grader.submissions import collect, shard_of
+from grader.text import one_line, plain
 
 
 @dataclass
@@ -28,44 +31,10 @@ class Batch:
     records: list[dict] = field(default_factory=list)
     reused: int = 0
     graded: int = 0
-    out_dir: Path | None = None
     changes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def collect(paths: list[Path]) -> list[tuple[str, Path]]:
-    """(unique display name, path) for every submission under ``paths``, sorted.
-
-    The display name is the file's path below the directory given, as one printable line
-    (``grader.text.file_name``: a name is text the student chose). Two names that would share
-    a results file get ``~2``, ``~3`` ... before their suffix, which still says how to read them.
-    """
-    out, seen = [], set()
-    for path in paths:
-        root = path if path.is_dir() else path.parent
-        for f in submission_files([path]):
-            name = file_name(f.relative_to(root).as_posix() if path.is_dir() else f.name)
-            stem, dot, suffix = name.rpartition(".")
-            n = 2
-            while safe_name(name) in seen:
-                name = f"{stem}~{n}.{suffix}" if dot else f"{suffix}~{n}"
-                n += 1
-            seen.add(safe_name(name))
-            out.append((name, f))
-    return out
-
-
-def shard_of(items: list, shard: tuple[int, int] | None) -> list:
-    """Items i with i % N == I: a deterministic part for SLURM arrays and Indexed Jobs."""
-    if shard is None:
-        return items
-    index, count = shard
-    return [item for i, item in enumerate(items) if i % count == index]
-
-
 def _error_record(name: str, content: bytes, options: Options, exc: BaseException) -> dict:
-    from grader.exercises import EXERCISES, TOTAL_POINTS
-    from grader.grading import SCHEMA, _zero, grader_version
-
     message = plain(f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not "
                     f"graded. Run again to retry it; if it fails again, report this message.", 600)
     return {"schema": SCHEMA, "file": name, "status": "error", "message": message, "score": 0.0,
@@ -81,11 +50,9 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
         regrade: bool = False, shard: tuple[int, int] | None = None,
         on_result: Callable[[dict], None] | None = None, progress: bool = True) -> Batch:
     """Grade every submission under ``paths`` into ``out_dir``; see the module docstring."""
-    from grader.executors import LocalExecutor, as_completed
-
     out_dir.mkdir(parents=True, exist_ok=True)
     items = shard_of(collect(paths), shard)
-    batch = Batch(out_dir=out_dir)
+    batch = Batch()
     records: dict[str, dict] = {}
     todo = []
     previous: dict[str, dict] = {}
@@ -120,8 +87,6 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
                 records[name] = record
                 batch.graded += 1
                 if name in previous:
-                    from grader.merge import changed_scores
-
                     if changes := changed_scores(previous[name], record):
                         batch.changes[name] = changes
                 if on_result:

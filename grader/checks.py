@@ -17,15 +17,13 @@ up to ~1e-3). ``atol`` lets values that underflow, such as sigmoid(-700), be 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from grader.hints import FLOAT32_HINT, looks_float32, raised_hint
 from grader.probes import Call, Plan
 
-if TYPE_CHECKING:  # pragma: no cover
-    from grader.gates import Gate
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -38,7 +36,10 @@ class Outcome:
 
     ``status`` is ``ok`` (``value`` holds float64/bool arrays, or a tuple of
     them), ``raised`` (``error_type``/``error_message``), ``undefined`` (the name
-    does not exist), ``timeout``, ``crashed`` (the worker died) or ``not-run``.
+    does not exist), ``timeout`` (the call or its exercise ran out of time),
+    ``crashed`` (the process died or the channel broke during the exercise),
+    ``not-run`` (the submission's time ran out first) or ``invalid`` (the
+    worker's record was malformed, or the result could not be encoded or read).
     """
 
     status: str
@@ -349,13 +350,23 @@ class CheckError(CheckFailure):
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A condition on the values (``check`` passes or raises CheckFailure); ``what`` completes "counts once ...".
+
+    Defined here, with the criterion that carries it; ``grader.gates`` builds gates."""
+
+    what: str
+    check: CheckFn
+
+
+@dataclass(frozen=True)
 class Criterion:
     """One sub-check worth ``points``, all or nothing; with a ``gate``, only once it is met."""
 
     name: str
     points: float
     check: CheckFn
-    gate: "Gate | None" = None
+    gate: Gate | None = None
 
 
 @dataclass
@@ -384,7 +395,7 @@ def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | Non
     return None
 
 
-def _not_earned(gate: "Gate", failure: CheckFailure) -> NotEarned:
+def _not_earned(gate: Gate, failure: CheckFailure) -> NotEarned:
     """The message of a gated criterion whose gate is not met: short, the failing criteria say the rest."""
     first = failure.message.splitlines()[0] if failure.message else ""
     why = f" ({first})" if first and len(first) <= 120 else ""

@@ -1,6 +1,12 @@
-"""The ``activation-grader`` command."""
+"""The ``activation-grader`` command.
+
+Each command imports the grader inside its body, so ``--help`` and ``--version`` load click
+and nothing of the grading (no NumPy, autograd or exercises). The grader's own exceptions
+(:class:`grader.errors.GraderError`) become click's error messages here, and only here.
+"""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -8,6 +14,18 @@ from pathlib import Path
 import click
 
 from grader import __version__
+from grader.errors import GraderError
+
+
+def _user_errors(command):
+    """A problem the user can fix (``GraderError``) is shown as ``Error: <message>`` with exit status 1."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GraderError as exc:
+            raise click.ClickException(exc.message) from None
+    return run
 
 
 def _parse_shard(ctx, param, value):
@@ -67,6 +85,7 @@ def main() -> None:
               help="Refuse to grade where the sandbox cannot give at least this isolation.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@_user_errors
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, regrade, shard, executor,
           scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
@@ -170,6 +189,27 @@ def image_build(offline: bool, tag: str) -> None:
     click.echo(f"Built {build_image(offline=offline, tag=tag)}")
 
 
-from grader.merge import merge_command  # noqa: E402
 
-main.add_command(merge_command, "merge")
+@main.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the merged final_grades.csv, results/, feedback/ and class report.")
+@click.option("--submissions", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="The graded inputs (repeatable): fail if any of them has no result in DIRS.")
+@click.option("--no-report", is_flag=True, help="Do not write the class report.")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+@_user_errors
+def merge_command(dirs, out_dir, submissions, no_report, quiet) -> None:
+    """Merge the output directories of sharded runs (grade --shard I/N) into OUT."""
+    from grader.merge import MissingResults, merge_shards
+
+    merged = merge_shards(list(dirs), out_dir, submissions=list(submissions) or None, report=not no_report)
+    for warning in merged.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for dup in merged.duplicates:
+        click.echo(f"{'Duplicate' if dup.identical else 'Conflict'}: {dup.describe()}", err=True)
+    if not quiet:
+        click.echo(f"Merged {len(merged.records)} submission(s) from {len(dirs)} directories into {merged.csv}"
+                   f" ({len(merged.duplicates)} duplicate(s)).")
+    if merged.missing:
+        raise MissingResults(merged.missing)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from grader.checks import Outcome
+from grader.outcomes import outcome_from_record
 from grader.probes import Plan
-from grader.scoring import outcome_from_record
 from grader.sandbox import Limits, WorkerDied
 from grader.text import identifier, plain
 from grader.wire import WireError, encode_arg

@@ -11,7 +11,8 @@ import multiprocessing
 import os
 import threading
 
-import click
+from grader.errors import GraderError
+from grader.grading import Options, close_workers, grader_version, task_key
 
 
 def _init_worker() -> None:
@@ -22,8 +23,6 @@ def _init_worker() -> None:
     the batch.
     """
     from multiprocessing.util import Finalize
-
-    from grader.grading import close_workers
 
     Finalize(None, close_workers, exitpriority=10)
 
@@ -67,8 +66,6 @@ class InlineExecutor(cf.Executor):
         return future
 
     def shutdown(self, wait: bool = True, **kwargs) -> None:
-        from grader.grading import close_workers
-
         close_workers()
 
 
@@ -82,8 +79,8 @@ _HOW_TO_START = (
 )
 
 
-class DaskExecutorError(click.ClickException):
-    """The Dask cluster cannot be used; the message says how to fix it (a ``click.ClickException``)."""
+class DaskExecutorError(GraderError):
+    """The Dask cluster cannot be used; ``message`` says why and how to fix it."""
 
 
 def dask_executor(scheduler: str | None = None, *, timeout: float = CONNECT_TIMEOUT) -> DaskExecutor:
@@ -179,8 +176,6 @@ def grading_key(task: dict) -> str:
     import hashlib
     import json
 
-    from grader.grading import Options, task_key
-
     options = task["options"]
     digest = hashlib.sha256(json.dumps([task["name"], options], sort_keys=True, default=str).encode())
     return f"grade-{task_key(task['content'], Options.from_dict(options))}-{digest.hexdigest()[:12]}"
@@ -202,16 +197,12 @@ def _run_on_worker(fn, /, *args, **kwargs):
         if not _worker_finalizer:
             from multiprocessing.util import Finalize
 
-            from grader.grading import close_workers
-
             Finalize(None, close_workers, exitpriority=10)
             _worker_finalizer = True
         return fn(*args, **kwargs)
 
 
 def _worker_info() -> dict:
-    from grader.grading import grader_version
-
     return {"grader_version": grader_version()}
 
 
@@ -327,8 +318,6 @@ def _check_workers(client) -> None:
     """Workers must run this grader; warn about what would make the run slow or wait."""
     import logging
 
-    from grader.grading import grader_version
-
     log = logging.getLogger("grader.executors")
     workers = _scheduler_workers(client)
     if not workers:
@@ -379,17 +368,3 @@ def dispatch_overhead(executor, n: int = 200, payload_bytes: int = 50_000) -> di
     seconds = time.perf_counter() - started
     return {"tasks": n, "payload_bytes": payload_bytes, "seconds": round(seconds, 4),
             "per_task_ms": round(1000 * seconds / max(n, 1), 3)}
-
-
-def compare_overhead(scheduler: str | None = None, jobs: int | None = None, n: int = 200,
-                     payload_bytes: int = 50_000) -> dict:
-    """:func:`dispatch_overhead` of the local pool and of the Dask cluster at ``scheduler``."""
-    out = {}
-    pool = LocalExecutor(jobs or default_jobs())
-    try:
-        out["local"] = dispatch_overhead(pool, n, payload_bytes)
-    finally:
-        pool.shutdown()
-    with dask_executor(scheduler) as dask:
-        out["dask"] = dispatch_overhead(dask, n, payload_bytes)
-    return out

@@ -12,21 +12,14 @@ the same verdict as the whole rubric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from grader.checks import ATOL, RTOL, CheckFailure, CheckFn, Criterion, Results
+from grader.checks import ATOL, RTOL, CheckFailure, Criterion, Gate, Results
 from grader.probes import Call, Plan
 
-
-@dataclass(frozen=True)
-class Gate:
-    """A condition on the values (``check`` passes or raises CheckFailure); ``what`` completes "counts once ..."."""
-
-    what: str
-    check: CheckFn
+__all__ = ["Gate", "gated", "informative", "right_somewhere"]
 
 
 def gated(gate: Gate, *criteria: Criterion) -> tuple[Criterion, ...]:

@@ -21,10 +21,11 @@ import numpy as np
 
 from grader import __version__
 from grader.exercises import EXERCISES, TOTAL_POINTS
+from grader.docker_sandbox import DockerWorker
 from grader.execution import JobDidNotStart, execute
 from grader.notebook import SubmissionError, load
 from grader.probes import submission_seed
-from grader.sandbox import IsolationUnavailable, Limits, require
+from grader.sandbox import IsolationUnavailable, Limits, Zygote, require
 from grader.scoring import ExerciseScore, score_exercise
 from grader.text import file_name
 
@@ -89,12 +90,8 @@ def get_worker(options: Options):
     if worker is None:
         slot = os.getpid() % 4000
         if options.sandbox == "docker":
-            from grader.docker_sandbox import DockerWorker
-
             worker = DockerWorker(slot, options.limits, options.image, fresh=options.fresh_containers)
         else:
-            from grader.sandbox import Zygote
-
             worker = Zygote(slot, options.limits, options.isolation)
             worker.start()
         _workers[key] = worker

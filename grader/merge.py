@@ -1,4 +1,4 @@
-"""Combining the output directories of sharded runs, and explaining what a regrade changed.
+"""Combining the output directories of sharded runs.
 
 A SLURM array or a Kubernetes Indexed Job grades shard I of N into its own
 directory (``grade --shard I/N --out out/shard-I``). ``merge`` turns those
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import click
-
+from grader import classreport
+from grader.errors import GraderError
 from grader.report import (
     atomic_write,
     feedback_markdown,
@@ -26,10 +26,30 @@ from grader.report import (
     safe_name,
     write_grades_csv,
 )
+from grader.submissions import collect
 
 
-class MergeError(click.ClickException):
+class MergeError(GraderError):
     """The directories cannot be merged; the message says why and what to do."""
+
+
+class NotAnOutputDirectory(MergeError):
+    """``directory`` has no ``results/``: it is not what ``grade --out`` wrote."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        super().__init__(f"{directory} has no results/ directory: is it an output directory of "
+                         f"`activation-grader grade --out`?")
+
+
+class MissingResults(MergeError):
+    """Submissions given to ``merge --submissions`` that no merged directory has a result for."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = list(missing)
+        shown = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
+        super().__init__(f"{len(self.missing)} submission(s) have no result in the merged directories: "
+                         f"{shown}. Run their shard again (finished results are reused), then merge again.")
 
 
 @dataclass
@@ -78,11 +98,6 @@ class Merged:
 def file_order(name: str) -> tuple[str, ...]:
     """The order of ``grade``'s rows for one input directory: by path, part by part."""
     return tuple(name.split("/"))
-
-
-def merge(dirs: list[Path], out: Path) -> Path:
-    """Merge the shard output directories ``dirs`` into ``out``; returns ``out/final_grades.csv``."""
-    return merge_shards(dirs, out).csv
 
 
 def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None = None,
@@ -141,21 +156,16 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     csv_path = write_grades_csv(out, records)
     merged = Merged(out=out, csv=csv_path, records=records, duplicates=duplicates, warnings=warnings)
     if submissions:
-        from grader.batch import collect
-
         merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
     if report:
-        from grader.classreport import write_report
-
-        write_report(out)
+        classreport.write_report(out)
     return merged
 
 
 def _read_directory(d: Path, warnings: list[str]) -> list[Source]:
     results = d / "results"
     if not results.is_dir():
-        raise MergeError(f"{d} has no results/ directory: is it an output directory of "
-                         f"`activation-grader grade --out`?")
+        raise NotAnOutputDirectory(d)
     if not (d / "final_grades.csv").is_file():
         warnings.append(f"{d} has no final_grades.csv: that run did not finish. Its finished results are "
                         f"merged; run the same grade command again (finished results are reused), then merge.")
@@ -205,80 +215,3 @@ def _copy(src: Path, dst: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-# -- what a regrade changed ------------------------------------------------------------------------
-_CAUSES = (("content_sha256", "the submission's content changed"),
-           ("grader_version", "the grader version changed"),
-           ("seed", "the random inputs (seed) changed"),
-           ("sandbox", "the sandbox changed"))
-
-
-def change_causes(old_record: dict, new_record: dict) -> list[str]:
-    """Which of content, grader version, seed and sandbox differ between two records."""
-    old, new = old_record.get("provenance", {}), new_record.get("provenance", {})
-    causes = []
-    for key, text in _CAUSES:
-        if key in old and key in new and old[key] != new[key]:
-            a, b = old[key], new[key]
-            if key == "content_sha256":
-                a, b = str(a)[:12], str(b)[:12]
-            causes.append(f"{text} ({a} -> {b})")
-    return causes
-
-
-def changed_scores(old_record: dict, new_record: dict) -> list[str]:
-    """One line per exercise whose score changed (and for the status), each saying why.
-
-    An empty list means the regrade gave the same points. When neither content, grader version,
-    seed nor sandbox changed, the line says so: the result depended on something else (time
-    limits, a timeout under load).
-    """
-    causes = change_causes(old_record, new_record)
-    why = "; ".join(causes) if causes else ("same content, grader version and seed: the result depended on "
-                                             "something else (time limits, a timeout under load)")
-    lines = []
-    old_ex, new_ex = old_record.get("exercises", {}), new_record.get("exercises", {})
-    for q in sorted(set(old_ex) | set(new_ex), key=lambda q: (len(q), q)):
-        a, b = old_ex.get(q, {}), new_ex.get(q, {})
-        before, after = a.get("score"), b.get("score")
-        if before == after:
-            continue
-        title = b.get("title") or a.get("title") or ""
-        maximum = b.get("max_score", a.get("max_score"))
-        lines.append(f"{q}{': ' + title if title else ''}: {_points(before)} -> {_points(after)}"
-                     f"{' / ' + _points(maximum) if maximum is not None else ''} ({why})")
-    if old_record.get("status") != new_record.get("status"):
-        lines.append(f"status: {old_record.get('status')} -> {new_record.get('status')} ({why})")
-    if lines and old_record.get("score") != new_record.get("score"):
-        lines.insert(0, f"total: {old_record.get('score', 0):g} -> {new_record.get('score', 0):g}")
-    return lines
-
-
-def _points(value) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
-# -- the command -----------------------------------------------------------------------------------
-@click.command("merge")
-@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the merged final_grades.csv, results/, feedback/ and class report.")
-@click.option("--submissions", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="The graded inputs (repeatable): fail if any of them has no result in DIRS.")
-@click.option("--no-report", is_flag=True, help="Do not write the class report.")
-@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
-def merge_command(dirs, out_dir, submissions, no_report, quiet) -> None:
-    """Merge the output directories of sharded runs (grade --shard I/N) into OUT."""
-    merged = merge_shards(list(dirs), out_dir, submissions=list(submissions) or None, report=not no_report)
-    for warning in merged.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    for dup in merged.duplicates:
-        click.echo(f"{'Duplicate' if dup.identical else 'Conflict'}: {dup.describe()}", err=True)
-    if not quiet:
-        click.echo(f"Merged {len(merged.records)} submission(s) from {len(dirs)} directories into {merged.csv}"
-                   f" ({len(merged.duplicates)} duplicate(s)).")
-    if merged.missing:
-        shown = ", ".join(merged.missing[:20]) + (" ..." if len(merged.missing) > 20 else "")
-        raise MergeError(f"{len(merged.missing)} submission(s) have no result in the merged directories: "
-                         f"{shown}. Run their shard again (finished results are reused), then merge again.")

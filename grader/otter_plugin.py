@@ -43,8 +43,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from grader.calls import run_call
 from grader.checks import Outcome, run_criteria
+from grader.execution import wire_call
 from grader.exercises import EXERCISES
+from grader.grading import Options, close_workers, grade
+from grader.otter_gradescope import complete_gradescope_fields
+from grader.outcomes import outcome_from_record
+from grader.sandbox import Limits, describe_isolation, protect_installation
 
 try:  # the hidden tests need only check_criterion; the plugin class needs Otter
     from otter.plugins import AbstractOtterPlugin
@@ -65,10 +71,6 @@ _cache: dict[str, tuple] = {}
 
 def _outcomes(env: Mapping[str, Any], exercise: str, seed: int):
     """The exercise's plan and the outcomes of its calls on the functions in ``env`` (cached)."""
-    from grader.execution import wire_call
-    from grader.scoring import outcome_from_record
-    from grader.worker import run_call
-
     ex = EXERCISES[exercise]
     functions = tuple(env.get(name) for name in ex.names)
     cached = _cache.get(exercise)
@@ -117,9 +119,6 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         return default if value is None else value
 
     def _options(self):
-        from grader.grading import Options
-        from grader.sandbox import Limits
-
         defaults = Limits()
         timeout = float(self._config("timeout", defaults.timeout))
         limits = Limits(timeout=timeout, step_timeout=min(float(self._config("step_timeout", defaults.step_timeout)),
@@ -148,9 +147,6 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
             os.remove(log)
         with open(path, "rb") as f:
             content = f.read()
-        from grader.grading import close_workers, grade
-        from grader.sandbox import protect_installation
-
         protect_installation()
         try:
             self.record = grade({"name": os.path.basename(path), "content": content,
@@ -220,8 +216,6 @@ def grading_summary(record: Mapping[str, Any]) -> str:
     """The top-level output of results.json: the total, then everything about the notebook as a whole
     (cells skipped or timed out, cells that raised, notes) that no single question's output shows."""
     prov = record.get("provenance", {})
-    from grader.sandbox import describe_isolation
-
     isolation = str(prov.get("isolation") or "none")
     lines = [f"Graded by activation-grader {prov.get('grader_version', '')} (worker isolation: "
              f"{isolation}, seed {prov.get('seed')}): "
@@ -268,8 +262,6 @@ def _complete_results_json() -> None:
     def to_gradescope_dict(self, ag_config):
         out = original(self, ag_config)
         if PLUGIN_NAME in (getattr(self, "_plugin_data", None) or {}):
-            from grader.otter_gradescope import complete_gradescope_fields
-
             complete_gradescope_fields(out)
         return out
 

@@ -81,10 +81,6 @@ class Plan:
                 return c
         raise KeyError(call_id)
 
-    def ids(self, prefix: str) -> list[str]:
-        """Ids of the calls whose id starts with ``prefix`` (a group of probes)."""
-        return [c.id for c in self.calls if c.id.startswith(prefix)]
-
 
 def submission_seed(content: bytes, seed: int | None = None) -> int:
     """The seed a submission is graded with (see the module docstring)."""

@@ -51,10 +51,10 @@ class WorkerDied(Exception):
 
 
 def worker_source() -> str:
-    """The worker program: the wire format, the confinement, then the worker, as one script."""
+    """The worker program: the wire format, the confinement, one call, then the worker, as one script."""
     here = Path(__file__).parent
     skip = ("# shipped-with-wire", "from __future__ import")
-    parts = [(here / name).read_text() for name in ("wire.py", "confine.py", "worker.py")]
+    parts = [(here / name).read_text() for name in ("wire.py", "confine.py", "calls.py", "worker.py")]
     strip = lambda text: "\n".join(line for line in text.splitlines() if not any(s in line for s in skip))  # noqa
     return "\n".join([parts[0]] + [strip(part) for part in parts[1:]])
 

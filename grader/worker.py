@@ -1,6 +1,7 @@
 """The untrusted side: executes a submission and runs probe calls on it.
 
-This file is shipped verbatim (after ``grader/wire.py``) to a fresh interpreter
+This file is shipped verbatim (after ``grader/wire.py``, ``grader/confine.py`` and
+``grader/calls.py``) to a fresh interpreter
 started with ``python -I -c``; it imports nothing from the grader, and the
 grader and the reference are not reachable from where it runs.
 
@@ -31,7 +32,8 @@ import types
 
 import numpy as np
 
-from grader.wire import HEADER, ResultTooLarge, decode_arg, encode_result, frame  # shipped-with-wire
+from grader.wire import HEADER, frame  # shipped-with-wire
+from grader.calls import describe_error, run_call  # shipped-with-wire
 from grader.confine import (FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, become_subreaper,  # shipped-with-wire
                             empty_dir_as, end_descendants, landlock_abi, landlock_restrict,  # shipped-with-wire
                             seccomp_available, seccomp_restrict, start_reaper)  # shipped-with-wire
@@ -47,15 +49,12 @@ PRIVATE_DIRS = ("/tmp", "/dev/shm", "/var/tmp")  # fresh for every submission
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-# What the worker reports about a call (did it raise ValueError, did it modify its inputs) is
-# decided in the student's own process, so it must not follow the student's monkeypatches:
-# ``builtins.ValueError = Exception`` or ``np.array_equal = lambda *a, **k: True`` would otherwise
-# earn the points of those checks. Functions defined below resolve builtins in this snapshot
-# (the student's code still sees, and may patch, the real module), and the numpy objects they
-# need are taken now, before any submission runs. (This stops patching, not a process that
-# rewrites its own memory or writes to the event pipe: such facts are only ever self-reported.)
+# What the worker reports (a call's facts, see grader/calls.py; a cell's error) is decided in the
+# student's own process, so it must not follow the student's monkeypatches: functions defined
+# below resolve builtins in this snapshot (the student's code still sees, and may patch, the real
+# module). (This stops patching, not a process that rewrites its own memory or writes to the
+# event pipe: such facts are only ever self-reported.)
 __builtins__ = dict(builtins.__dict__)
-_NDARRAY, _EQUAL, _ISNAN = np.ndarray, np.equal, np.isnan
 
 
 def _call(ret: int, what: str) -> None:
@@ -458,72 +457,8 @@ def run_cells(cells: list[str], skip: set[int], ns: dict, emit) -> None:
         try:
             exec(compile(source, f"<cell {i + 1}>", "exec"), ns)
         except BaseException as exc:  # SyntaxError, SystemExit and KeyboardInterrupt included
-            error = _describe_error(exc)
+            error = describe_error(exc)
         emit({"ev": "cell_done", "i": i, "error": error})
-
-
-def _describe_error(exc: BaseException) -> dict:
-    try:
-        message = str(exc)[:400]
-    except BaseException:
-        message = "<unprintable>"
-    line = getattr(exc, "lineno", None)
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<cell"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return {"type": type(exc).__name__, "message": message, "line": line if isinstance(line, int) else None}
-
-
-def _arrays_in(values, prefix: str):
-    for i, value in enumerate(values):
-        name = f"{prefix}{i + 1}"
-        if isinstance(value, _NDARRAY):
-            yield name, value
-        elif isinstance(value, list):
-            for j, item in enumerate(value):
-                if isinstance(item, _NDARRAY):
-                    yield f"{name}[{j}]", item
-
-
-def _unchanged(before: np.ndarray, after) -> bool:
-    """``array_equal(before, after, equal_nan=True)`` without numpy's Python layer (which the
-    submission can patch); anything but a plain ndarray in an argument's place counts as changed."""
-    if type(after) is not _NDARRAY or after.shape != before.shape or after.dtype != before.dtype:
-        return False
-    if after.tobytes() == before.tobytes():
-        return True
-    return bool((_EQUAL(before, after) | (_ISNAN(before) & _ISNAN(after))).all())
-
-
-def run_call(ns: dict, call: dict) -> dict:
-    """Call one student function on freshly decoded arguments; report plain data."""
-    func = ns.get(call["func"])
-    if func is None or not callable(func):
-        return {"status": "undefined"}
-    args = [decode_arg(a) for a in call["args"]]
-    kwargs = {k: decode_arg(v) for k, v in call["kwargs"].items()}
-    originals = [(name, arr.copy()) for name, arr in _arrays_in(args, "argument ")]
-    try:
-        value = func(*args, **kwargs)
-    except BaseException as exc:
-        err = _describe_error(exc)
-        # type(), not isinstance(): an exception can claim any class through a __class__ property
-        return {"status": "raised", "error_type": err["type"], "error_message": err["message"],
-                "is_value_error": issubclass(type(exc), ValueError)}
-    after = dict(_arrays_in(args, "argument "))
-    mutated = [name for name, before in originals if name not in after or not _unchanged(before, after[name])]
-    try:
-        # arrays, numbers, lists and tuples, with the difference between a list and a tuple kept
-        # (see wire.encode_result); a result over the size the trusted side accepts is refused here,
-        # where it costs this call only, instead of flooding the channel and costing the exercise
-        encoded = encode_result(value)
-    except ResultTooLarge as exc:
-        return {"status": "invalid", "mutated": mutated, "error_message": str(exc)}
-    except BaseException as exc:
-        return {"status": "invalid", "error_message": f"{type(exc).__name__}: {str(exc)[:200]}", "mutated": mutated}
-    return {"status": "ok", "result": encoded, "mutated": mutated}
 
 
 def run_job(job: dict, emit) -> None:

@@ -18,8 +18,8 @@ import pytest
 from grader.checks import CriterionResult, WrongShape, array_result, tuple_result
 from grader.exercises import EXERCISES
 from grader.probes import Call
-from grader.scoring import outcome_from_record
-from grader.testing import grade_source
+from grader.outcomes import outcome_from_record
+from helpers import grade_source
 from grader.wire import MAX_ELEMENTS, WireError, encode_result, read_result
 from grader import worker
 

@@ -357,7 +357,7 @@ def test_hidden_tests_score_each_question_like_the_engine(dist, solution_source)
     from otter.test_files.exception_test import ExceptionTestFile
 
     from grader.otter_plugin import KERNEL_SEED
-    from grader.testing import grade_source, namespace_of, points
+    from helpers import grade_source, namespace_of, points
 
     wrong = solution_source.replace("np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z)")
     blank = "import numpy as np\n" + "\n".join(f"def {n}(*args, **kwargs):\n    return None"
@@ -449,7 +449,7 @@ def _public_checks(dist) -> dict:
 
 def _run_public(dist, source: str) -> dict[str, object]:
     """Each question's public test file, run on the functions ``source`` defines."""
-    from grader.testing import namespace_of
+    from helpers import namespace_of
 
     env = namespace_of(source)
     out = {}
@@ -491,7 +491,7 @@ def test_public_checks_catch_silent_mistakes_and_name_the_function(dist, solutio
                         messages[0].split("AssertionError")[-1])
     assert blamed and set(blamed) == {function}, messages[0]
     # and the grade agrees that it is a mistake
-    from grader.testing import grade_source, points
+    from helpers import grade_source, points
 
     assert points(grade_source(q, _mistake(solution_source, old, new))) < EXERCISES[q].points
 

@@ -160,7 +160,7 @@ from grader.checks import CheckError, NotEarned  # noqa: E402
 from grader.gates import Gate, gated, informative  # noqa: E402
 from grader.hints import looks_float32, raised_hint  # noqa: E402
 from grader.exercises import EXERCISES  # noqa: E402
-from grader.testing import namespace_of, run_plan  # noqa: E402
+from helpers import namespace_of, run_plan  # noqa: E402
 
 from conftest import GOLDEN  # noqa: E402
 

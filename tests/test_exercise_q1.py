@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from grader.checks import Mismatch
 from grader.exercises import saturating as q1
 from grader.probes import EDGE_VALUES
-from grader.testing import grade_source, points, failed, message_of as message
+from helpers import grade_source, points, failed, message_of as message
 
 SEEDS = (0, 1, 2, 12345)
 NAMES = [c.name for c in q1.EXERCISE.criteria]

@@ -1,6 +1,8 @@
 """q10 (per-layer gradient norms): right and wrong submissions against the rubric."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,21 +11,13 @@ from hypothesis import strategies as st
 from grader.checks import Criterion, run_criteria
 from grader.exercises import EXERCISES
 from grader.exercises.deep_gradients import BAD_ACTIVATIONS, MISTAKES
-from grader.testing import failed, grade_source, message_of as message, namespace_of, points, run_plan, wire_call
+from helpers import criterion_named, grade_quietly, failed, message_of as message, namespace_of, points, run_plan, wire_call
 
 EXERCISE = EXERCISES["q10"]
 SEEDS = (0, 1, 2, 12345)
 
-
-def grade(source: str, seed: int = 0):
-    with np.errstate(all="ignore"):
-        return grade_source("q10", source, seed)
-
-
-def criterion(fragment: str) -> str:
-    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
-    assert len(names) == 1, (fragment, names)
-    return names[0]
+grade = partial(grade_quietly, "q10")
+criterion = partial(criterion_named, EXERCISE)
 
 
 SHAPE = criterion("shape (L,)")

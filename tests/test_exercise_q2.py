@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from grader.checks import run_criteria
 from grader.exercises import relu_family as q2
-from grader.testing import grade_source, namespace_of, points, run_plan, failed, message_of
+from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the students' exp
 

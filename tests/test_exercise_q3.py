@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from grader.checks import run_criteria
 from grader.exercises import affine as q3
 from grader.probes import Plan
-from grader.testing import grade_source, points, run_plan, failed, message_of
+from helpers import grade_source, points, run_plan, failed, message_of
 
 SEEDS = (0, 1, 2, 12345)
 CRITERIA = {c.name: c for c in q3.EXERCISE.criteria}

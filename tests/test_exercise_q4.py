@@ -11,7 +11,7 @@ from grader.checks import run_criteria
 from grader.gates import informative
 from grader.exercises import softmax as q4
 from grader.probes import Plan
-from grader.testing import grade_source, namespace_of, points, run_plan, failed, message_of
+from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 from reference import forward as F
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the students' exp

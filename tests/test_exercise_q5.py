@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from grader.checks import Criterion, run_criteria
 from grader.exercises import softmax_jacobian as q5
 from grader.probes import Plan
-from grader.testing import grade_source, namespace_of, points, run_plan, failed, message_of
+from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 from reference import forward as F
 
 SEEDS = (0, 1, 2, 12345)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,22 +11,13 @@ from hypothesis import strategies as st
 
 from grader.exercises import EXERCISES
 from grader.exercises.glu import GLU_MISTAKES, GRAD_A_MISTAKES, GRAD_B_MISTAKES, SWAPPED
-from grader.testing import grade_source, points, wire_call, failed, message_of as message
+from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q6"]
 SEEDS = (0, 1, 2, 12345)
 
-
-def grade(source: str, seed: int = 0):
-    with np.errstate(all="ignore"):
-        return grade_source("q6", source, seed)
-
-
-def criterion(fragment: str) -> str:
-    """The one criterion name that contains ``fragment``."""
-    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
-    assert len(names) == 1, (fragment, names)
-    return names[0]
+grade = partial(grade_quietly, "q6")
+criterion = partial(criterion_named, EXERCISE)
 
 
 GLU_FORWARD = {c.name for c in EXERCISE.criteria if "glu matches" in c.name}  # 0-d, arrays

@@ -1,6 +1,8 @@
 """q7 (initialisation variances): right and wrong submissions against the rubric."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,21 +12,13 @@ from grader.exercises import EXERCISES
 from grader.exercises.initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
                                              _variance_mistakes)
 from grader.probes import Rng
-from grader.testing import grade_source, points, wire_call, failed, message_of as message
+from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q7"]
 SEEDS = (0, 1, 2, 12345)
 
-
-def grade(source: str, seed: int = 0):
-    with np.errstate(all="ignore"):
-        return grade_source("q7", source, seed)
-
-
-def criterion(fragment: str) -> str:
-    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
-    assert len(names) == 1, (fragment, names)
-    return names[0]
+grade = partial(grade_quietly, "q7")
+criterion = partial(criterion_named, EXERCISE)
 
 
 XAVIER = criterion("xavier_variance(n_in, n_out)")
@@ -272,7 +266,7 @@ def test_weights_without_the_right_variance_cost_init_weights_only_and_crash_not
 def test_a_constant_draw_is_reported_as_such_by_the_mean_check():
     from grader.checks import run_criteria
     from grader.exercises.initialisation import mean_criterion
-    from grader.testing import namespace_of, run_plan
+    from helpers import namespace_of, run_plan
 
     plan = EXERCISE.plan(0)
     ns = namespace_of(_replace(DRAW, "return np.full((n_in, n_out), 0.05)"))

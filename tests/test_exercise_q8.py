@@ -1,6 +1,8 @@
 """q8 (dead-ReLU diagnostic): right and wrong submissions against the rubric."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,21 +10,13 @@ from hypothesis import strategies as st
 
 from grader.exercises import EXERCISES
 from grader.exercises.dead_relu import MISTAKES
-from grader.testing import grade_source, points, wire_call, failed, message_of as message
+from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q8"]
 SEEDS = (0, 1, 2, 12345)
 
-
-def grade(source: str, seed: int = 0):
-    with np.errstate(all="ignore"):
-        return grade_source("q8", source, seed)
-
-
-def criterion(fragment: str) -> str:
-    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
-    assert len(names) == 1, (fragment, names)
-    return names[0]
+grade = partial(grade_quietly, "q8")
+criterion = partial(criterion_named, EXERCISE)
 
 
 SHAPE = criterion("boolean array")

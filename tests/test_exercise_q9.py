@@ -1,6 +1,8 @@
 """q9 (PReLU): right and wrong submissions against the rubric."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,21 +10,13 @@ from hypothesis import strategies as st
 
 from grader.exercises import EXERCISES
 from grader.exercises.prelu import FIXED_ALPHAS, GRAD_ALPHA_MISTAKES, GRAD_X_MISTAKES, PRELU_MISTAKES
-from grader.testing import grade_source, points, wire_call, failed, message_of as message
+from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q9"]
 SEEDS = (0, 1, 2, 12345)
 
-
-def grade(source: str, seed: int = 0):
-    with np.errstate(all="ignore"):
-        return grade_source("q9", source, seed)
-
-
-def criterion(fragment: str) -> str:
-    names = [c.name for c in EXERCISE.criteria if fragment in c.name]
-    assert len(names) == 1, (fragment, names)
-    return names[0]
+grade = partial(grade_quietly, "q9")
+criterion = partial(criterion_named, EXERCISE)
 
 
 def starting(prefix: str) -> set[str]:

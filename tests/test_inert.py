@@ -31,7 +31,8 @@ from grader.grading import _exercise_record, _zero
 from grader.probes import Call
 from grader.report import (csv_row, feedback_markdown, gradescope_results, safe_name, terminal_table,
                            write_grades_csv, write_submission)
-from grader.scoring import ExerciseScore, outcome_from_record
+from grader.outcomes import outcome_from_record
+from grader.scoring import ExerciseScore
 from grader.checks import CriterionResult, CallFailed
 from grader.wire import encode_result
 

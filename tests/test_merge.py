@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.merge import changed_scores, merge, merge_command, merge_shards
+from grader.cli import merge_command
+from grader.merge import merge_shards
+from grader.regrade import changed_scores
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
 
 
@@ -56,7 +58,7 @@ def test_merge_combines_shards_in_file_order(tmp_path, report_calls):
     a = shard_dir(tmp_path / "shard-0", recs[0::2])
     b = shard_dir(tmp_path / "shard-1", recs[1::2])
     out = tmp_path / "all"
-    path = merge([a, b], out)
+    path = merge_shards([a, b], out).csv
     assert path == out / "final_grades.csv"
     # the order grade itself writes for one directory: path by path (sub/z.py before sub-x.py)
     assert [r["file"] for r in rows(path)] == ["a.ipynb", "b.py", "c.py", "sub/z.py", "sub-x.py"]
@@ -130,7 +132,7 @@ def test_output_directory_may_be_an_input_and_merging_twice_is_stable(tmp_path):
     a = shard_dir(tmp_path / "s0", [record("a.py")])
     b = shard_dir(tmp_path / "s1", [record("b.py")])
     out = tmp_path / "all"
-    first = merge([a, b], out).read_bytes()
+    first = merge_shards([a, b], out).csv.read_bytes()
     merged = merge_shards([a, b, out], out)
     assert (out / "final_grades.csv").read_bytes() == first
     assert all(d.identical for d in merged.duplicates)

@@ -6,14 +6,14 @@ constant, a uniform 1/n, the input itself or its copy, an identity-like matrix,
 random numbers (drawn from the rng argument where there is one), a function
 that raises ValueError everywhere, or a table of the contract's fixed edge
 cases (the reference's values there, zeros elsewhere). Each is graded through
-the same path as a real submission (``grader.testing.grade_source``).
+the same path as a real submission (``helpers.grade_source``).
 """
 from __future__ import annotations
 
 import pytest
 
 from grader.exercises import EXERCISES
-from grader.testing import grade_source, points
+from helpers import grade_source, points
 
 KINDS = ("nan", "zeros", "ones", "constant", "uniform", "input", "copy", "eye", "random", "raise", "table")
 

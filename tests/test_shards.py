@@ -164,10 +164,9 @@ def test_sbatch_array_runs_shards_then_merge(tmp_path):
     (stubs / "sbatch").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done >> "$SBATCH_LOG"\n'
                                   'echo 4243\n')
     (stubs / "sbatch").chmod(0o755)
-    # the real command line; merge_command is added here if the installed cli does not have it yet
+    # the real command line
     (stubs / "activation-grader").write_text(
-        f"#!{sys.executable}\nfrom grader.cli import main\nfrom grader.merge import merge_command\n"
-        "main.commands.get('merge') or main.add_command(merge_command, 'merge')\nmain()\n")
+        f"#!{sys.executable}\nfrom grader.cli import main\nmain()\n")
     (stubs / "activation-grader").chmod(0o755)
     env = {**os.environ, "PATH": f"{stubs}:{BIN}:{os.environ['PATH']}", "SBATCH_LOG": str(tmp_path / "sbatch.log"),
            "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_COUNT": str(array_size(script.read_text())),

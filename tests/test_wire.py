@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.probes import Rng
-from grader.scoring import outcome_from_record
+from grader.outcomes import outcome_from_record
 from grader.wire import (FrameReader, WireError, decode_arg, decode_array, decode_result, encode_arg, encode_array,
                          encode_result, frame)
 

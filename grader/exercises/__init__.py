@@ -7,25 +7,8 @@ student defines, ``plan(seed)`` (calls plus trusted answer keys) and
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Callable
 
-from grader.checks import Criterion
-from grader.probes import Plan
-
-
-@dataclass(frozen=True)
-class Exercise:
-    id: str
-    title: str
-    points: int
-    names: tuple[str, ...]
-    plan: Callable[[int], Plan]
-    criteria: tuple[Criterion, ...]
-
-    @property
-    def number(self) -> int:
-        return int(self.id.lstrip("q"))
+from grader.exercise import Exercise
 
 
 _MODULES = ["saturating", "relu_family", "affine", "softmax", "softmax_jacobian",

@@ -21,7 +21,7 @@ import numpy as np
 
 from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
 from grader.gates import informative, right_somewhere
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F

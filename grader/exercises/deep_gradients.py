@@ -26,7 +26,7 @@ from autograd import grad
 from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, assert_close, assert_finite,
                            assert_none_mutated, assert_raises_value_error, each, result)
 from grader.gates import gated, informative, right_somewhere
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 from reference import keys

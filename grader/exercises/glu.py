@@ -15,7 +15,7 @@ import numpy as np
 from grader.checks import (CheckFailure, Criterion, Results, array_result, assert_close, assert_finite, each,
                            tuple_result)
 from grader.gates import informative, right_somewhere
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
 from reference import forward as F

@@ -57,7 +57,7 @@ import numpy as np
 from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
                            assert_finite, assert_raises_value_error, each)
 from grader.gates import gated, right_somewhere
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.probes import Call, Plan, Rng, exercise_rng
 from reference import forward as F
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.exercises.elementwise import (EDGE_CLASSES, RANDOM_CLASSES, add_elementwise_calls, class_criteria,
                                           elementwise_inputs, unmutated_criterion, values_criterion, works_gate)
 from grader.probes import Plan, exercise_rng

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.exercises.elementwise import add_elementwise_calls, class_criteria, elementwise_inputs, unmutated_criterion
 from grader.probes import Plan, exercise_rng
 from reference import forward as F

@@ -6,7 +6,7 @@ import numpy as np
 from grader.checks import (CheckFn, Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
                            assert_finite, assert_property, each)
 from grader.gates import gated, informative, right_somewhere
-from grader.exercises import Exercise
+from grader.exercise import Exercise
 from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F

@@ -1,4 +1,4 @@
-"""Grading functions in this process, for the grader's own tests.
+"""Grading functions in this process, shared by the grader's own tests (not part of the package).
 
 This runs a plan's calls directly on a namespace, through the same plain-data
 encoding the worker uses, with no sandbox. It exists to test checks quickly
@@ -11,12 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from grader.calls import run_call
 from grader.checks import CriterionResult, Outcome, run_criteria
+from grader.exercise import Exercise
 from grader.exercises import EXERCISES
 from grader.execution import wire_call
+from grader.outcomes import outcome_from_record
 from grader.probes import Plan
-from grader.scoring import outcome_from_record
-from grader import worker
+
+__all__ = ["namespace_of", "run_plan", "grade_source", "grade_quietly", "criterion_named", "points", "failed",
+           "message_of", "wire_call"]
 
 
 def namespace_of(source: str) -> dict[str, Any]:
@@ -26,7 +30,7 @@ def namespace_of(source: str) -> dict[str, Any]:
 
 
 def run_plan(plan: Plan, ns: dict[str, Any]) -> dict[str, Outcome]:
-    return {c.id: outcome_from_record(worker.run_call(ns, wire_call(c))) for c in plan.calls}
+    return {c.id: outcome_from_record(run_call(ns, wire_call(c))) for c in plan.calls}
 
 
 def grade_source(exercise: str, source: str, seed: int = 0) -> list[CriterionResult]:
@@ -35,6 +39,19 @@ def grade_source(exercise: str, source: str, seed: int = 0) -> list[CriterionRes
     with np.errstate(all="ignore"):
         plan = ex.plan(seed)
     return run_criteria(ex.criteria, plan, run_plan(plan, namespace_of(source)))
+
+
+def grade_quietly(exercise: str, source: str, seed: int = 0) -> list[CriterionResult]:
+    """:func:`grade_source` with NumPy's floating-point warnings off (wrong answers overflow)."""
+    with np.errstate(all="ignore"):
+        return grade_source(exercise, source, seed)
+
+
+def criterion_named(exercise: Exercise, fragment: str) -> str:
+    """The one criterion name of ``exercise`` that contains ``fragment``."""
+    names = [c.name for c in exercise.criteria if fragment in c.name]
+    assert len(names) == 1, (fragment, names)
+    return names[0]
 
 
 def points(results: list[CriterionResult]) -> float:

@@ -1,0 +1,33 @@
+"""What the (untrusted) worker says about one call, validated into an :class:`~grader.checks.Outcome`.
+
+Below both the driver that receives the records (``grader.execution``, the Otter kernel
+path) and the scoring that reads outcomes: the scoring never sees a raw record.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from grader.checks import Outcome
+from grader.text import identifier, one_line, plain
+from grader.wire import WireError, read_result
+
+STATUSES = {"ok", "raised", "undefined", "timeout", "crashed", "not-run", "invalid"}
+
+
+def outcome_from_record(rec: Any) -> Outcome:
+    """Validate one call record from the (untrusted) worker; its text becomes plain text (grader.text)."""
+    if not isinstance(rec, Mapping) or rec.get("status") not in STATUSES:
+        return Outcome("invalid", error_message="the worker sent a malformed record")
+    status = rec["status"]
+    mutated = rec.get("mutated", [])
+    mutated = tuple(one_line(m, 40) for m in mutated[:16] if isinstance(m, str)) if isinstance(mutated, list) else ()
+    if status != "ok":
+        return Outcome(status, error_type=identifier(rec["error_type"]) if "error_type" in rec else "",
+                       error_message=plain(rec.get("error_message")),
+                       is_value_error=rec.get("is_value_error") is True, mutated=mutated)
+    try:
+        decoded = read_result(rec.get("result"))
+    except (WireError, ValueError, TypeError, RecursionError) as exc:
+        return Outcome("invalid", error_message=plain(f"unreadable result ({exc})"))
+    return Outcome("ok", value=decoded.value, mutated=mutated, source_dtype=one_line(decoded.source_dtype, 40),
+                   container=decoded.container)

@@ -1,0 +1,337 @@
+"""The package is layered and its imports run one way: each module imports only its own layer and
+the layers below, and no modules import each other in a loop.
+
+The layers, from the ground up (README, "How grading works"):
+
+1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
+   submitted text and the grader's exception base;
+2. rubric: probes and plans, outcomes, checks and gates, criteria, the exercises, scoring; pure:
+   no I/O;
+3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
+   validation of what it sends back, the process and Docker workers, the image;
+4. reports: what is written from result records (results files, feedback, CSV, class report);
+5. pipeline: reading a submission, running it, grading it, the worker pool and executors, a
+   batch, shards, regrades, merging;
+6. interfaces: the command line and the Otter plugin.
+
+Imports are read with ``ast`` (nothing is imported), at module level and inside functions alike,
+``TYPE_CHECKING`` blocks included. A new module must be given a layer here. Besides: the
+foundation and the rubric do no I/O, the worker program's parts import only the parts shipped
+before them, click is for the interfaces only, and below the interfaces the grader's own
+modules are imported at the top of a module, never inside a function.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("grader", "reference")
+
+LAYERS: dict[str, tuple[str, ...]] = {
+    "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
+    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.gates", "grader.exercise",
+               "grader.exercises", "grader.exercises.*", "grader.scoring"),
+    "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker", "grader.outcomes",
+                "grader.sandbox", "grader.docker_sandbox", "grader.image"),
+    "reports": ("grader.report", "grader.classreport"),
+    "pipeline": ("grader.notebook", "grader.execution", "grader.grading", "grader.executors",
+                 "grader.submissions", "grader.regrade", "grader.batch", "grader.merge"),
+    "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
+}
+LEVEL = {name: i for i, name in enumerate(LAYERS)}
+
+#: Pure layers: no module in them imports what reads or writes files, processes or sockets.
+PURE = ("foundation", "rubric")
+IMPURE_MODULES = {"os", "io", "sys", "subprocess", "socket", "shutil", "tempfile", "pathlib", "glob", "select"}
+
+#: The worker program is these files in this order, as one script (``grader.sandbox.worker_source``):
+#: each may import only the parts before it, on lines marked to be stripped from the script.
+SHIPPED = ("grader.wire", "grader.confine", "grader.calls", "grader.worker")
+SHIPPED_MARK = "# shipped-with-wire"
+
+#: Imports of the grader's own modules inside a function: only the interfaces do that (so that
+#: ``activation-grader --help`` loads click alone). These are left in two files that are being
+#: split up; the list may only shrink (an entry no longer found fails the test too).
+LAZY_PENDING = {
+    ("grader/classreport.py", "grader.report"),
+    ("grader/classreport.py", "grader.exercises"),
+    ("grader/sandbox.py", "grader.confine"),
+    ("grader/sandbox.py", "grader"),
+    ("grader/sandbox.py", "reference"),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str       # the importing module
+    target: str       # the imported module of this project
+    path: str         # the importing file, relative to the repository
+    line: int
+    end_line: int
+    text: str         # the import as written
+    lazy: bool        # inside a function
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.text}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_files() -> dict[str, Path]:
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+MODULES = project_files()
+
+
+def layer_of(module: str) -> str | None:
+    for layer, members in LAYERS.items():
+        for m in members:
+            if module == m or (m.endswith(".*") and module.startswith(m[:-1]) and module != m[:-2]):
+                return layer
+    return None
+
+
+def _resolve(name: str) -> str | None:
+    """The project module that ``name`` (a module or a name inside one) refers to."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def imports_of(module: str) -> list[Import]:
+    path = MODULES[module]
+    source = path.read_text()
+    tree = ast.parse(source, str(path))
+    lines = source.splitlines()
+    rel = path.relative_to(ROOT).as_posix()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[Import] = []
+
+    def add(node: ast.stmt, names: list[str], lazy: bool) -> None:
+        text = " ".join(line.strip() for line in lines[node.lineno - 1:node.end_lineno])
+        for name in names:
+            target = _resolve(name)
+            if target is not None and target != module:
+                found.append(Import(module, target, rel, node.lineno, node.end_lineno or node.lineno, text, lazy))
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                add(child, [a.name for a in child.names], lazy)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[:len(package.split(".")) - child.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                add(child, [f"{base}.{a.name}" for a in child.names] + [base], lazy)
+            visit(child, inner)
+
+    visit(tree, False)
+    # the exercise registry loads its modules by name (importlib), from the list it declares
+    if module == "grader.exercises":
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_MODULES" for t in node.targets):
+                for name in ast.literal_eval(node.value):
+                    found.append(Import(module, f"grader.exercises.{name}", rel, node.lineno, node.lineno,
+                                        f"importlib.import_module('grader.exercises.{name}')", False))
+    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.glu import X`` both
+    # name one target each: keep one edge per (line, target)
+    unique = {(i.line, i.target): i for i in found}
+    return list(unique.values())
+
+
+ALL_IMPORTS = [i for m in MODULES for i in imports_of(m)]
+
+
+def test_every_module_has_a_layer():
+    missing = [MODULES[m].relative_to(ROOT).as_posix() for m in MODULES if layer_of(m) is None]
+    assert not missing, f"give these modules a layer in tests/test_layers.py (LAYERS): {missing}"
+    unknown = [m for members in LAYERS.values() for m in members if not m.endswith(".*") and m not in MODULES]
+    assert not unknown, f"LAYERS names modules that do not exist (renamed or removed?): {unknown}"
+
+
+def back_edges(imports: list[Import]) -> list[str]:
+    out = []
+    for i in imports:
+        have, want = layer_of(i.source), layer_of(i.target)
+        if have is not None and want is not None and LEVEL[want] > LEVEL[have]:
+            out.append(f"{i} ({i.source} is in layer {have!r}, {i.target} in the higher layer {want!r})")
+    return out
+
+
+def test_no_import_runs_up_a_layer():
+    found = back_edges(ALL_IMPORTS)
+    assert not found, ("imports against the one-way flow; move the code that both need down a layer, or "
+                       "pass it in from above:\n" + "\n".join(found))
+
+
+def cycles(imports: list[Import]) -> list[list[Import]]:
+    """Every loop of imports, once each (found from each strongly connected component)."""
+    graph: dict[str, list[Import]] = {}
+    for i in imports:
+        graph.setdefault(i.source, []).append(i)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for edge in graph.get(v, []):
+            w = edge.target
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    loops = []
+    for component in components:
+        members = set(component)
+        start = component[0]
+        path: list[Import] = []   # one loop through the component's first module, by depth-first search
+        seen = set()
+
+        def search(v: str) -> bool:
+            for edge in graph.get(v, []):
+                if edge.target == start:
+                    path.append(edge)
+                    return True
+                if edge.target in members and edge.target not in seen:
+                    seen.add(edge.target)
+                    path.append(edge)
+                    if search(edge.target):
+                        return True
+                    path.pop()
+            return False
+
+        search(start)
+        loops.append(path)
+    return loops
+
+
+def test_no_import_cycles():
+    found = cycles(ALL_IMPORTS)
+    assert not found, "modules that import each other (lazily or not): break the loop by moving what both " \
+                      "need into a module below them:\n" + "\n\n".join("\n".join(map(str, loop)) for loop in found)
+
+
+def test_pure_layers_do_no_io():
+    found = []
+    for module, path in MODULES.items():
+        if layer_of(module) not in PURE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad = [n for n in names if n.split(".")[0] in IMPURE_MODULES]
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open":
+                bad.append("open()")
+            if bad:
+                found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {', '.join(bad)}")
+    assert not found, "the foundation and the rubric are pure (no files, processes or sockets):\n" + "\n".join(found)
+
+
+def test_worker_program_imports_only_its_earlier_parts():
+    found = []
+    for n, module in enumerate(SHIPPED):
+        path = MODULES[module]
+        lines = path.read_text().splitlines()
+        for i in imports_of(module):
+            if i.target not in SHIPPED[:n]:
+                found.append(f"{i} (the worker program may import only {', '.join(SHIPPED[:n]) or 'nothing'})")
+            elif not all(SHIPPED_MARK in line for line in lines[i.line - 1:i.end_line]):
+                found.append(f"{i} (every line of it must end with {SHIPPED_MARK!r}, or the script keeps it)")
+    assert not found, "\n".join(found)
+
+
+def test_worker_program_is_its_parts_in_order_and_imports_nothing_of_the_grader():
+    from grader.sandbox import worker_source
+
+    script = worker_source()
+    firsts = [ast.get_docstring(ast.parse(MODULES[m].read_text())).splitlines()[0] for m in SHIPPED]
+    positions = [script.find(first) for first in firsts]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(SHIPPED, positions))
+    kept = [node.lineno for node in ast.walk(ast.parse(script)) if isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(n.split(".")[0] in PACKAGES for n in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                                                           else [node.module or ""]))]
+    assert not kept, f"the worker program imports the grader at its lines {kept}"
+
+
+def test_only_the_interfaces_import_the_grader_inside_functions():
+    lazy = {(i.path, i.target): i for i in ALL_IMPORTS if i.lazy and layer_of(i.source) != "interfaces"}
+    new = [str(i) for key, i in sorted(lazy.items()) if key not in LAZY_PENDING]
+    assert not new, ("import these at the top of the module (lazy imports are for optional dependencies "
+                     "and the command line's start-up only):\n" + "\n".join(new))
+    done = sorted(LAZY_PENDING - set(lazy))
+    assert not done, f"these are no longer imported lazily: remove them from LAZY_PENDING: {done}"
+
+
+def test_only_the_interfaces_use_click():
+    found = []
+    for module, path in MODULES.items():
+        if layer_of(module) == "interfaces":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "click" for n in names):
+                found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
+    assert not found, ("library code raises grader.errors.GraderError (fields and a message saying how to "
+                       "fix it); the command line turns it into click's error:\n" + "\n".join(found))
+
+
+# -- the test finds what it is for --------------------------------------------------------------------
+def _fake(source: str, target: str, lazy: bool = False) -> Import:
+    return Import(source, target, source.replace(".", "/") + ".py", 1, 1, f"import {target}", lazy)
+
+
+def test_a_back_edge_is_named_with_its_file_and_import():
+    (message,) = back_edges([_fake("grader.checks", "grader.grading")])
+    assert message.startswith("grader/checks.py:1: import grader.grading")
+    assert "'rubric'" in message and "'pipeline'" in message
+    assert back_edges([_fake("grader.grading", "grader.checks")]) == []
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_cycle_is_found_lazy_or_not(lazy):
+    edges = [_fake("grader.batch", "grader.merge"), _fake("grader.merge", "grader.batch", lazy),
+             _fake("grader.batch", "grader.report")]
+    (loop,) = cycles(edges)
+    assert {(i.source, i.target) for i in loop} == {("grader.batch", "grader.merge"), ("grader.merge", "grader.batch")}
+    assert cycles(edges[:1] + edges[2:]) == []
+
+
+def test_a_longer_cycle_is_shown_whole():
+    edges = [_fake("grader.a", "grader.b"), _fake("grader.b", "grader.c"), _fake("grader.c", "grader.a")]
+    (loop,) = cycles(edges)
+    assert [i.source for i in loop] == ["grader.a", "grader.b", "grader.c"]
