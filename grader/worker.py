@@ -56,6 +56,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # rewrites its own memory or writes to the event pipe: such facts are only ever self-reported.)
 __builtins__ = dict(builtins.__dict__)
 _NDARRAY, _EQUAL, _ISNAN = np.ndarray, np.equal, np.isnan
+_CLOCK = time.process_time  # the job's own CPU account (informational), reported in its last frame
+_ENCODING = [0.0]
 
 
 def _call(ret: int, what: str) -> None:
@@ -518,7 +520,9 @@ def run_call(ns: dict, call: dict) -> dict:
         # arrays, numbers, lists and tuples, with the difference between a list and a tuple kept
         # (see wire.encode_result); a result over the size the trusted side accepts is refused here,
         # where it costs this call only, instead of flooding the channel and costing the exercise
+        started = _CLOCK()
         encoded = encode_result(value)
+        _ENCODING[0] += _CLOCK() - started
     except ResultTooLarge as exc:
         return {"status": "invalid", "mutated": mutated, "error_message": str(exc)}
     except BaseException as exc:
@@ -527,14 +531,21 @@ def run_call(ns: dict, call: dict) -> dict:
 
 
 def run_job(job: dict, emit) -> None:
+    setup = _CLOCK()  # this process's CPU before the first cell: its share of the isolation
     ns = fresh_namespace()
     run_cells(job["cells"], set(job.get("skip_cells", ())), ns, emit)
     emit({"ev": "cells_done"})
+    cells = _CLOCK()
     for exercise in job["exercises"]:
         emit({"ev": "exercise", "q": exercise["q"]})
         for call in exercise["calls"]:
-            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **run_call(ns, call)})
-    emit({"ev": "done"})
+            result = run_call(ns, call)
+            started = _CLOCK()
+            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **result})
+            _ENCODING[0] += _CLOCK() - started
+    probes = _CLOCK()  # the calls, and encoding their results (encode_result, then the frames)
+    emit({"ev": "done", "cpu": {"setup": setup, "cells": cells - setup, "calls": probes - cells - _ENCODING[0],
+                                "encode": _ENCODING[0]}})
 
 
 # --- the zygote: serving jobs ----------------------------------------------------------------------
@@ -550,6 +561,7 @@ def serve_job(size: int, config: dict) -> None:
     So the child reads its job from stdin itself, and its output goes to our stdout through
     ``splice`` (kernel to kernel), never through a buffer of ours.
     """
+    zygote_started = _CLOCK()
     read_fd, write_fd = os.pipe()
     got_job_r, got_job_w = os.pipe()
     reap_r, reap_w = os.pipe()  # the landlock-mode reaper waits on this (see start_reaper) ...
@@ -588,7 +600,7 @@ def serve_job(size: int, config: dict) -> None:
             if message.get("op") == "kill" and not killed:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)  # the job's CPU, all its processes (each waited for by its parent)
     os.close(pidfd)
     os.close(read_fd)
     try:
@@ -611,7 +623,8 @@ def serve_job(size: int, config: dict) -> None:
             except OSError:
                 pass
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed}
+                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed,
+                 "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
 
 
