@@ -221,18 +221,20 @@ def cpu_split(out: Path) -> tuple[int, dict, dict]:
     """Medians per notebook of every graded result's ``provenance.cpu`` (ms)."""
     trusted: dict[str, list[float]] = {}
     child: dict[str, list[float]] = {}
-    n = 0
+    n = hits = 0
     for path in sorted((out / "results").glob("*.json")):
         cpu = json.loads(path.read_text())["extra_data"]["provenance"].get("cpu")
         if not cpu:
             continue
         n += 1
+        hits += bool(cpu.get("plans_cached"))
         for side, into in (("trusted", trusted), ("child", child)):
             for k, v in (cpu.get(side) or {}).items():
                 if isinstance(v, (int, float)):
                     into.setdefault(k, []).append(float(v))
     med = lambda d: {k: statistics.median(v) for k, v in d.items()}  # noqa: E731
-    return n, med(trusted), med(child)
+    means = {f"mean {k}": statistics.mean(v) for k, v in trusted.items() if k in ("plans", "total")}
+    return n, {**med(trusted), **means, "hits": hits}, med(child)
 
 
 def print_split(title: str, out: Path, write_ms: float | None) -> float | None:
@@ -240,7 +242,8 @@ def print_split(title: str, out: Path, write_ms: float | None) -> float | None:
     if not n:
         print(f"{title}: no CPU figures in the results")
         return None
-    print(f"{title} (median ms per notebook over {n} graded notebooks):")
+    print(f"{title} (median ms per notebook over {n} graded notebooks; plans from the process's cache for "
+          f"{trusted['hits']}, mean plans {trusted['mean plans']:.1f} ms, mean trusted {trusted['mean total']:.1f} ms):")
     total_t = trusted.get("total", 0.0) + (write_ms or 0.0)
     total_c = child.get("total", 0.0)
     print(f"  trusted side {total_t:6.1f} ms   (measured)")
