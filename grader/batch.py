@@ -10,14 +10,14 @@ same key (content, grader version, seed) is not recomputed.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.executors import LocalExecutor, as_completed
-from grader.grading import SCHEMA, Options, _zero, grade, grader_version, now, task_key
-from grader.probes import submission_seed
+from grader.grading import SCHEMA, Options, _zero, grade, grader_version, now, seed_of, task_key
 from grader.regrade import changed_scores
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
 from grader.submissions import collect, shard_of
@@ -32,6 +32,7 @@ class Batch:
     reused: int = 0
     graded: int = 0
     changes: dict[str, list[str]] = field(default_factory=dict)
+    write_cpu: float = 0.0  # seconds of this process's CPU spent writing results and feedback
 
 
 def _error_record(name: str, content: bytes, options: Options, exc: BaseException) -> dict:
@@ -41,7 +42,7 @@ def _error_record(name: str, content: bytes, options: Options, exc: BaseExceptio
             "possible": float(TOTAL_POINTS), "exercises": {q: _zero(q, message) for q in EXERCISES},
             "cells": {}, "notes": [],
             "provenance": {"key": task_key(content, options), "grader_version": grader_version(),
-                           "seed": submission_seed(content, options.seed),
+                           "seed": seed_of(content, options),
                            "content_sha256": hashlib.sha256(content).hexdigest(), "sandbox": options.sandbox,
                            "executor": options.executor, "graded_at": now()}}
 
@@ -83,7 +84,9 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
                     record = future.result()
                 except BaseException as exc:  # a worker process died, the cluster failed ...
                     record = _error_record(name, content, options, exc)
+                started = time.process_time()
                 write_submission(out_dir, record)
+                batch.write_cpu += time.process_time() - started
                 records[name] = record
                 batch.graded += 1
                 if name in previous:

@@ -69,6 +69,10 @@ def main() -> None:
               help="Memory limit of the student's process, in MiB.")
 @click.option("--seed", type=int, default=None,
               help="Same random inputs for every submission (default: derived from each file's content).")
+@click.option("--seed-secret", envvar="ACTIVATION_GRADER_SEED_SECRET", show_envvar=True, default=None,
+              metavar="TEXT", help="Instructor's secret: each submission's seed is drawn from a pool of seeds by a "
+                                   "keyed hash of its content, unpredictable without it, and answer keys are reused "
+                                   "(prefer the environment variable: a command line is visible to other users).")
 @click.option("--regrade", is_flag=True, help="Grade again even where a result with the same key exists.")
 @click.option("--shard", default=None, callback=_parse_shard, metavar="I/N",
               help="Grade only shard I of N (SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX with "
@@ -86,8 +90,8 @@ def main() -> None:
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_user_errors
-def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, regrade, shard, executor,
-          scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
+def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
+          executor, scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
     from grader import batch
     from grader.executors import default_jobs
@@ -95,8 +99,9 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.sandbox import Limits
 
     limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
-    options = Options(seed=seed, sandbox=sandbox, limits=limits, image=image, executor=executor,
-                      fresh_containers=fresh_containers, isolation=isolation, require_isolation=require_isolation)
+    options = Options(seed=seed, seed_secret=seed_secret or None, sandbox=sandbox, limits=limits, image=image,
+                      executor=executor, fresh_containers=fresh_containers, isolation=isolation,
+                      require_isolation=require_isolation)
     if sandbox == "process" and executor == "local":
         from grader.sandbox import IsolationUnavailable, isolation_mode, require
 

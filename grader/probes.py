@@ -7,12 +7,19 @@ arguments) cross to the untrusted worker as plain data; its ``expected`` values
 Seed policy: by default the seed of a submission is derived from the SHA-256 of
 its content, so the same file always meets the same inputs and two different
 files meet different ones; ``--seed N`` gives every submission the same inputs.
+With an instructor's secret (``--seed-secret`` or ``ACTIVATION_GRADER_SEED_SECRET``)
+the seed is one of a pool of ``pool`` seeds, picked by HMAC-SHA256 of the content
+under the secret, and the pool's seeds are themselves derived from the secret: a
+student cannot compute them from the public code, two students still (mostly) meet
+different inputs, and the grader builds each of the pool's answer keys once per
+process instead of once per submission.
 Each exercise draws from its own stream, ``default_rng([seed, exercise number])``,
 so adding a probe to one exercise never changes another's inputs.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -82,11 +89,35 @@ class Plan:
         raise KeyError(call_id)
 
 
-def submission_seed(content: bytes, seed: int | None = None) -> int:
-    """The seed a submission is graded with (see the module docstring)."""
+#: The environment variable that holds the instructor's seed secret (``--seed-secret``).
+SEED_SECRET_ENV = "ACTIVATION_GRADER_SEED_SECRET"
+#: How many seeds a secret's pool holds: the chance that two students meet the same inputs is 1/32,
+#: and a process builds at most 32 sets of answer keys however many submissions it grades.
+DEFAULT_SEED_POOL = 32
+
+
+def submission_seed(content: bytes, seed: int | None = None, secret: str | bytes | None = None,
+                    pool: int = DEFAULT_SEED_POOL) -> int:
+    """The seed a submission is graded with (see the module docstring): ``seed`` if given, else
+    one of ``pool`` seeds chosen by the keyed hash of ``content`` under ``secret``, else the
+    content's own hash."""
     if seed is not None:
         return int(seed)
+    if secret:
+        if pool < 1:
+            raise ValueError(f"the seed pool needs at least one seed, not {pool}")
+        key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        index = int.from_bytes(hmac.new(key, content, hashlib.sha256).digest()[:8], "little") % pool
+        return pool_seed(key, index)
     return int.from_bytes(hashlib.sha256(content).digest()[:4], "little")
+
+
+def pool_seed(secret: str | bytes, index: int) -> int:
+    """The ``index``-th seed of the secret's pool: HMAC-SHA256 under the secret, so the pool
+    cannot be listed without the secret either."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    mac = hmac.new(key, b"activation-grader seed pool %d" % index, hashlib.sha256).digest()
+    return int.from_bytes(mac[:4], "little")
 
 
 def exercise_rng(seed: int, exercise: str) -> np.random.Generator:

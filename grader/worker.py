@@ -33,7 +33,7 @@ import types
 import numpy as np
 
 from grader.wire import HEADER, frame  # shipped-with-wire
-from grader.calls import describe_error, run_call  # shipped-with-wire
+from grader.calls import ENCODING, _CLOCK, describe_error, run_call  # shipped-with-wire
 from grader.confine import (FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, become_subreaper,  # shipped-with-wire
                             empty_dir_as, end_descendants, landlock_abi, landlock_restrict,  # shipped-with-wire
                             seccomp_available, seccomp_restrict, start_reaper)  # shipped-with-wire
@@ -462,14 +462,21 @@ def run_cells(cells: list[str], skip: set[int], ns: dict, emit) -> None:
 
 
 def run_job(job: dict, emit) -> None:
+    setup = _CLOCK()  # this process's CPU before the first cell: its share of the isolation
     ns = fresh_namespace()
     run_cells(job["cells"], set(job.get("skip_cells", ())), ns, emit)
     emit({"ev": "cells_done"})
+    cells = _CLOCK()
     for exercise in job["exercises"]:
         emit({"ev": "exercise", "q": exercise["q"]})
         for call in exercise["calls"]:
-            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **run_call(ns, call)})
-    emit({"ev": "done"})
+            result = run_call(ns, call)
+            started = _CLOCK()
+            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **result})
+            ENCODING[0] += _CLOCK() - started
+    probes = _CLOCK()  # the calls, and encoding their results (encode_result, then the frames)
+    emit({"ev": "done", "cpu": {"setup": setup, "cells": cells - setup, "calls": probes - cells - ENCODING[0],
+                                "encode": ENCODING[0]}})
 
 
 # --- the zygote: serving jobs ----------------------------------------------------------------------
@@ -485,6 +492,7 @@ def serve_job(size: int, config: dict) -> None:
     So the child reads its job from stdin itself, and its output goes to our stdout through
     ``splice`` (kernel to kernel), never through a buffer of ours.
     """
+    zygote_started = _CLOCK()
     read_fd, write_fd = os.pipe()
     got_job_r, got_job_w = os.pipe()
     reap_r, reap_w = os.pipe()  # the landlock-mode reaper waits on this (see start_reaper) ...
@@ -523,7 +531,7 @@ def serve_job(size: int, config: dict) -> None:
             if message.get("op") == "kill" and not killed:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)  # the job's CPU, all its processes (each waited for by its parent)
     os.close(pidfd)
     os.close(read_fd)
     try:
@@ -546,7 +554,8 @@ def serve_job(size: int, config: dict) -> None:
             except OSError:
                 pass
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed}
+                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed,
+                 "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
 
 

@@ -1,0 +1,52 @@
+"""One batch, as `activation-grader grade DIR --out OUT --regrade --no-report` runs it, reporting its own costs.
+
+    python benchmarks/scale_run.py DIR OUT JOBS      (the seed secret from ACTIVATION_GRADER_SEED_SECRET)
+
+Prints one JSON object: seconds of the batch, the trusted processes' peak memory (this process, which
+holds every record, by ``resource.getrusage``; each pool process, which builds answer keys and runs
+the checks, by its VmHWM just before the pool ends), and this process's CPU for writing the results.
+Started by benchmarks/throughput.py for its scaling rows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> None:
+    directory, out, jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    from grader import batch
+    from grader.executors import LocalExecutor
+    from grader.grading import Options
+
+    options = Options(seed_secret=os.environ.get("ACTIVATION_GRADER_SEED_SECRET") or None)
+    executor = LocalExecutor(jobs)
+    started = time.perf_counter()
+    pool_peaks: list[int] = []
+    try:
+        result = batch.run([directory], out, options, jobs=jobs, executor=executor, regrade=True, progress=False)
+        seconds = time.perf_counter() - started
+        pool_peaks = [_vm_hwm_kb(pid) for pid in list(getattr(executor, "_processes", {}) or {})]
+    finally:
+        executor.shutdown()
+    print(json.dumps({"n": len(result.records), "seconds": seconds,
+                      "main_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "pool_peak_kb": max(pool_peaks, default=0), "write_cpu": result.write_cpu}))
+
+
+if __name__ == "__main__":
+    main()
