@@ -9,6 +9,7 @@ what the plain solution scores.
 """
 from __future__ import annotations
 
+import time
 import base64
 import json
 import types
@@ -237,7 +238,7 @@ def test_reading_time_counts_against_the_submission_timeout(monkeypatch):
         now[0] += 61.0
         return load(name, content)
 
-    monkeypatch.setattr(grading, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(grading, "time", types.SimpleNamespace(monotonic=lambda: now[0], process_time=time.process_time))
     monkeypatch.setattr(grading, "load", slow_load)
     record = graded("solution.py", SOLUTION.encode(), Options(seed=11, limits=Limits(timeout=60, step_timeout=10)))
     assert record["status"] == "timeout" and record["score"] == 0
