@@ -1,0 +1,53 @@
+"""The class report: what the class got wrong, at a glance.
+
+``write_report(out_dir)`` reads only ``out_dir/results/*.json`` (the grader's own
+records, through :func:`grader.report.read_record`), never a file a submission
+wrote and never ``feedback/*.md``, and writes
+
+- ``report.html``: one self-contained page (plots embedded as PNG data URIs, no
+  script, no network) with the score distribution, per-exercise numbers, a
+  students x exercises heatmap, the most common failures per exercise (grouped
+  by the normalised first line of the message, with the criteria that gave it),
+  the submissions with problems, and the results files that could not be read;
+- ``summary.csv``: the per-exercise numbers.
+
+Vocabulary used throughout. A submission is *scored* when the grader ran it and
+awarded points per exercise (status ``graded``, or ``timeout``/``crashed``,
+which keep the points earned before the problem); otherwise (``invalid-notebook``,
+``unreadable``, ``too-large``, ``error`` ...) it is *not graded* and is left out
+of every mean, median, count of full/partial/zero, plot and failure group. An
+exercise worth 0 points has no fraction and is left out of the plots.
+
+Every string from a record is escaped with :func:`html.escape` before it reaches
+the page, and ``$`` is escaped before it reaches matplotlib (mathtext).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.classreport.grouping import (FailureGroup, cell_error_groups, failure_groups, first_statement,
+                                         hint_of, normalise_message)
+from grader.classreport.model import (EPS, FOREIGN, SCORED_STATUSES, Criterion, ExerciseResult, Submission,
+                                      load_results, parse_record)
+from grader.classreport.page import CSS, GROUPS_SHOWN, render_html
+from grader.classreport.plots import render_plots
+from grader.classreport.stats import SUMMARY_COLUMNS, ClassSummary, ExerciseStats, summarise, write_summary_csv
+
+__all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary", "Criterion",
+           "ExerciseResult", "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
+           "first_statement", "hint_of", "load_results", "normalise_message", "parse_record", "render_html",
+           "render_plots", "summarise", "write_report", "write_summary_csv"]
+
+
+def write_report(out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/summary.csv`` from ``out_dir/results``; return the page's path."""
+    from grader.report import atomic_write
+
+    out_dir = Path(out_dir)
+    subs, unreadable = load_results(out_dir)
+    summary = summarise(subs, unreadable)
+    plots = render_plots(summary)
+    path = out_dir / "report.html"
+    atomic_write(path, render_html(summary, plots))
+    write_summary_csv(out_dir / "summary.csv", summary)
+    return path
