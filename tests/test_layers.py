@@ -37,7 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                "grader.exercises", "grader.exercises.*", "grader.scoring"),
     "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker", "grader.outcomes",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
-    "reports": ("grader.report", "grader.classreport"),
+    "reports": ("grader.report", "grader.classreport", "grader.classreport.*"),
     "pipeline": ("grader.notebook", "grader.execution", "grader.grading", "grader.executors",
                  "grader.submissions", "grader.regrade", "grader.batch", "grader.merge"),
     "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
@@ -57,8 +57,6 @@ SHIPPED_MARK = "# shipped-with-wire"
 #: ``activation-grader --help`` loads click alone). These are left in two files that are being
 #: split up; the list may only shrink (an entry no longer found fails the test too).
 LAZY_PENDING = {
-    ("grader/classreport.py", "grader.report"),
-    ("grader/classreport.py", "grader.exercises"),
     ("grader/sandbox.py", "grader.confine"),
     ("grader/sandbox.py", "grader"),
     ("grader/sandbox.py", "reference"),

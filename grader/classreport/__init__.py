@@ -32,6 +32,7 @@ from grader.classreport.model import (EPS, FOREIGN, SCORED_STATUSES, Criterion, 
 from grader.classreport.page import CSS, GROUPS_SHOWN, render_html
 from grader.classreport.plots import render_plots
 from grader.classreport.stats import SUMMARY_COLUMNS, ClassSummary, ExerciseStats, summarise, write_summary_csv
+from grader.report import atomic_write
 
 __all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary", "Criterion",
            "ExerciseResult", "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
@@ -41,7 +42,6 @@ __all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_
 
 def write_report(out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/summary.csv`` from ``out_dir/results``; return the page's path."""
-    from grader.report import atomic_write
 
     out_dir = Path(out_dir)
     subs, unreadable = load_results(out_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.text import plain
+from grader.report import read_record
 
 SCORED_STATUSES = {"graded", "timeout", "crashed"}
 EPS = 1e-9
@@ -91,7 +92,6 @@ def parse_record(record: dict) -> Submission:
 
 def load_results(out_dir: Path) -> tuple[list[Submission], list[tuple[str, str]]]:
     """(submissions, unreadable) from ``out_dir/results/*.json``; unreadable is (file name, why)."""
-    from grader.report import read_record
 
     subs: list[Submission] = []
     unreadable: list[tuple[str, str]] = []

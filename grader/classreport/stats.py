@@ -12,6 +12,8 @@ from typing import Any
 
 from grader.classreport.grouping import FailureGroup, failure_groups
 from grader.classreport.model import EPS, Submission
+from grader.exercises import EXERCISES
+from grader.report import atomic_write
 from grader.text import csv_cell
 
 SUMMARY_COLUMNS = ["exercise", "title", "points", "mean", "mean_fraction", "full", "partial", "zero", "not_graded"]
@@ -57,7 +59,6 @@ class ClassSummary:
 
 
 def _exercise_order(subs: list[Submission]) -> list[str]:
-    from grader.exercises import EXERCISES
 
     known = list(EXERCISES)
     seen = {q for s in subs for q in s.exercises}
@@ -79,7 +80,6 @@ def _title_and_points(q: str, subs: list[Submission]) -> tuple[str, float]:
         points = Counter(s.exercises[q].max_score for s in subs if q in s.exercises)
     title = titles.most_common(1)[0][0] if titles else ""
     if not title or not points:
-        from grader.exercises import EXERCISES
 
         ex = EXERCISES.get(q)
         title = title or (ex.title if ex else q)
@@ -125,7 +125,6 @@ def summarise(subs: list[Submission], unreadable: list[tuple[str, str]] | None =
 
 
 def write_summary_csv(path: Path, summary: ClassSummary) -> None:
-    from grader.report import atomic_write
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
