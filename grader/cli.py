@@ -103,7 +103,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
                       executor=executor, fresh_containers=fresh_containers, isolation=isolation,
                       require_isolation=require_isolation)
     if sandbox == "process" and executor == "local":
-        from grader.sandbox import IsolationUnavailable, isolation_mode, require
+        from grader.isolation import IsolationUnavailable, isolation_mode, require
 
         try:
             require(isolation_mode(isolation), require_isolation)
@@ -153,7 +153,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     isolations = sorted({str(r.get("provenance", {}).get("isolation")) for r in result.records
                          if r.get("provenance", {}).get("isolation")})
     if isolations and not quiet:
-        from grader.sandbox import describe_isolation
+        from grader.isolation import describe_isolation
 
         for name in isolations:
             console.print(f"Isolation: {name}: {describe_isolation(name)}", markup=False, highlight=False)

@@ -26,7 +26,8 @@ import struct
 import time
 from typing import Any
 
-from grader.sandbox import ETC, PROC, Limits, WorkerDied, ZygoteChannel, worker_source
+from grader.isolation import ETC, PROC
+from grader.sandbox import Limits, WorkerDied, ZygoteChannel, worker_source
 
 STUDENT_UID_BASE = 61000  # no passwd entry in the image: a uid for student code only
 CAPABILITIES = ["SETUID", "SETGID", "CHOWN", "KILL"]

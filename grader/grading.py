@@ -24,9 +24,10 @@ from grader import __version__
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.docker_sandbox import DockerWorker
 from grader.execution import JobDidNotStart, execute
+from grader.isolation import IsolationUnavailable, require
 from grader.notebook import SubmissionError, load
 from grader.probes import DEFAULT_SEED_POOL, submission_seed
-from grader.sandbox import IsolationUnavailable, Limits, Zygote, require
+from grader.sandbox import Limits, Zygote
 from grader.scoring import ExerciseScore, score_exercise
 from grader.text import file_name
 

@@ -26,7 +26,7 @@ Register the plugin in the assignment config::
 
     plugins:
       - grader.otter_plugin.ActivationGraderPlugin:
-          isolation: auto        # root | userns | uid | landlock | none (see grader.sandbox)
+          isolation: auto        # root | userns | uid | landlock | none (see grader.isolation)
           require_isolation: uid # optional: refuse to grade where the isolation is weaker
 
 Other keys: ``seed`` (default: derived from the file's content, as
@@ -50,7 +50,8 @@ from grader.exercises import EXERCISES
 from grader.grading import Options, close_workers, grade
 from grader.otter_gradescope import complete_gradescope_fields
 from grader.outcomes import outcome_from_record
-from grader.sandbox import Limits, describe_isolation, protect_installation
+from grader.isolation import describe_isolation, protect_installation
+from grader.sandbox import Limits
 
 try:  # the hidden tests need only check_criterion; the plugin class needs Otter
     from otter.plugins import AbstractOtterPlugin

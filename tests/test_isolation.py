@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from grader.sandbox import isolation_rank, landlock_paths, require, IsolationUnavailable
+from grader.isolation import isolation_rank, landlock_paths, require, IsolationUnavailable
 from conftest import ROOT, private_tmp
 
 SCENARIO = "tests/isolation/scenario.py"
