@@ -50,11 +50,16 @@ class WorkerDied(Exception):
     """The zygote itself is gone (not just a child): it will be restarted."""
 
 
+#: The worker program's parts, in the order they are joined; each imports only those before it.
+SHIPPED = ("wire.py", "confine.py", "calls.py", "worker_isolation.py", "worker_jupyter.py", "worker_child.py",
+           "worker.py")
+
+
 def worker_source() -> str:
     """The worker program: the wire format, the confinement, one call, then the worker, as one script."""
     here = Path(__file__).parent
     skip = ("# shipped-with-wire", "from __future__ import")
-    parts = [(here / name).read_text() for name in ("wire.py", "confine.py", "calls.py", "worker.py")]
+    parts = [(here / name).read_text() for name in SHIPPED]
     strip = lambda text: "\n".join(line for line in text.splitlines() if not any(s in line for s in skip))  # noqa
     return "\n".join([parts[0]] + [strip(part) for part in parts[1:]])
 

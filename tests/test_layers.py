@@ -35,7 +35,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
     "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.gates", "grader.exercise",
                "grader.exercises", "grader.exercises.*", "grader.scoring"),
-    "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker", "grader.outcomes", "grader.isolation",
+    "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
+                "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*"),
     "pipeline": ("grader.notebook", "grader.execution", "grader.grading", "grader.executors",
@@ -50,7 +51,8 @@ IMPURE_MODULES = {"os", "io", "sys", "subprocess", "socket", "shutil", "tempfile
 
 #: The worker program is these files in this order, as one script (``grader.sandbox.worker_source``):
 #: each may import only the parts before it, on lines marked to be stripped from the script.
-SHIPPED = ("grader.wire", "grader.confine", "grader.calls", "grader.worker")
+SHIPPED = ("grader.wire", "grader.confine", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
+           "grader.worker_child", "grader.worker")
 SHIPPED_MARK = "# shipped-with-wire"
 
 #: Imports of the grader's own modules inside a function: only the interfaces do that (so that

@@ -1,0 +1,247 @@
+"""The worker program, part 3 of 4: the child of one job (its namespaces or uid, limits,
+confinement), which then runs the job.
+
+Shipped as one script with the other parts (see ``grader.sandbox.worker_source``).
+"""
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import os
+import resource
+import signal
+import time
+
+from grader.wire import frame  # shipped-with-wire
+from grader.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_restrict  # shipped-with-wire
+from grader.confine import seccomp_restrict, start_reaper  # shipped-with-wire
+from grader.worker_isolation import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
+                                     MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
+                                     NAMESPACED, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
+                                     PRIVATE_DIRS, _drop_capabilities, _libc, _mount,  # shipped-with-wire
+                                     _prctl, _unshare)  # shipped-with-wire
+from grader.worker_jupyter import run_job  # shipped-with-wire
+
+# functions below resolve builtins in this snapshot, not in what the student's code patches
+__builtins__ = dict(builtins.__dict__)
+
+
+# --- the child: one job ---------------------------------------------------------------------------
+def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: tuple[int, int]) -> None:
+    """Runs in the forked child; never returns. Reads its job (``size`` bytes) from stdin first."""
+    code = 0
+    try:
+        try:
+            raw = _read_exactly(0, size)
+            os.write(got_job_fd, b"1")
+        finally:
+            os.close(got_job_fd)  # stdin goes back to the zygote
+        job = json.loads(raw)
+        del raw
+        os.setsid()
+        mode = config["mode"]
+        if mode in ("root", "userns"):
+            # A new IPC namespace too: SysV shared memory, semaphores and message queues (and POSIX
+            # queues) otherwise outlive the job in the host's namespace, where the next submission
+            # with the same uid, or anyone, can read them.
+            _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
+            inner = os.fork()
+            if inner:
+                os._exit(_wait_exit(inner))
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
+            _mount_proc()
+            _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
+            opts = f"size={config['tmpfs_bytes']},mode=1777"
+            for d in PRIVATE_DIRS:
+                _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+            for i, path in enumerate(config.get("rebind", ())):
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/.runtime/{i}", path, None, MS_BIND | MS_REC)
+                _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            if config.get("rebind"):  # the parking place itself is not for the student
+                _mount("tmpfs", "/.runtime", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+            scratch = "/tmp/submission"
+            os.mkdir(scratch, 0o700)
+            if mode == "root":
+                os.chown(scratch, config["uid"], config["gid"])
+            student = os.fork()
+            if student:
+                _reap_until(student)
+            _killed_first_when_memory_runs_out()
+            if mode == "root":
+                os.setgroups([])
+                os.setresgid(config["gid"], config["gid"], config["gid"])
+                os.setresuid(config["uid"], config["uid"], config["uid"])
+            else:
+                _drop_capabilities()
+        else:
+            # The job's own directory under one the grader made; the only place it may write
+            # (with Landlock), its HOME and TMPDIR, and the only thing cleaned after it.
+            scratch = job_dir(config, os.getpid())
+            os.mkdir(scratch, 0o700)
+            os.mkdir(os.path.join(scratch, "tmp"), 0o700)
+            _killed_first_when_memory_runs_out()
+            if mode == "uid":
+                # as root: a uid that only student code uses (no passwd entry needed), no groups,
+                # and with it no capabilities
+                uid = config["uid"]
+                for d in (os.path.join(scratch, "tmp"), scratch):  # inner first: root may lack DAC_OVERRIDE
+                    os.chown(d, uid, uid)
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            elif os.geteuid() == 0:
+                _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
+        _fresh_keyrings(clear_user=mode in ("root", "uid"))
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _set_limits(config)
+        os.chdir(scratch)
+        _redirect_stdio()
+        _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
+        _confine(config, scratch, reap_fds, out_fd)
+        run_job(job, lambda obj: _write_all(out_fd, frame(obj)))
+    except BaseException as exc:  # report, never propagate into the zygote's loop
+        try:
+            _write_all(out_fd, frame({"ev": "fatal", "error": f"{type(exc).__name__}: {exc}"}))
+        except BaseException:
+            pass
+        code = 70
+    os._exit(code)
+
+
+def _mount_proc() -> None:
+    """The PID namespace's /proc; ``hidepid=2`` hides PID 1 (root) from the student entirely
+    (its command line holds the zygote's configuration, its fds the zygote's pipes). Where the
+    kernel refuses a new /proc (a user namespace inside a container whose /proc is partly masked),
+    the job gets none: an empty directory, which hides even more."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    for options in ("hidepid=2", None):
+        try:
+            _mount("proc", "/proc", "proc", flags, options)
+            return
+        except OSError:
+            continue
+
+
+def _killed_first_when_memory_runs_out() -> None:
+    """RLIMIT_AS binds per process, so nproc processes can together use nproc times the limit.
+    Until a memory cgroup bounds the total, make sure that the kernel's OOM killer picks the
+    submission rather than the grader: set while still privileged, the student cannot lower it."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 0, 1, 7
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
+
+
+def _fresh_keyrings(clear_user: bool) -> None:
+    """Kernel keyrings belong to no namespace we create: a key that one submission adds to its
+    uid's keyring is still there for the next submission with that uid. Give each job a new
+    session keyring and, where the uid is the sandbox's own, empty the user keyrings it inherits
+    (best effort: Docker's default seccomp profile forbids keyctl altogether)."""
+    if _SYS_KEYCTL is None:
+        return
+    keyctl = lambda *args: _libc.syscall(ctypes.c_long(_SYS_KEYCTL), *(ctypes.c_long(a) for a in args))  # noqa
+    keyctl(KEYCTL_JOIN_SESSION_KEYRING, 0)
+    if not clear_user:
+        return
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        keyctl(KEYCTL_CLEAR, keyring)
+    # Unlinked keys are only freed by the kernel's key collector a moment later; until then their
+    # descriptions are still listed in /proc/keys for this uid. Wait (briefly) until only ours remain.
+    ours = {f"{keyctl(KEYCTL_GET_KEYRING_ID, spec, 0):08x}" for spec in
+            (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING, KEY_SPEC_SESSION_KEYRING)}
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/keys") as f:
+                if all(line.split(None, 1)[0] in ours for line in f if line.strip()):
+                    return
+        except OSError:
+            return
+        time.sleep(0.005)
+
+
+def _wait_exit(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _reap_until(pid: int) -> None:
+    """PID 1's loop: reap orphans; when the student's process ends, end the namespace."""
+    while True:
+        try:
+            done, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        if done == pid:
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def _set_limits(config: dict) -> None:
+    limits = {
+        resource.RLIMIT_AS: config["memory_bytes"],
+        resource.RLIMIT_CPU: config["cpu_seconds"],
+        resource.RLIMIT_FSIZE: config["file_bytes"],
+        resource.RLIMIT_NPROC: config["nproc"],
+        resource.RLIMIT_NOFILE: 256,
+        resource.RLIMIT_CORE: 0,
+    }
+    for what, value in limits.items():
+        resource.setrlimit(what, (value, value))
+
+
+def _redirect_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def job_dir(config: dict, pid: int) -> str:
+    return os.path.join(config["scratch_base"], f"job-{pid}")
+
+
+def _confine(config: dict, scratch: str, reap_fds: tuple[int, int], out_fd: int) -> None:
+    """Landlock and seccomp, the last step before student code (see ``grader.confine``)."""
+    if config["mode"] == "landlock":
+        start_reaper(reap_fds[0], (out_fd,))
+    for fd in reap_fds:  # the reaper keeps its copies; the job has none
+        os.close(fd)
+    if config.get("landlock_abi", 0) >= 4:
+        devices = {"/dev/null": FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV,
+                   "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
+        landlock_restrict(config["landlock_abi"], config["read"], config["listable"], [scratch], devices)
+    if config.get("seccomp"):
+        seccomp_restrict(network=config["mode"] not in NAMESPACED)
+
+
+def _scrub_environment(scratch: str, tmp: str) -> None:
+    keep = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": tmp, "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(scratch, ".matplotlib"),
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    os.environ.clear()
+    os.environ.update(keep)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = os.read(fd, n - len(out))
+        if not chunk:
+            raise EOFError
+        out += chunk
+    return bytes(out)
