@@ -21,7 +21,7 @@ from grader.probes import Call
 from grader.outcomes import outcome_from_record
 from helpers import grade_source
 from grader.wire import MAX_ELEMENTS, WireError, encode_result, read_result
-from grader import worker
+from grader import calls
 
 from conftest import GOLDEN
 
@@ -203,9 +203,9 @@ def test_results_too_large_in_one_list_or_in_all_cost_only_that_call():
           "all": lambda: tuple(np.zeros(MAX_ELEMENTS // 2 + 1) for _ in range(2)) + (np.zeros(1),),
           "fine": lambda: (np.zeros(MAX_ELEMENTS // 2), [0.0] * 10)}
     for name, words in (("one", "more than the 4,000,000 the grader accepts"), ("all", "in all")):
-        record = worker.run_call(ns, {"func": name, "args": [], "kwargs": {}})
+        record = calls.run_call(ns, {"func": name, "args": [], "kwargs": {}})
         assert record["status"] == "invalid" and words in record["error_message"], record
-    assert worker.run_call(ns, {"func": "fine", "args": [], "kwargs": {}})["status"] == "ok"
+    assert calls.run_call(ns, {"func": "fine", "args": [], "kwargs": {}})["status"] == "ok"
 
 
 def rec(value: np.ndarray, **extra) -> dict:
@@ -272,7 +272,7 @@ def test_snapshot_of_the_messages_about_what_was_returned():
         lines.append(f"## {what}\n{failure.value}\n")
     for name, value in (("strings", ["a", "b"]), ("100 ragged items", [np.ones(i + 1) for i in range(100)]),
                         ("too large", [0.0] * (MAX_ELEMENTS + 1))):
-        record = worker.run_call({"f": lambda: value}, {"func": "f", "args": [], "kwargs": {}})
+        record = calls.run_call({"f": lambda: value}, {"func": "f", "args": [], "kwargs": {}})
         lines.append(f"## invalid: {name}\n{record['error_message']}\n")
     text = "\n".join(lines)
     snapshot = ROOT / "tests" / "snapshots" / "array_like_messages.md"
