@@ -285,6 +285,12 @@ class Graded:
     after: dict = field(default_factory=dict)
 
 
+def with_checkout(source: bytes) -> bytes:
+    """The attacks that hunt for this checkout by name get its real place: ``@CHECKOUT@`` and
+    ``@CHECKOUT_PARENT@`` in their text become the paths of this repository and of its folder."""
+    return source.replace(b"@CHECKOUT_PARENT@", str(ROOT.parent).encode()).replace(b"@CHECKOUT@", str(ROOT).encode())
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
     root = tmp_path_factory.mktemp("hostile")
@@ -292,7 +298,7 @@ def graded(tmp_path_factory) -> Graded:
     (subs / "twins").mkdir(parents=True)
     for path in sorted(HOSTILE.iterdir()):
         if path.is_file() and path.suffix in (".py", ".ipynb"):
-            shutil.copy(path, subs / path.name)
+            (subs / path.name).write_bytes(with_checkout(path.read_bytes()))
     for name, expect in BAD_INPUTS.items():
         path = BAD_INPUT / name
         (subs / name).write_bytes(padded(path, expect.pad_to) if expect.pad_to else path.read_bytes())

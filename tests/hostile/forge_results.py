@@ -35,7 +35,7 @@ forged = json.dumps({"score": 100.0, "output": MARK, "tests": [], "extra_data": 
 csv = ("file,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,possible,status\n"
        "forge_results.py,10,10,8,10,10,10,8,8,12,14,100,100,graded\n")
 targets = []
-for base in (".", "..", "../..", "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~"), "/work/main", "/work",
+for base in (".", "..", "../..", "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~"), "@CHECKOUT@", "@CHECKOUT_PARENT@",
              "/srv", "/root", "/"):
     for out in ("", "out", "results", "grades", "../out", "activation-grader-hostile-out"):
         targets.append(os.path.join(base, out))

@@ -48,12 +48,12 @@ def try_read(path):
         pass
 
 
-candidates = ["/work/main/reference/keys.py", "/work/main/reference", "/work/main/grader", "/work/main/tests",
-              "/work/main/tests/golden/solution.py", "/work/main/tests/test_hostile.py", "/work/shared",
-              "/work/shared/spec/exercises.md", "/work/main", "/work", "/root", "/root/.bash_history", "/home",
+candidates = ["@CHECKOUT@/reference/keys.py", "@CHECKOUT@/reference", "@CHECKOUT@/grader", "@CHECKOUT@/tests",
+              "@CHECKOUT@/tests/golden/solution.py", "@CHECKOUT@/tests/test_hostile.py", "@CHECKOUT_PARENT@/shared",
+              "@CHECKOUT_PARENT@/shared/spec/exercises.md", "@CHECKOUT@", "@CHECKOUT_PARENT@", "/root", "/root/.bash_history", "/home",
               "/srv", "/opt", "/mnt", "/data", "/etc/shadow", "..", "../..", "../../..", "../reference",
               "../tests", "../out", "../results", "out", "results", "/tmp", "/var/tmp", "/dev/shm",
-              "/tmp/out/results", "/tmp/pytest-of-root", "/proc/1/root/work", "/proc/1/cwd"]
+              "/tmp/out/results", "/tmp/pytest-of-root", "/proc/1/root@CHECKOUT_PARENT@", "/proc/1/cwd"]
 for base in site.getsitepackages() + sys.path:
     candidates += [os.path.join(base, "grader"), os.path.join(base, "reference"),
                    os.path.join(base, "grader", "exercises", "saturating.py"),
@@ -73,7 +73,7 @@ here = os.getcwd()
 for _ in range(6):  # walk up from the working directory
     here = os.path.dirname(here)
     try_read(here)
-for top in ("/", "/work", "/root", "/tmp", "/var"):
+for top in ("/", "@CHECKOUT_PARENT@", "/root", "/tmp", "/var"):
     for root, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if d not in ("proc", "sys", "usr", "lib", "lib64", "bin", "sbin", "etc",
                                                 "site-packages", ".pyenv", "dev")]
