@@ -16,15 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _vm_hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+from throughput import vm_hwm_kb  # this script's folder is on sys.path when it runs
 
 
 def main() -> None:
@@ -40,7 +32,7 @@ def main() -> None:
     try:
         result = batch.run([directory], out, options, jobs=jobs, executor=executor, regrade=True, progress=False)
         seconds = time.perf_counter() - started
-        pool_peaks = [_vm_hwm_kb(pid) for pid in list(getattr(executor, "_processes", {}) or {})]
+        pool_peaks = [vm_hwm_kb(pid) for pid in list(getattr(executor, "_processes", {}) or {})]
     finally:
         executor.shutdown()
     print(json.dumps({"n": len(result.records), "seconds": seconds,

@@ -78,12 +78,12 @@ def latency(paths: list[Path], sandbox: str = "process", secret: str | None = No
     peak = 0
     worker = get_worker(options)
     if sandbox == "process" and worker.proc is not None:
-        peak = _vm_hwm(worker.proc.pid)
+        peak = vm_hwm_kb(worker.proc.pid)
     close_workers()
     return times, peak
 
 
-def _vm_hwm(pid: int) -> int:
+def vm_hwm_kb(pid: int) -> int:
     """Peak resident memory (kB) of a process, from /proc."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

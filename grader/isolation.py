@@ -121,18 +121,6 @@ def _runtime_readable_by_others() -> bool:
     return True
 
 
-def in_container() -> bool:
-    """Docker, Podman or Kubernetes, as they announce themselves (a hint for messages only:
-    no decision of the grader depends on it)."""
-    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or os.environ.get("container"):
-        return True
-    try:
-        cgroup = Path("/proc/1/cgroup").read_text()
-    except OSError:
-        return False
-    return any(word in cgroup for word in ("docker", "kubepods", "containerd", "libpod"))
-
-
 def claim_uid(first: int = SANDBOX_UID_BASE, span: int = 4000) -> tuple[int, socket.socket]:
     """A uid for student code that nobody else has: no passwd entry, no process running as it,
     and not claimed by another grader on this machine (each claim holds an abstract unix socket
