@@ -24,6 +24,7 @@ from grader.wire import MAX_ELEMENTS, WireError, encode_result, read_result
 from grader import calls
 
 from conftest import GOLDEN
+from variants import variant
 
 # How one array-like result is written, given the solution's array ``a`` (source run in the submission).
 FORMS = {
@@ -90,7 +91,7 @@ def scores(results: list[CriterionResult]) -> dict[str, float]:
 
 
 SOLUTION = (GOLDEN / "solution.py").read_text()
-WRONG = (GOLDEN / "wrong_q3_q5_q7_q10.py").read_text()
+WRONG = variant("wrong_q3_q5_q7_q10.py")
 CASES = [(q, form, container) for q in EXERCISES for form in FORMS for container in ("tuple", "list")
          if not (form == "ndarray" and container == "tuple")]
 

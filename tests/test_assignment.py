@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from grader.exercises import EXERCISES
+from variants import derive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -465,15 +466,13 @@ def _failures(test_file) -> list[str]:
 
 
 def _mistake(source: str, old: str, new: str) -> str:
-    assert source.count(old) == 1, old
-    return source.replace(old, new)
+    return derive(source, ((old, new),), variant=f"mistake {old[:30]!r}")
 
 
 @pytest.mark.otter
 def test_public_checks_pass_correct_implementations(dist, solution_source):
-    alternative = solution_source
-    for head, body in ALTERNATIVES.items():
-        alternative = alternative.replace(head, body + "\n\ndef _replaced_" + head[4:], 1)
+    alternative = derive(solution_source, tuple((head, body + "\n\ndef _replaced_" + head[4:])
+                                                for head, body in ALTERNATIVES.items()), variant="alternatives")
     for source in (solution_source, alternative):
         results = _run_public(dist, source)
         assert {q: _failures(t) for q, t in results.items()} == {q: [] for q in EXERCISES}

@@ -1,6 +1,7 @@
 """Golden submissions (correct, wrong, crashing, looping) and snapshots of what their students read.
 
-Each file in tests/golden/ is graded with a fixed seed; its per-exercise scores
+The solution is tests/golden/solution.py; the wrong, crashing and looping submissions
+are derived from it by tests/variants.py. Each golden submission, and each sample, is graded with a fixed seed; its per-exercise scores
 must equal tests/golden/expected.json and its feedback must equal
 tests/snapshots/<name>.md, so any change to a message a student sees shows up
 in review. After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/test_golden.py``.
@@ -17,12 +18,14 @@ from grader.report import feedback_markdown
 from grader.sandbox import Limits
 
 from conftest import GOLDEN, ROOT, SAMPLES
+from variants import golden_sources
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 EXPECTED = GOLDEN / "expected.json"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 OPTIONS = Options(seed=5, limits=Limits(timeout=40, step_timeout=3))
-FILES = sorted(GOLDEN.glob("*.py")) + sorted(SAMPLES.glob("*.ipynb"))
+SOURCES = {name: text.encode() for name, text in sorted(golden_sources().items())}
+SOURCES.update({p.name: p.read_bytes() for p in sorted(SAMPLES.glob("*.ipynb"))})
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +37,28 @@ def expected():
     close_workers()
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_golden_submission_scores_and_feedback(path, expected):
-    record = grade({"name": path.name, "content": path.read_bytes(), "options": OPTIONS.to_dict()})
+@pytest.mark.parametrize("name", SOURCES)
+def test_golden_submission_scores_and_feedback(name, expected):
+    record = grade({"name": name, "content": SOURCES[name], "options": OPTIONS.to_dict()})
     scores = {q: ex["score"] for q, ex in record["exercises"].items()}
     scores["status"] = record["status"]
     text = feedback_markdown(record)
-    snapshot = SNAPSHOTS / f"{path.stem}.md"
+    snapshot = SNAPSHOTS / f"{name.rsplit('.', 1)[0]}.md"
     if UPDATE:
-        expected[path.name] = scores
+        expected[name] = scores
         snapshot.write_text(text)
-    assert scores == expected[path.name]
+    assert scores == expected[name]
     assert text == snapshot.read_text(), f"feedback changed: UPDATE_SNAPSHOTS=1 to accept ({snapshot})"
+
+
+def test_every_variant_applies_to_the_solution_and_a_stale_edit_says_what_to_update():
+    from variants import VARIANTS, EditDoesNotApply, derive
+
+    solution = (GOLDEN / "solution.py").read_text()
+    for v in VARIANTS:
+        assert v.source(solution) != solution and v.source(solution).startswith(v.header)
+    stale = solution.replace("W2 @ b1 + b2", "W2.dot(b1) + b2")
+    with pytest.raises(EditDoesNotApply, match=r"wrong_q3_q5_q7_q10.py.*occurs 0 times.*tests/variants.py"):
+        VARIANTS[0].source(stale)
+    with pytest.raises(EditDoesNotApply, match="occurs 2 times"):
+        derive("a\na\n", (("a", "b"),))

@@ -228,10 +228,14 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
     from grader.report import write_submission
     from grader.sandbox import Limits
 
-    from conftest import GOLDEN
+    from variants import VARIANTS
 
     files, *_ = graded
-    paths = [files[FORMULA], files[MARKUP], *sorted(GOLDEN.glob("wrong*.py")), *sorted(SAMPLES.glob("*.ipynb"))]
+    wrong = [v for v in VARIANTS if v.name.startswith("wrong")]
+    for v in wrong:
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / v.name).write_text(v.source())
+    paths = [files[FORMULA], files[MARKUP], *[tmp_path / "in" / v.name for v in wrong], *sorted(SAMPLES.glob("*.ipynb"))]
     options = Options(seed=11, limits=Limits(timeout=30, step_timeout=5)).to_dict()
     try:
         with warnings.catch_warnings(record=True) as caught, np.errstate(divide="warn", over="warn",
