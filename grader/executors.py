@@ -12,7 +12,8 @@ import os
 import threading
 
 from grader.errors import GraderError
-from grader.grading import Options, close_workers, grader_version, task_key
+from grader.grading import close_workers
+from grader.tasks import grader_version
 
 
 def _init_worker() -> None:
@@ -120,10 +121,11 @@ def dask_executor(scheduler: str | None = None, *, timeout: float = CONNECT_TIME
 class DaskExecutor:
     """Grading tasks on a Dask cluster, one task per submission.
 
-    Each task has a deterministic key (``grade-<task key>-<digest of name and options>``), so the
-    same task submitted twice, by this run or by a concurrent one, is computed once; it is retried
-    twice if it raises, and the scheduler reruns it elsewhere if its worker dies. With
-    ``--sandbox docker`` a task needs the worker resource ``sandbox``. Nothing here keeps a future:
+    A task submitted with a key (:meth:`submit_keyed`; ``grader.batch`` keys each grading task by
+    :func:`grader.tasks.grading_key`) is computed once however often it is submitted, by this run or
+    by a concurrent one; every task is retried twice if it raises, and the scheduler reruns it
+    elsewhere if its worker dies. A task that needs the resource ``sandbox`` (``--sandbox docker``)
+    runs only on workers that offer it. Nothing here keeps a future:
     a result is released on the cluster as soon as the caller drops its future.
     """
 
@@ -135,13 +137,12 @@ class DaskExecutor:
         self._resources_checked = False
 
     def submit(self, fn, /, *args, **kwargs):
-        key, resources = None, None
-        task = args[0] if len(args) == 1 and not kwargs else None
-        if isinstance(task, dict) and {"name", "content", "options"} <= task.keys():
-            key = grading_key(task)
-            if task["options"].get("sandbox") == "docker":
-                resources = {"sandbox": 1}
-                self._check_sandbox_resource()
+        return self.client.submit(_run_on_worker, fn, *args, **kwargs, pure=False, retries=self.RETRIES)
+
+    def submit_keyed(self, key: str, fn, /, *args, resources: dict | None = None, **kwargs):
+        """``submit`` under the caller's deterministic ``key``, on workers that offer ``resources``."""
+        if resources and "sandbox" in resources:
+            self._check_sandbox_resource()
         return self.client.submit(_run_on_worker, fn, *args, **kwargs, key=key, pure=False,
                                   retries=self.RETRIES, resources=resources)
 
@@ -164,21 +165,6 @@ class DaskExecutor:
             raise DaskExecutorError("--sandbox docker on Dask runs only on workers that offer the resource "
                                     "'sandbox', and none does: start the workers on hosts with Docker as "
                                     "`dask worker ADDRESS --nworkers K --nthreads 1 --resources sandbox=1`.")
-
-
-def grading_key(task: dict) -> str:
-    """The Dask key of a grading task: identical tasks share it, different ones never do.
-
-    The task key (content, grader version, seed) alone is not enough: the record carries the
-    submission's name, a ``.py`` and an ``.ipynb`` with the same bytes are read differently, and
-    the sandbox and limits shape the result.
-    """
-    import hashlib
-    import json
-
-    options = task["options"]
-    digest = hashlib.sha256(json.dumps([task["name"], options], sort_keys=True, default=str).encode())
-    return f"grade-{task_key(task['content'], Options.from_dict(options))}-{digest.hexdigest()[:12]}"
 
 
 # runs on the worker ---------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected,
     results, log = run_in_image(dist["autograder_zip"], {"activations.ipynb": submission.read_bytes()}, metadata)
     engine = batch.run([submission], tmp_path / "out", Options(), progress=False).records[0]
     total = sum(t["score"] for t in results["tests"])
-    assert total == pytest.approx(engine["score"]) == expected
+    assert total == pytest.approx(engine.score) == expected
     assert "activation-grader" in results["output"]  # the engine's summary: the plugin graded it
     assert "nothing to install" in log  # setup.sh on the project's image: no download, no LaTeX
     assert [t["name"].split(":")[0] for t in results["tests"]] == QUESTIONS

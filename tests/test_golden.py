@@ -13,6 +13,7 @@ import os
 import pytest
 
 from grader.grading import Options, close_workers, grade
+from grader.record import SubmissionRecord
 from grader.report import feedback_markdown
 from grader.sandbox import Limits
 
@@ -39,7 +40,11 @@ def test_golden_submission_scores_and_feedback(path, expected):
     record = grade({"name": path.name, "content": path.read_bytes(), "options": OPTIONS.to_dict()})
     scores = {q: ex["score"] for q, ex in record["exercises"].items()}
     scores["status"] = record["status"]
-    text = feedback_markdown(record)
+    typed = SubmissionRecord.from_dict(record)
+    # the typed record is the record: read back, it writes the same JSON, byte for byte
+    assert json.dumps(typed.to_dict(), indent=1) == json.dumps(record, indent=1)
+    assert SubmissionRecord.from_dict(json.loads(json.dumps(typed.to_dict()))) == typed
+    text = feedback_markdown(typed)
     snapshot = SNAPSHOTS / f"{path.stem}.md"
     if UPDATE:
         expected[path.name] = scores
