@@ -12,7 +12,7 @@ import os
 import threading
 
 from grader.errors import GraderError
-from grader.grading import close_workers
+from grader.warm import close_workers
 from grader.tasks import grader_version
 
 
@@ -173,7 +173,7 @@ _worker_finalizer = False
 
 
 def _run_on_worker(fn, /, *args, **kwargs):
-    """One task at a time per worker process: it has one warm sandbox (see ``grading.get_worker``).
+    """One task at a time per worker process: it has one warm sandbox (see ``grader.warm.get_worker``).
 
     The sandbox is closed when the worker process ends, as in :func:`_init_worker` (a Dask
     worker under a nanny is a multiprocessing child too).

@@ -1,98 +1,29 @@
 """Grading one submission: the unit of batch work.
 
-``grade(task)`` takes plain data (the submission's name and bytes, the
-options) and returns plain data (the :class:`grader.record.SubmissionRecord`
-that becomes ``results/<name>.json``, as a dict). It is idempotent: its key is a hash of the content,
-the grader's version and the seed, so any executor (a local pool, Dask, a SLURM
-array shard) can run it, retry it, or skip it when the result already exists.
+``grade(task)`` takes plain data (the submission's name and bytes, the options) and returns
+plain data (the :class:`grader.record.SubmissionRecord` that becomes ``results/<name>.json``, as
+a dict). It is idempotent: its key is a hash of the content, the grader's version and the seed
+(``grader.tasks``), so any executor (a local pool, Dask, a SLURM array shard) can run it, retry
+it, or skip it when the result already exists. Every record, graded or not, and the record of a
+task that failed outside ``grade`` (:func:`error_record`), is built here, from one provenance.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from grader.docker_sandbox import DockerWorker
 from grader.execution import JobDidNotStart, execute
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.isolation import IsolationUnavailable, require
 from grader.notebook import SubmissionError, load
 from grader.record import TIMEOUT, Cells, CellError, CriterionRecord, ExerciseRecord, Provenance, SkippedCell, \
     SubmissionRecord
-from grader.sandbox import Zygote
 from grader.scoring import ExerciseScore, score_exercise
 from grader.tasks import Options, grader_version, now, seed_of, task_key
 from grader.text import file_name, plain
-
-# -- workers are per process and reused: a zygote is warm after its first submission --------------
-_workers: dict[tuple, Any] = {}
-
-
-def get_worker(options: Options):
-    key = (options.sandbox, options.limits, options.image, options.isolation, options.fresh_containers)
-    worker = _workers.get(key)
-    if worker is None:
-        slot = os.getpid() % 4000
-        if options.sandbox == "docker":
-            worker = DockerWorker(slot, options.limits, options.image, fresh=options.fresh_containers)
-        else:
-            worker = Zygote(slot, options.limits, options.isolation)
-            worker.start()
-        _workers[key] = worker
-    return worker
-
-
-def close_workers() -> None:
-    for worker in _workers.values():
-        worker.close()
-    _workers.clear()
-
-
-def build_plans(seed: int) -> dict:
-    """Every exercise's plan; overflow in the answer keys' tails is expected and harmless."""
-    with np.errstate(all="ignore"):
-        return {q: ex.plan(seed) for q, ex in EXERCISES.items()}
-
-
-# -- plans by seed, per process: a seed from a pool (or --seed) comes back, its answer keys need not ---
-PLAN_CACHE_SIZE = 64
-_plan_cache: OrderedDict[int, dict] = OrderedDict()
-
-
-def cached_plans(seed: int) -> tuple[dict, bool]:
-    """(plans for ``seed``, whether they came from this process's cache). Cached plans are shared
-    by every submission with that seed, so their arrays are made read-only: a check that wrote to
-    an answer key would fail loudly instead of changing the next submission's key."""
-    plans = _plan_cache.get(seed)
-    if plans is not None:
-        _plan_cache.move_to_end(seed)
-        return plans, True
-    plans = build_plans(seed)
-    for plan in plans.values():
-        _freeze(plan.expected)
-        for call in plan.calls:
-            _freeze(call.args)
-            _freeze(call.kwargs)
-    _plan_cache[seed] = plans
-    while len(_plan_cache) > PLAN_CACHE_SIZE:
-        _plan_cache.popitem(last=False)
-    return plans, False
-
-
-def _freeze(value: Any) -> None:
-    if isinstance(value, np.ndarray):
-        value.flags.writeable = False
-    elif isinstance(value, dict):
-        for v in value.values():
-            _freeze(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _freeze(v)
+from grader.warm import build_plans, cached_plans, get_worker
 
 
 class _Timed:
@@ -183,6 +114,7 @@ def error_record(name: str, content: bytes, options: Options, exc: BaseException
 
 
 def exercise_record(score: ExerciseScore) -> ExerciseRecord:
+    """An exercise's score as the record keeps it: each criterion's failure by its class name only."""
     criteria = tuple(CriterionRecord(c.name, c.points, c.max_points, c.message,
                                      type(c.failure).__name__ if c.failure else None) for c in score.criteria)
     return ExerciseRecord(score.title, score.points, score.max_points, score.feedback, score.note, criteria)
@@ -198,8 +130,8 @@ def grade_submission(name: str, content: bytes, options: Options) -> SubmissionR
     """Grade one submission into its record (see the module docstring)."""
     name = file_name(name)  # the student chose the name: one printable line
     started, cpu_started = time.monotonic(), time.process_time()
-    seed = seed_of(content, options)
     origin = provenance(content, options)
+    seed = origin.seed
 
     def took() -> float:
         return round(time.monotonic() - started, 3)

@@ -47,7 +47,8 @@ from grader.calls import run_call
 from grader.checks import Outcome, run_criteria
 from grader.execution import wire_call
 from grader.exercises import EXERCISES
-from grader.grading import close_workers, grade_submission
+from grader.grading import grade_submission
+from grader.warm import close_workers
 from grader.otter_gradescope import complete_gradescope_fields
 from grader.outcomes import outcome_from_record
 from grader.isolation import describe_isolation, protect_installation

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from grader.errors import GraderError
@@ -321,13 +321,14 @@ class SubmissionRecord:
 
 
 def _map_text(value: Any, convert: Callable[[str], str]) -> Any:
+    """``value`` with every string in it converted; the CPU figures (numbers by name) are left alone."""
     if isinstance(value, str):
         return convert(value)
     if isinstance(value, tuple):
         return tuple(_map_text(v, convert) for v in value)
-    if isinstance(value, Mapping) and not isinstance(value, Provenance):
+    if isinstance(value, Mapping):
         return {k: _map_text(v, convert) for k, v in value.items()}
-    if hasattr(value, "__dataclass_fields__"):
+    if is_dataclass(value):
         return replace(value, **{f.name: _map_text(getattr(value, f.name), convert) for f in fields(value)
                                  if f.name != "cpu"})
     return value

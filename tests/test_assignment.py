@@ -119,7 +119,9 @@ def _per_question(results: dict) -> dict[str, float]:
 
 
 def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
 
     try:
         record = grade({"name": notebook.name, "content": notebook.read_bytes(),

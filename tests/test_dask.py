@@ -27,7 +27,6 @@ from grader.executors import (
     dask_executor,
     dispatch_overhead,
 )
-from grader.grading import grade
 from grader.tasks import Options, grading_key
 
 pytestmark = pytest.mark.dask
@@ -186,7 +185,7 @@ def test_docker_sandbox_needs_the_worker_resource(cluster):
     task = {"name": "a.py", "content": b"", "options": Options(sandbox="docker", executor="dask").to_dict()}
     with dask_executor(cluster.address) as executor:
         with pytest.raises(DaskExecutorError, match="--resources sandbox=1"):
-            executor.submit(grade, task)
+            batch.submit(executor, task)  # a docker task asks for the resource ``sandbox``
 
 
 def test_unreachable_scheduler_fails_fast():

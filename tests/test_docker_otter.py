@@ -110,7 +110,7 @@ def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes |
                                                           ("student", 0, None)])
 def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected, metadata, tmp_path):
     from grader import batch
-    from grader.grading import Options
+    from grader.tasks import Options
 
     submission = tmp_path / "activations.ipynb"
     submission.write_bytes(dist[notebook].read_bytes())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from grader import batch
-from grader.grading import Options, close_workers
+from grader.tasks import Options
+from grader.warm import close_workers
 from grader.sandbox import Limits
 
 from conftest import GOLDEN, SAMPLES

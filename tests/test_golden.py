@@ -12,7 +12,9 @@ import os
 
 import pytest
 
-from grader.grading import Options, close_workers, grade
+from grader.grading import grade
+from grader.tasks import Options
+from grader.warm import close_workers
 from grader.record import SubmissionRecord
 from grader.report import feedback_markdown
 from grader.sandbox import Limits

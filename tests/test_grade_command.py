@@ -12,7 +12,7 @@ import pytest
 
 from grader import batch
 from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.grading import Options
+from grader.tasks import Options
 from grader.report import CSV_COLUMNS
 from grader.sandbox import Limits
 
@@ -162,3 +162,41 @@ def test_help_and_version_load_neither_autograd_nor_the_exercises():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+class _FailingExecutor:
+    """An executor whose every task fails as a worker process that died would."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        import concurrent.futures as cf
+
+        future: cf.Future = cf.Future()
+        future.set_exception(cf.process.BrokenProcessPool("a worker process died"))
+        return future
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        pass
+
+
+def test_a_task_that_fails_gets_an_error_record_with_every_field(tmp_path):
+    from dataclasses import fields
+
+    from grader.record import Provenance
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.py").write_text("x = 1\n")
+    result = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
+    (record,) = result.records
+    assert record.status == "error" and record.score == 0
+    assert "BrokenProcessPool: a worker process died" in record.message and "Run again" in record.message
+    assert list(record.exercises) == list(EXERCISES)
+    assert all(ex.score == 0 and record.message in ex.feedback for ex in record.exercises.values())
+    on_disk = json.loads((tmp_path / "out" / "results" / "a.json").read_text())["extra_data"]
+    # the same fields as a graded record (only the CPU figures are missing: nothing ran)
+    assert list(on_disk["provenance"]) == [f.name for f in fields(Provenance) if f.name != "cpu"]
+    assert on_disk["provenance"]["seed"] == 7 and on_disk["provenance"]["isolation"] is None
+    assert list(on_disk) == ["schema", "file", "status", "message", "score", "possible", "exercises", "cells",
+                             "notes", "provenance"]
+    assert rows(tmp_path / "out")["a.py"]["status"] == "error"
+    again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
+    assert (again.graded, again.reused) == (1, 0)  # a grader failure is never reused

@@ -37,7 +37,7 @@ import pytest
 
 from grader import batch
 from grader.executors import InlineExecutor
-from grader.grading import Options
+from grader.tasks import Options
 from grader.notebook import load
 from grader.report import read_record, safe_name
 from grader.sandbox import Limits

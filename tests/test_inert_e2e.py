@@ -224,7 +224,9 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
     import numpy as np
 
     from grader.classreport import write_report
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
     from grader.record import SubmissionRecord
     from grader.report import write_submission
     from grader.sandbox import Limits

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from grader import batch
 from grader.cli import main
 from grader.executors import InlineExecutor
-from grader.grading import Options
+from grader.tasks import Options
 from grader.merge import merge_shards
 from grader.record import SubmissionRecord
 from grader.report import read_record

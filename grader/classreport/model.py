@@ -8,6 +8,7 @@ page must not trust a file. Escaping is the page's business (:mod:`.page`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,8 @@ class Submission:
         return self.record.possible
 
     @property
-    def exercises(self) -> dict[str, ExerciseRecord]:
-        return dict(self.record.exercises)
+    def exercises(self) -> Mapping[str, ExerciseRecord]:
+        return self.record.exercises
 
     @property
     def cell_errors(self) -> tuple[CellError, ...]:
