@@ -12,8 +12,8 @@ import os
 import threading
 
 from grader.errors import GraderError
-from grader.warm import close_workers
 from grader.tasks import grader_version
+from grader.warm import close_workers
 
 
 def _init_worker() -> None:
@@ -327,27 +327,27 @@ def _check_workers(client) -> None:
 
 
 # -- benchmark hook -----------------------------------------------------------------------------------
-def _echo_task(task: dict) -> dict:
-    """A stand-in for ``grade``: no grading, a record-sized answer."""
-    return {"file": task["name"], "score": 0.0, "padding": "x" * 4000}
+def _echo_task(payload: bytes) -> dict:
+    """A stand-in for a grading task: no work, a record-sized answer."""
+    return {"received": len(payload), "padding": "x" * 4000}
 
 
 def dispatch_overhead(executor, n: int = 200, payload_bytes: int = 50_000) -> dict:
     """Seconds per task spent by ``executor`` on moving a submission-sized task and its record.
 
-    Runs ``n`` no-op tasks shaped like grading tasks (unique names, ``payload_bytes`` of content)
-    through ``submit`` and :func:`as_completed`, as ``grader.batch.run`` does, after one warm-up
-    task. Subtract it from the per-submission time of a real run to see what grading costs.
+    Runs ``n`` no-op tasks, each carrying ``payload_bytes`` (all different) and answering with a
+    record-sized dict, through ``submit`` and :func:`as_completed`, as ``grader.batch.run`` does,
+    after one warm-up task. Subtract it from the per-submission time of a real run to see what
+    grading costs.
     """
     import time
 
-    def task(i: int) -> dict:
-        return {"name": f"overhead-{i}.py", "content": (b"# %d\n" % i).ljust(payload_bytes, b"#"),
-                "options": {"seed": 0, "sandbox": "process", "executor": "benchmark"}}
+    def payload(i: int) -> bytes:
+        return (b"# %d\n" % i).ljust(payload_bytes, b"#")
 
-    executor.submit(_echo_task, task(-1)).result()
+    executor.submit(_echo_task, payload(-1)).result()
     started = time.perf_counter()
-    futures = {executor.submit(_echo_task, task(i)): i for i in range(n)}
+    futures = {executor.submit(_echo_task, payload(i)): i for i in range(n)}
     for future in as_completed(futures):
         futures.pop(future)
         future.result()
