@@ -23,7 +23,7 @@ def main() -> None:
     directory, out, jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     from grader import batch
     from grader.executors import LocalExecutor
-    from grader.grading import Options
+    from grader.tasks import Options
 
     options = Options(seed_secret=os.environ.get("ACTIVATION_GRADER_SEED_SECRET") or None)
     executor = LocalExecutor(jobs)

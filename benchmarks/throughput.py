@@ -66,7 +66,9 @@ def scores(out: Path) -> dict[str, str]:
 
 def latency(paths: list[Path], sandbox: str = "process", secret: str | None = None) -> tuple[list[float], int]:
     """Per-notebook latency through a warm grader (the "check my work" path), and peak worker memory."""
-    from grader.grading import Options, close_workers, get_worker, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers, get_worker
 
     options = Options(sandbox=sandbox, seed_secret=secret)
     grade({"name": paths[0].name, "content": paths[0].read_bytes(), "options": options.to_dict()})  # warm up

@@ -9,60 +9,58 @@ same key (content, grader version, seed) is not recomputed.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.executors import LocalExecutor, as_completed
-from grader.grading import SCHEMA, Options, _zero, grade, grader_version, now, seed_of, task_key
+from grader.grading import error_record, grade
+from grader.record import ERROR, SubmissionRecord
 from grader.regrade import changed_scores
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
 from grader.submissions import collect, shard_of
-from grader.text import one_line, plain
+from grader.tasks import Options, grading_key, task_key
+from grader.text import one_line
 
 
 @dataclass
 class Batch:
     """What a batch run did; ``records`` in input order, one per submission."""
 
-    records: list[dict] = field(default_factory=list)
+    records: list[SubmissionRecord] = field(default_factory=list)
     reused: int = 0
     graded: int = 0
     changes: dict[str, list[str]] = field(default_factory=dict)
     write_cpu: float = 0.0  # seconds of this process's CPU spent writing results and feedback
 
 
-def _error_record(name: str, content: bytes, options: Options, exc: BaseException) -> dict:
-    message = plain(f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not "
-                    f"graded. Run again to retry it; if it fails again, report this message.", 600)
-    return {"schema": SCHEMA, "file": name, "status": "error", "message": message, "score": 0.0,
-            "possible": float(TOTAL_POINTS), "exercises": {q: _zero(q, message) for q in EXERCISES},
-            "cells": {}, "notes": [],
-            "provenance": {"key": task_key(content, options), "grader_version": grader_version(),
-                           "seed": seed_of(content, options),
-                           "content_sha256": hashlib.sha256(content).hexdigest(), "sandbox": options.sandbox,
-                           "executor": options.executor, "graded_at": now()}}
+def submit(executor, task: dict):
+    """Hand one grading task to ``executor``. An executor that names its tasks (``submit_keyed``: Dask) gets
+    the task's key, so that the same task is computed once, and the resources it needs (a host with Docker)."""
+    keyed = getattr(executor, "submit_keyed", None)
+    if keyed is None:
+        return executor.submit(grade, task)
+    resources = {"sandbox": 1} if task["options"].get("sandbox") == "docker" else None
+    return keyed(grading_key(task), grade, task, resources=resources)
 
 
 def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, executor=None,
         regrade: bool = False, shard: tuple[int, int] | None = None,
-        on_result: Callable[[dict], None] | None = None, progress: bool = True) -> Batch:
+        on_result: Callable[[SubmissionRecord], None] | None = None, progress: bool = True) -> Batch:
     """Grade every submission under ``paths`` into ``out_dir``; see the module docstring."""
     out_dir.mkdir(parents=True, exist_ok=True)
     items = shard_of(collect(paths), shard)
     batch = Batch()
-    records: dict[str, dict] = {}
+    records: dict[str, SubmissionRecord] = {}
     todo = []
-    previous: dict[str, dict] = {}
+    previous: dict[str, SubmissionRecord] = {}
     for name, path in items:
         content = path.read_bytes()
         existing = read_record(out_dir / "results" / f"{safe_name(name)}.json")
         # a grader failure ("error") is never reused: the next run tries again
-        if (not regrade and existing and existing.get("status") != "error"
-                and existing.get("provenance", {}).get("key") == task_key(content, options)):
+        if (not regrade and existing and existing.status != ERROR
+                and existing.provenance.key == task_key(content, options)):
             records[name] = existing
             batch.reused += 1
         else:
@@ -76,14 +74,14 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
         futures = {}
         for name, content in todo:
             task = {"name": name, "content": content, "options": options.to_dict()}
-            futures[executor.submit(grade, task)] = (name, content)
+            futures[submit(executor, task)] = (name, content)
         with _progress(len(todo), progress) as advance:
             for future in as_completed(futures):
                 name, content = futures.pop(future)
                 try:
-                    record = future.result()
+                    record = SubmissionRecord.from_dict(future.result())
                 except BaseException as exc:  # a worker process died, the cluster failed ...
-                    record = _error_record(name, content, options, exc)
+                    record = error_record(name, content, options, exc)
                 started = time.process_time()
                 write_submission(out_dir, record)
                 batch.write_cpu += time.process_time() - started
@@ -120,7 +118,7 @@ class _progress:
         self.bar.start()
         task = self.bar.add_task("", total=self.total)
         return lambda record: self.bar.update(task, advance=1, description=one_line(
-            f"{record['file']}: {record['score']:g} ({record['status']})", 120))
+            f"{record.file}: {record.score:g} ({record.status})", 120))
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

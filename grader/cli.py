@@ -95,20 +95,17 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
     from grader import batch
     from grader.executors import default_jobs
-    from grader.grading import Options
     from grader.sandbox import Limits
+    from grader.tasks import Options
 
     limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
     options = Options(seed=seed, seed_secret=seed_secret or None, sandbox=sandbox, limits=limits, image=image,
                       executor=executor, fresh_containers=fresh_containers, isolation=isolation,
                       require_isolation=require_isolation)
     if sandbox == "process" and executor == "local":
-        from grader.isolation import IsolationUnavailable, isolation_mode, require
+        from grader.isolation import isolation_mode, require
 
-        try:
-            require(isolation_mode(isolation), require_isolation)
-        except IsolationUnavailable as exc:
-            raise click.ClickException(str(exc)) from None
+        require(isolation_mode(isolation), require_isolation)  # IsolationUnavailable is a GraderError
     items = batch.collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb or .py files found in the given paths")
@@ -149,9 +146,8 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
         from grader.report import terminal_table
 
         console.print(terminal_table(result.records[0]))
-    graded = sum(r["status"] == "graded" for r in result.records)
-    isolations = sorted({str(r.get("provenance", {}).get("isolation")) for r in result.records
-                         if r.get("provenance", {}).get("isolation")})
+    graded = sum(r.status == "graded" for r in result.records)
+    isolations = sorted({r.provenance.isolation for r in result.records if r.provenance.isolation})
     if isolations and not quiet:
         from grader.isolation import describe_isolation
 

@@ -12,7 +12,8 @@ import os
 import threading
 
 from grader.errors import GraderError
-from grader.grading import Options, close_workers, grader_version, task_key
+from grader.tasks import grader_version
+from grader.warm import close_workers
 
 
 def _init_worker() -> None:
@@ -120,10 +121,11 @@ def dask_executor(scheduler: str | None = None, *, timeout: float = CONNECT_TIME
 class DaskExecutor:
     """Grading tasks on a Dask cluster, one task per submission.
 
-    Each task has a deterministic key (``grade-<task key>-<digest of name and options>``), so the
-    same task submitted twice, by this run or by a concurrent one, is computed once; it is retried
-    twice if it raises, and the scheduler reruns it elsewhere if its worker dies. With
-    ``--sandbox docker`` a task needs the worker resource ``sandbox``. Nothing here keeps a future:
+    A task submitted with a key (:meth:`submit_keyed`; ``grader.batch`` keys each grading task by
+    :func:`grader.tasks.grading_key`) is computed once however often it is submitted, by this run or
+    by a concurrent one; every task is retried twice if it raises, and the scheduler reruns it
+    elsewhere if its worker dies. A task that needs the resource ``sandbox`` (``--sandbox docker``)
+    runs only on workers that offer it. Nothing here keeps a future:
     a result is released on the cluster as soon as the caller drops its future.
     """
 
@@ -135,13 +137,12 @@ class DaskExecutor:
         self._resources_checked = False
 
     def submit(self, fn, /, *args, **kwargs):
-        key, resources = None, None
-        task = args[0] if len(args) == 1 and not kwargs else None
-        if isinstance(task, dict) and {"name", "content", "options"} <= task.keys():
-            key = grading_key(task)
-            if task["options"].get("sandbox") == "docker":
-                resources = {"sandbox": 1}
-                self._check_sandbox_resource()
+        return self.client.submit(_run_on_worker, fn, *args, **kwargs, pure=False, retries=self.RETRIES)
+
+    def submit_keyed(self, key: str, fn, /, *args, resources: dict | None = None, **kwargs):
+        """``submit`` under the caller's deterministic ``key``, on workers that offer ``resources``."""
+        if resources and "sandbox" in resources:
+            self._check_sandbox_resource()
         return self.client.submit(_run_on_worker, fn, *args, **kwargs, key=key, pure=False,
                                   retries=self.RETRIES, resources=resources)
 
@@ -166,28 +167,13 @@ class DaskExecutor:
                                     "`dask worker ADDRESS --nworkers K --nthreads 1 --resources sandbox=1`.")
 
 
-def grading_key(task: dict) -> str:
-    """The Dask key of a grading task: identical tasks share it, different ones never do.
-
-    The task key (content, grader version, seed) alone is not enough: the record carries the
-    submission's name, a ``.py`` and an ``.ipynb`` with the same bytes are read differently, and
-    the sandbox and limits shape the result.
-    """
-    import hashlib
-    import json
-
-    options = task["options"]
-    digest = hashlib.sha256(json.dumps([task["name"], options], sort_keys=True, default=str).encode())
-    return f"grade-{task_key(task['content'], Options.from_dict(options))}-{digest.hexdigest()[:12]}"
-
-
 # runs on the worker ---------------------------------------------------------------------------------
 _worker_lock = threading.Lock()
 _worker_finalizer = False
 
 
 def _run_on_worker(fn, /, *args, **kwargs):
-    """One task at a time per worker process: it has one warm sandbox (see ``grading.get_worker``).
+    """One task at a time per worker process: it has one warm sandbox (see ``grader.warm.get_worker``).
 
     The sandbox is closed when the worker process ends, as in :func:`_init_worker` (a Dask
     worker under a nanny is a multiprocessing child too).
@@ -341,27 +327,27 @@ def _check_workers(client) -> None:
 
 
 # -- benchmark hook -----------------------------------------------------------------------------------
-def _echo_task(task: dict) -> dict:
-    """A stand-in for ``grade``: no grading, a record-sized answer."""
-    return {"file": task["name"], "score": 0.0, "padding": "x" * 4000}
+def _echo_task(payload: bytes) -> dict:
+    """A stand-in for a grading task: no work, a record-sized answer."""
+    return {"received": len(payload), "padding": "x" * 4000}
 
 
 def dispatch_overhead(executor, n: int = 200, payload_bytes: int = 50_000) -> dict:
     """Seconds per task spent by ``executor`` on moving a submission-sized task and its record.
 
-    Runs ``n`` no-op tasks shaped like grading tasks (unique names, ``payload_bytes`` of content)
-    through ``submit`` and :func:`as_completed`, as ``grader.batch.run`` does, after one warm-up
-    task. Subtract it from the per-submission time of a real run to see what grading costs.
+    Runs ``n`` no-op tasks, each carrying ``payload_bytes`` (all different) and answering with a
+    record-sized dict, through ``submit`` and :func:`as_completed`, as ``grader.batch.run`` does,
+    after one warm-up task. Subtract it from the per-submission time of a real run to see what
+    grading costs.
     """
     import time
 
-    def task(i: int) -> dict:
-        return {"name": f"overhead-{i}.py", "content": (b"# %d\n" % i).ljust(payload_bytes, b"#"),
-                "options": {"seed": 0, "sandbox": "process", "executor": "benchmark"}}
+    def payload(i: int) -> bytes:
+        return (b"# %d\n" % i).ljust(payload_bytes, b"#")
 
-    executor.submit(_echo_task, task(-1)).result()
+    executor.submit(_echo_task, payload(-1)).result()
     started = time.perf_counter()
-    futures = {executor.submit(_echo_task, task(i)): i for i in range(n)}
+    futures = {executor.submit(_echo_task, payload(i)): i for i in range(n)}
     for future in as_completed(futures):
         futures.pop(future)
         future.result()

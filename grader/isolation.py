@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from grader.confine import landlock_abi, seccomp_available
+from grader.errors import GraderError
 
 SANDBOX_UID_BASE = 61000
 MODES = ("root", "userns", "uid", "landlock", "none")
@@ -27,7 +28,7 @@ MODES = ("root", "userns", "uid", "landlock", "none")
 _RANK = {"none": 0, "landlock": 1, "userns": 2, "uid": 3, "root": 4}
 
 
-class IsolationUnavailable(RuntimeError):
+class IsolationUnavailable(GraderError):
     """The isolation asked for (or required) cannot be had on this machine; says what can."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader import classreport
 from grader.errors import GraderError
+from grader.record import SubmissionRecord
 from grader.report import (
     atomic_write,
     feedback_markdown,
@@ -56,7 +57,7 @@ class MissingResults(MergeError):
 class Source:
     """One result file found in one shard directory."""
 
-    record: dict
+    record: SubmissionRecord
     result: Path
     feedback: Path
     graded_at: datetime
@@ -89,7 +90,7 @@ class Merged:
 
     out: Path
     csv: Path
-    records: list[dict] = field(default_factory=list)
+    records: list[SubmissionRecord] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -111,7 +112,7 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     found: dict[str, list[Source]] = {}
     for d in dirs:
         for source in _read_directory(d, warnings):
-            found.setdefault(source.record["file"], []).append(source)
+            found.setdefault(source.record.file, []).append(source)
 
     chosen: dict[str, Source] = {}
     duplicates: list[Duplicate] = []
@@ -120,7 +121,7 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
         best = max(distinct, key=lambda s: s.graded_at)
         chosen[name] = best
         if len(distinct) > 1:
-            keys = {s.record.get("provenance", {}).get("key") for s in distinct}
+            keys = {s.record.provenance.key for s in distinct}
             duplicates.append(Duplicate(name, best.directory, [s.directory for s in distinct if s is not best],
                                         identical=len(keys) == 1 and None not in keys))
 
@@ -131,7 +132,7 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
             raise MergeError(f"{other!r} and {name!r} would share the result file "
                              f"results/{safe_name(name)}.json: were the shards run on different inputs?")
 
-    versions = sorted({s.record.get("provenance", {}).get("grader_version") or "unknown" for s in chosen.values()})
+    versions = sorted({s.record.provenance.grader_version or "unknown" for s in chosen.values()})
     if len(versions) > 1:
         warnings.append(f"the results come from {len(versions)} grader versions ({', '.join(versions)}): "
                         f"regrade the older shards so that every submission is graded alike.")
@@ -172,7 +173,7 @@ def _read_directory(d: Path, warnings: list[str]) -> list[Source]:
     sources = []
     for path in sorted(results.glob("*.json")):
         record = read_record(path)
-        if record is None or not isinstance(record.get("file"), str):
+        if record is None:
             warnings.append(f"{path} is not a grader result file (damaged, or from another tool); skipped.")
             continue
         sources.append(Source(record, path, d / "feedback" / f"{path.stem}.md", _graded_at(record, path)))
@@ -190,9 +191,9 @@ def _distinct(sources: list[Source]) -> list[Source]:
     return out
 
 
-def _graded_at(record: dict, path: Path) -> datetime:
+def _graded_at(record: SubmissionRecord, path: Path) -> datetime:
     """When the result was made: ``provenance.graded_at`` if recorded, else the file's time."""
-    stamp = record.get("provenance", {}).get("graded_at")
+    stamp = record.provenance.graded_at
     if isinstance(stamp, str):
         try:
             when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))

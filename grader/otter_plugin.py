@@ -47,11 +47,14 @@ from grader.calls import run_call
 from grader.checks import Outcome, run_criteria
 from grader.execution import wire_call
 from grader.exercises import EXERCISES
-from grader.grading import Options, close_workers, grade
+from grader.grading import grade_submission
+from grader.warm import close_workers
 from grader.otter_gradescope import complete_gradescope_fields
 from grader.outcomes import outcome_from_record
 from grader.isolation import describe_isolation, protect_installation
+from grader.record import CriterionRecord, SubmissionRecord
 from grader.sandbox import Limits
+from grader.tasks import Options
 
 try:  # the hidden tests need only check_criterion; the plugin class needs Otter
     from otter.plugins import AbstractOtterPlugin
@@ -112,7 +115,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
 
     def __init__(self, submission_path, submission_metadata, plugin_config):
         super().__init__(submission_path, submission_metadata, plugin_config or {})
-        self.record: dict | None = None
+        self.record: SubmissionRecord | None = None
 
     # -- configuration --------------------------------------------------------------------------------
     def _config(self, key: str, default: Any) -> Any:
@@ -150,8 +153,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
             content = f.read()
         protect_installation()
         try:
-            self.record = grade({"name": os.path.basename(path), "content": content,
-                                 "options": self._options().to_dict()})
+            self.record = grade_submission(os.path.basename(path), content, self._options())
         except Exception as exc:
             raise _otter_error(f"activation-grader could not grade {os.path.basename(path)}: "
                                f"{type(exc).__name__}: {exc}") from exc
@@ -178,22 +180,20 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
 
         record = self.record
         files = {}
-        for q, ex in record["exercises"].items():
+        for q, ex in record.exercises.items():
             cases, outcomes = [], []
-            criteria = ex.get("criteria") or [{"name": "not graded", "points": ex["score"],
-                                               "max_points": ex["max_score"], "message": ex["feedback"]}]
+            criteria = ex.criteria or (CriterionRecord("not graded", ex.score, ex.max_score, ex.feedback),)
             for c in criteria:
-                passed = c["points"] >= c["max_points"]
-                case = TestCase(name=f"{q}: {c['name']}", body=None, hidden=False, points=c["max_points"],
+                case = TestCase(name=f"{q}: {c.name}", body=None, hidden=False, points=c.max_points,
                                 success_message=None, failure_message=None)
-                message = "✅ Test case passed" if passed else f"❌ Test case failed\n{c.get('message', '')}".rstrip()
+                message = "✅ Test case passed" if c.passed else f"❌ Test case failed\n{c.message}".rstrip()
                 cases.append(case)
-                outcomes.append(TestCaseResult(test_case=case, message=message, passed=passed))
-            title = f"{q}: {ex['title']}" if ex.get("title") else q
+                outcomes.append(TestCaseResult(test_case=case, message=message, passed=c.passed))
+            title = f"{q}: {ex.title}" if ex.title else q
             test_file = ExceptionTestFile(title, f"tests/{q}.py", cases, all_or_nothing=False)
             test_file.test_case_results = outcomes
-            if abs(test_file.score - ex["score"]) > 1e-9:  # partial points within a criterion
-                test_file.update_score(ex["score"])
+            if abs(test_file.score - ex.score) > 1e-9:  # partial points within a criterion
+                test_file.update_score(ex.score)
             files[q] = test_file
         results.results = files
         # The engine's record stands even where Otter's own run of the notebook failed to give results
@@ -203,7 +203,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         if otter_failure is not None and self.execute_in_otter:
             output += f"\n(Otter's own run of the notebook gave no results: {type(otter_failure).__name__}.)"
         results.set_output(output)
-        results.set_plugin_data(PLUGIN_NAME, record)
+        results.set_plugin_data(PLUGIN_NAME, record.to_dict())  # plain data: unpickled where grader may be absent
         _complete_results_json()
 
     def generate_report(self):
@@ -213,35 +213,32 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         return grading_summary(self.record)
 
 
-def grading_summary(record: Mapping[str, Any]) -> str:
+def grading_summary(record: SubmissionRecord) -> str:
     """The top-level output of results.json: the total, then everything about the notebook as a whole
     (cells skipped or timed out, cells that raised, notes) that no single question's output shows."""
-    prov = record.get("provenance", {})
-    isolation = str(prov.get("isolation") or "none")
-    lines = [f"Graded by activation-grader {prov.get('grader_version', '')} (worker isolation: "
-             f"{isolation}, seed {prov.get('seed')}): "
-             f"{record['score']:g} / {record['possible']:g} ({record['status']}).",
+    prov = record.provenance
+    isolation = str(prov.isolation or "none")
+    lines = [f"Graded by activation-grader {prov.grader_version or ''} (worker isolation: "
+             f"{isolation}, seed {prov.seed}): "
+             f"{record.score:g} / {record.possible:g} ({record.status}).",
              f"Isolation: {describe_isolation(isolation)}."]
-    if record.get("message"):
-        lines.append(str(record["message"]))
-    cells = record.get("cells") or {}
-    skipped = cells.get("skipped") or []
-    for s in skipped:
-        lines.append(f"- cell {s.get('cell')} was skipped: it {s.get('why')}; the rest of the notebook ran "
-                     "without it.")
-    skipped_cells = {s.get("cell") for s in skipped}
-    for err in cells.get("errors") or []:
-        if err.get("type") == "Timeout" and err.get("cell") in skipped_cells:
+    if record.message:
+        lines.append(record.message)
+    for s in record.cells.skipped:
+        lines.append(f"- cell {s.cell} was skipped: it {s.why}; the rest of the notebook ran without it.")
+    skipped_cells = {s.cell for s in record.cells.skipped}
+    for err in record.cells.errors:
+        if err.type == "Timeout" and err.cell in skipped_cells:
             continue  # said above
-        where = f"cell {err.get('cell')}" + (f", line {err['line']}" if err.get("line") else "")
-        what = "timed out" if err.get("type") == "Timeout" else f"raised {err.get('type')}"
-        lines.append(f"- {where} {what}: {err.get('message')}")
-    for note in record.get("notes") or []:
+        where = f"cell {err.cell}" + (f", line {err.line}" if err.line else "")
+        what = "timed out" if err.type == "Timeout" else f"raised {err.type}"
+        lines.append(f"- {where} {what}: {err.message}")
+    for note in record.notes:
         lines.append(f"- note: {note}")
-    for q, ex in (record.get("exercises") or {}).items():
-        slow = [c for c in ex.get("criteria") or [] if "did not finish" in str(c.get("message", ""))]
+    for q, ex in record.exercises.items():
+        slow = [c for c in ex.criteria if "did not finish" in c.message]
         if slow:
-            lines.append(f"- {q}: {len(slow)} of {len(ex.get('criteria') or [])} criteria failed because a call "
+            lines.append(f"- {q}: {len(slow)} of {len(ex.criteria)} criteria failed because a call "
                          "did not finish in time (look for an endless loop or a very slow computation)")
     return "\n".join(lines)
 

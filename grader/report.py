@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from grader.exercises import EXERCISES
+from grader.record import RecordError, SubmissionRecord
 from grader.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain
 
 CSV_COLUMNS = ["file", *EXERCISES, "total", "possible", "status"]
@@ -55,27 +56,27 @@ def atomic_write(path: Path, text: str) -> None:
 OUTPUT_LIMIT = 50_000  # characters of one test's output: far above any real feedback
 
 
-def gradescope_results(record: dict) -> dict:
+def gradescope_results(record: SubmissionRecord) -> dict:
     """The record in Gradescope's results.json schema; the full record rides in ``extra_data``.
 
     Every output is declared ``text`` (Gradescope shows it as it is, rendering neither HTML nor
     Markdown), and holds only printable text: what a submission wrote cannot become markup there.
     """
     tests = []
-    for q, ex in record["exercises"].items():
-        passed = ex["score"] >= ex["max_score"]
-        tests.append({"name": one_line(f"{q}: {ex['title']}"), "name_format": "text", "number": q,
-                      "score": ex["score"], "max_score": ex["max_score"], "status": "passed" if passed else "failed",
-                      "output": plain(ex["feedback"], OUTPUT_LIMIT), "output_format": "text",
+    for q, ex in record.exercises.items():
+        passed = ex.score >= ex.max_score
+        tests.append({"name": one_line(f"{q}: {ex.title}"), "name_format": "text", "number": q,
+                      "score": ex.score, "max_score": ex.max_score, "status": "passed" if passed else "failed",
+                      "output": plain(ex.feedback, OUTPUT_LIMIT), "output_format": "text",
                       "visibility": "visible"})
-    return {"score": record["score"], "execution_time": record["provenance"].get("seconds"),
+    return {"score": record.score, "execution_time": record.provenance.seconds,
             "output": plain(_summary(record), OUTPUT_LIMIT), "output_format": "text", "test_output_format": "text",
             "test_name_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": record}
+            "extra_data": record.to_dict()}
 
 
-def _summary(record: dict) -> str:
-    text = f"{file_name(record['file'])}: {record['score']:g} / {record['possible']:g} ({_word(record['status'])})"
+def _summary(record: SubmissionRecord) -> str:
+    text = f"{file_name(record.file)}: {record.score:g} / {record.possible:g} ({_word(record.status)})"
     return "\n".join([text, *notebook_problems(record)])
 
 
@@ -84,7 +85,7 @@ def _word(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "", one_line(value, 40)) or "unknown"
 
 
-def notebook_problems(record: dict) -> list[str]:
+def notebook_problems(record: SubmissionRecord) -> list[str]:
     """What went wrong with the notebook as a whole, one plain-text entry each.
 
     The record's message, its notes, every cell that raised (with the exception's class and
@@ -96,66 +97,88 @@ def notebook_problems(record: dict) -> list[str]:
         return "\n    ".join(plain(text, OUTPUT_LIMIT).split("\n"))
 
     out = []
-    if record.get("message"):
-        out.append(entry(record["message"]))
-    for note in record.get("notes") or []:
+    if record.message:
+        out.append(entry(record.message))
+    for note in record.notes:
         out.append(entry(f"Note: {plain(note)}"))
-    cells = record.get("cells") or {}
-    for err in cells.get("errors") or []:
-        line = err.get("line")
-        where = f"cell {err.get('cell')}" + (f", line {line}" if type(line) is int else "")
-        out.append(entry(f"{where} raised {identifier(err.get('type'))}: {plain(err.get('message'))}"))
-    for skipped in cells.get("skipped") or []:
-        out.append(entry(f"cell {skipped.get('cell')} was skipped on a second run: it {plain(skipped.get('why'))}."))
-    for q, ex in (record.get("exercises") or {}).items():
-        if isinstance(ex, dict) and ex.get("note"):  # a function that hung or crashed the process
-            out.append(entry(f"{one_line(q, 10)}: {plain(ex['note'])}"))
+    for err in record.cells.errors:
+        where = f"cell {err.cell}" + (f", line {err.line}" if err.line is not None else "")
+        out.append(entry(f"{where} raised {identifier(err.type)}: {plain(err.message)}"))
+    for skipped in record.cells.skipped:
+        out.append(entry(f"cell {skipped.cell} was skipped on a second run: it {plain(skipped.why)}."))
+    for q, ex in record.exercises.items():
+        if ex.note:  # a function that hung or crashed the process
+            out.append(entry(f"{one_line(q, 10)}: {plain(ex.note)}"))
     return out
 
 
-def feedback_markdown(record: dict) -> str:
+def feedback_markdown(record: SubmissionRecord) -> str:
     """What the student reads: the total, notebook problems, then each exercise.
 
     Text the submission controls (its file name, what its exceptions said) appears only as code:
     the name as an inline code span, everything else in fenced blocks whose fence is longer than
     any run of backticks inside. Markdown, HTML, links and images in it are shown, never rendered.
     """
-    lines = [f"# Feedback for {md_code(file_name(record['file']))}", "",
-             f"**Total: {record['score']:g} / {record['possible']:g}**  (status: {_word(record['status'])})", ""]
+    lines = [f"# Feedback for {md_code(file_name(record.file))}", "",
+             f"**Total: {record.score:g} / {record.possible:g}**  (status: {_word(record.status)})", ""]
     problems = notebook_problems(record)
     if problems:
         lines += [*md_fence("\n".join(problems), limit=OUTPUT_LIMIT), ""]
     lines += ["| exercise | points |", "|---|---|"]
-    for q, ex in record["exercises"].items():
-        lines.append(f"| {q}: {ex['title']} | {ex['score']:g} / {ex['max_score']:g} |")
+    for q, ex in record.exercises.items():
+        lines.append(f"| {q}: {ex.title} | {ex.score:g} / {ex.max_score:g} |")
     lines.append("")
-    for q, ex in record["exercises"].items():
-        lines += [f"## {q}: {ex['title']} ({ex['score']:g} / {ex['max_score']:g})", ""]
-        if not ex.get("criteria"):
-            lines += [*md_fence(ex["feedback"], limit=OUTPUT_LIMIT), ""]
+    for q, ex in record.exercises.items():
+        lines += [f"## {q}: {ex.title} ({ex.score:g} / {ex.max_score:g})", ""]
+        if not ex.criteria:
+            lines += [*md_fence(ex.feedback, limit=OUTPUT_LIMIT), ""]
             continue
-        for c in ex["criteria"]:
-            mark = "✅" if c["points"] == c["max_points"] else "❌"
-            lines.append(f"- {mark} {c['name']} ({c['points']:g} / {c['max_points']:g})")
-            if c["message"]:
-                lines += ["", *md_fence(c["message"], indent="  ", limit=OUTPUT_LIMIT)]
+        for c in ex.criteria:
+            mark = "✅" if c.points == c.max_points else "❌"
+            lines.append(f"- {mark} {c.name} ({c.points:g} / {c.max_points:g})")
+            if c.message:
+                lines += ["", *md_fence(c.message, indent="  ", limit=OUTPUT_LIMIT)]
         lines.append("")
     return "\n".join(lines)
 
 
-def write_submission(out_dir: Path, record: dict) -> None:
-    stem = safe_name(record["file"])
+def write_submission(out_dir: Path, record: SubmissionRecord) -> None:
+    stem = safe_name(record.file)
     atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
     atomic_write(out_dir / "feedback" / f"{stem}.md", feedback_markdown(record))
 
 
-def read_record(path: Path) -> dict | None:
-    """The grader's record from a results file, or None if it is missing or not ours."""
+class NotARecord(Exception):
+    """A results file that holds no record of this grader; ``why`` says what is wrong with it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path, self.why = path, why
+        super().__init__(f"{path}: {why}")
+
+
+FOREIGN = "not a results file written by this grader (unreadable, damaged or foreign JSON)"
+
+
+def load_record(path: Path) -> SubmissionRecord:
+    """The grader's record from a results file; :class:`NotARecord` if it is missing, not ours or incomplete."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         record = data["extra_data"]
-        return record if isinstance(record, dict) and "exercises" in record else None
     except (OSError, ValueError, KeyError, TypeError):
+        raise NotARecord(path, FOREIGN) from None
+    if not isinstance(record, dict) or "exercises" not in record:
+        raise NotARecord(path, FOREIGN)
+    try:
+        return SubmissionRecord.from_dict(record)
+    except RecordError as exc:
+        raise NotARecord(path, f"an incomplete grader record ({exc})") from None
+
+
+def read_record(path: Path) -> SubmissionRecord | None:
+    """The grader's record from a results file, or None if it is missing, not ours or incomplete."""
+    try:
+        return load_record(path)
+    except NotARecord:
         return None
 
 
@@ -165,17 +188,17 @@ def _number(value: Any) -> int | float:
     return int(x) if x.is_integer() else x
 
 
-def csv_row(record: dict) -> dict[str, Any]:
+def csv_row(record: SubmissionRecord) -> dict[str, Any]:
     """One row of final_grades.csv: scores as numbers, text neutralised for spreadsheets."""
-    row: dict[str, Any] = {"file": csv_cell(file_name(record["file"]))}
+    row: dict[str, Any] = {"file": csv_cell(file_name(record.file))}
     for q in EXERCISES:
-        row[q] = _number(record["exercises"].get(q, {}).get("score", 0.0))
-    row.update(total=_number(record["score"]), possible=_number(record["possible"]),
-               status=csv_cell(_word(record["status"])))
+        row[q] = _number(record.exercises[q].score if q in record.exercises else 0.0)
+    row.update(total=_number(record.score), possible=_number(record.possible),
+               status=csv_cell(_word(record.status)))
     return row
 
 
-def write_grades_csv(out_dir: Path, records: Iterable[dict]) -> Path:
+def write_grades_csv(out_dir: Path, records: Iterable[SubmissionRecord]) -> Path:
     path = out_dir / "final_grades.csv"
     rows = [csv_row(r) for r in records]
     buf = io.StringIO()
@@ -186,7 +209,7 @@ def write_grades_csv(out_dir: Path, records: Iterable[dict]) -> Path:
     return path
 
 
-def terminal_table(record: dict):
+def terminal_table(record: SubmissionRecord):
     """A rich table of the ten exercises, for grading one notebook.
 
     Every cell is a ``rich.text.Text`` built from plain text: a name or message holding Rich
@@ -195,19 +218,19 @@ def terminal_table(record: dict):
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{file_name(record['file'])}: {record['score']:g} / {record['possible']:g} ({_word(record['status'])})"
+    title = f"{file_name(record.file)}: {record.score:g} / {record.possible:g} ({_word(record.status)})"
     table = Table(title=Text(title))
     table.add_column("exercise")
     table.add_column("points", justify="right")
     table.add_column("first problem")
-    for q, ex in record["exercises"].items():
-        failed = [c for c in ex.get("criteria", []) if c["points"] < c["max_points"]]
+    for q, ex in record.exercises.items():
+        failed = [c for c in ex.criteria if c.points < c.max_points]
         if failed:
-            first = failed[0]["message"]
+            first = failed[0].message
         else:
-            first = "" if ex.get("criteria") else (ex["feedback"].splitlines() or [""])[-1]
+            first = "" if ex.criteria else (ex.feedback.splitlines() or [""])[-1]
         first = one_line((plain(first).split("\n") or [""])[0], 110)
-        style = "green" if ex["score"] == ex["max_score"] else ("red" if ex["score"] == 0 else "yellow")
-        points = Text(f"{ex['score']:g} / {ex['max_score']:g}", style=style)
-        table.add_row(Text(one_line(f"{q}: {ex['title']}")), points, Text(first))
+        style = "green" if ex.score == ex.max_score else ("red" if ex.score == 0 else "yellow")
+        points = Text(f"{ex.score:g} / {ex.max_score:g}", style=style)
+        table.add_row(Text(one_line(f"{q}: {ex.title}")), points, Text(first))
     return table

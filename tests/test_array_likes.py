@@ -237,7 +237,9 @@ def test_hostile_result_trees_are_refused(record):
 ])
 def test_through_the_sandbox_lists_score_full(form, container, sandbox):
     """The same through the real worker (its shipped copy of the wire), all ten exercises at once."""
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
     from grader.sandbox import Limits
 
     names = tuple(n for ex in EXERCISES.values() for n in ex.names)

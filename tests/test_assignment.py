@@ -120,7 +120,9 @@ def _per_question(results: dict) -> dict[str, float]:
 
 
 def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
 
     try:
         record = grade({"name": notebook.name, "content": notebook.read_bytes(),
@@ -403,7 +405,7 @@ def test_plugin_drops_a_submitted_log_and_refuses_grade_from_log(tmp_path, solut
         plugin.before_grading(SimpleNamespace(grade_from_log=True))
     plugin.before_grading(SimpleNamespace(grade_from_log=False))
     assert not log.exists()
-    assert plugin.record["status"] == "graded" and plugin.record["score"] == 100
+    assert plugin.record.status == "graded" and plugin.record.score == 100
 
 
 # --- the public checks, straight from the student notebook's metadata --------------------------------
@@ -617,6 +619,7 @@ def test_complete_gradescope_fields_sets_status_and_format_everywhere():
 
 def test_plugin_summary_reports_skipped_cells_and_timeouts():
     from grader.otter_plugin import grading_summary
+    from grader.record import SubmissionRecord
 
     record = {"score": 90.0, "possible": 100.0, "status": "graded", "message": "",
               "provenance": {"grader_version": "x", "isolation": "root", "seed": 1},
@@ -626,9 +629,11 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
                                                  "line": 2}],
                         "skipped": [{"cell": 8, "why": "did not finish within 10 s"}]},
               "notes": ["the notebook is nbformat 3; read as 4"],
-              "exercises": {"q6": {"criteria": [{"name": "glu", "message": "glu(1, 2) did not finish in 10 s"},
-                                                {"name": "other", "message": ""}]}}}
-    text = grading_summary(record)
+              "exercises": {"q6": {"title": "GLU", "score": 5.0, "max_score": 10.0,
+                                   "criteria": [{"name": "glu", "points": 0.0, "max_points": 5.0,
+                                                 "message": "glu(1, 2) did not finish in 10 s"},
+                                                {"name": "other", "points": 5.0, "max_points": 5.0, "message": ""}]}}}
+    text = grading_summary(SubmissionRecord.from_dict(record))
     assert "cell 8 was skipped: it did not finish within 10 s" in text
     assert "cell 3, line 2 raised NameError: name 'q' is not defined" in text
     assert "note: the notebook is nbformat 3" in text

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.classreport import normalise_message, write_report
+from grader.record import SubmissionRecord
 from grader.report import gradescope_results, safe_name
 
 # --- synthetic records -------------------------------------------------------------------------------
@@ -22,7 +23,7 @@ EXERCISES = {
     "q4": ("Numerically stable softmax", [("softmax matches", 5.0), ("softmax is finite for large logits", 5.0)]),
     "q7": ("Initialisation variances", [("xavier_variance matches", 8.0)]),
 }
-SCORED = {"graded", "timeout", "crashed"}
+SCORED = {"graded", "timeout"}
 
 NAN_HINT = "rewrite the formula so that exp() never gets a large positive argument."
 
@@ -72,7 +73,7 @@ def write_records(out_dir: Path, records: list[dict]) -> Path:
     results = out_dir / "results"
     results.mkdir(parents=True, exist_ok=True)
     for r in records:
-        (results / f"{safe_name(r['file'])}.json").write_text(json.dumps(gradescope_results(r)), encoding="utf-8")
+        (results / f"{safe_name(r['file'])}.json").write_text(json.dumps(gradescope_results(SubmissionRecord.from_dict(r))), encoding="utf-8")
     return out_dir
 
 
@@ -431,9 +432,9 @@ def test_report_reads_results_only_never_feedback_or_submission_files(tmp_path):
     write_records(tmp_path, known_class()[:1])
     (tmp_path / "feedback").mkdir()
     (tmp_path / "feedback" / "mallory.md").write_text("# MARKER-FEEDBACK", encoding="utf-8")
-    (tmp_path / "mallory.json").write_text(json.dumps(gradescope_results(make_record("MARKER-TOP"))))
+    (tmp_path / "mallory.json").write_text(json.dumps(gradescope_results(SubmissionRecord.from_dict(make_record("MARKER-TOP")))))
     (tmp_path / "results" / "nested").mkdir()
-    (tmp_path / "results" / "nested" / "x.json").write_text(json.dumps(gradescope_results(make_record("MARKER-SUB"))))
+    (tmp_path / "results" / "nested" / "x.json").write_text(json.dumps(gradescope_results(SubmissionRecord.from_dict(make_record("MARKER-SUB")))))
     _, text, _ = build(tmp_path)
     assert "MARKER" not in text
 

@@ -26,9 +26,8 @@ from grader.executors import (
     DaskExecutorError,
     dask_executor,
     dispatch_overhead,
-    grading_key,
 )
-from grader.grading import Options, grade
+from grader.tasks import Options, grading_key
 
 pytestmark = pytest.mark.dask
 
@@ -144,9 +143,9 @@ def test_dask_results_equal_the_local_pool(cluster, submissions, local_run, tmp_
             assert time.monotonic() < deadline, scheduler_keys(executor.client)
             time.sleep(0.1)
     assert_same_output(local_out, tmp_path)
-    records = {r["file"]: r for r in result.records}
-    assert {r["provenance"]["executor"] for r in result.records} == {"dask"}
-    assert {r["provenance"]["executor"] for r in local.records} == {"local"}
+    records = {r.file: r.to_dict() for r in result.records}
+    assert {r.provenance.executor for r in result.records} == {"dask"}
+    assert {r.provenance.executor for r in local.records} == {"local"}
     # two identical files under different names are two tasks, two rows
     assert records["blank.py"]["file"] == "blank.py" and records["blank-copy.py"]["file"] == "blank-copy.py"
     prov = records["solution.py"]["provenance"]
@@ -161,7 +160,7 @@ def test_dask_run_is_resumable(cluster, submissions, tmp_path):
         (tmp_path / "results" / "partly_wrong.json").unlink()
         second = batch.run([submissions], tmp_path, options, executor=executor, progress=False)
     assert first.graded == 8 and (second.graded, second.reused) == (1, 7)
-    assert [r["score"] for r in first.records] == [r["score"] for r in second.records]
+    assert [r.score for r in first.records] == [r.score for r in second.records]
 
 
 def test_scheduler_from_the_environment(cluster, monkeypatch):
@@ -186,7 +185,7 @@ def test_docker_sandbox_needs_the_worker_resource(cluster):
     task = {"name": "a.py", "content": b"", "options": Options(sandbox="docker", executor="dask").to_dict()}
     with dask_executor(cluster.address) as executor:
         with pytest.raises(DaskExecutorError, match="--resources sandbox=1"):
-            executor.submit(grade, task)
+            batch.submit(executor, task)  # a docker task asks for the resource ``sandbox``
 
 
 def test_unreachable_scheduler_fails_fast():
@@ -276,6 +275,6 @@ def test_a_killed_worker_loses_nothing(tmp_path, submissions, local_run):
     assert killed and killed[0][1], "a worker was killed while grading"
     assert f"Remove worker addr: {killed[0][0]}" in (c.root / "scheduler.log").read_text()
     assert result.graded == len(result.records) == 8
-    assert all(r["status"] != "error" for r in result.records), [r["message"] for r in result.records]
+    assert all(r.status != "error" for r in result.records), [r.message for r in result.records]
     local_out, _ = local_run
     assert_same_output(local_out, tmp_path / "out")

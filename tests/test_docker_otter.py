@@ -110,14 +110,14 @@ def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes |
                                                           ("student", 0, None)])
 def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected, metadata, tmp_path):
     from grader import batch
-    from grader.grading import Options
+    from grader.tasks import Options
 
     submission = tmp_path / "activations.ipynb"
     submission.write_bytes(dist[notebook].read_bytes())
     results, log = run_in_image(dist["autograder_zip"], {"activations.ipynb": submission.read_bytes()}, metadata)
     engine = batch.run([submission], tmp_path / "out", Options(), progress=False).records[0]
     total = sum(t["score"] for t in results["tests"])
-    assert total == pytest.approx(engine["score"]) == expected
+    assert total == pytest.approx(engine.score) == expected
     assert "activation-grader" in results["output"]  # the engine's summary: the plugin graded it
     assert "nothing to install" in log  # setup.sh on the project's image: no download, no LaTeX
     assert [t["name"].split(":")[0] for t in results["tests"]] == QUESTIONS

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from grader import batch
-from grader.grading import Options, close_workers
+from grader.tasks import Options
+from grader.warm import close_workers
 from grader.sandbox import Limits
 
 from conftest import GOLDEN, SAMPLES
@@ -97,7 +98,7 @@ def attacked(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     result = batch.run([src], out, Options(seed=1, sandbox="docker", limits=LIMITS), jobs=2, progress=False)
     close_workers()
-    return {r["file"]: r for r in result.records}
+    return {r.file: r.to_dict() for r in result.records}
 
 
 def test_process_and_docker_sandboxes_give_identical_grades(tmp_path):

@@ -13,7 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from grader.grading import Options, build_plans, close_workers, get_worker, grade
+from grader.grading import grade
+from grader.tasks import Options
+from grader.warm import build_plans, close_workers, get_worker
 from grader.sandbox import ETC, Limits, _allowed_paths
 
 from conftest import ROOT

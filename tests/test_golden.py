@@ -13,7 +13,10 @@ import os
 
 import pytest
 
-from grader.grading import Options, close_workers, grade
+from grader.grading import grade
+from grader.tasks import Options
+from grader.warm import close_workers
+from grader.record import SubmissionRecord
 from grader.report import feedback_markdown
 from grader.sandbox import Limits
 
@@ -42,7 +45,11 @@ def test_golden_submission_scores_and_feedback(name, expected):
     record = grade({"name": name, "content": SOURCES[name], "options": OPTIONS.to_dict()})
     scores = {q: ex["score"] for q, ex in record["exercises"].items()}
     scores["status"] = record["status"]
-    text = feedback_markdown(record)
+    typed = SubmissionRecord.from_dict(record)
+    # the typed record is the record: read back, it writes the same JSON, byte for byte
+    assert json.dumps(typed.to_dict(), indent=1) == json.dumps(record, indent=1)
+    assert SubmissionRecord.from_dict(json.loads(json.dumps(typed.to_dict()))) == typed
+    text = feedback_markdown(typed)
     snapshot = SNAPSHOTS / f"{name.rsplit('.', 1)[0]}.md"
     if UPDATE:
         expected[name] = scores

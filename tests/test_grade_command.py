@@ -12,7 +12,7 @@ import pytest
 
 from grader import batch
 from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.grading import Options
+from grader.tasks import Options
 from grader.report import CSV_COLUMNS
 from grader.sandbox import Limits
 
@@ -97,7 +97,7 @@ def test_rerun_reuses_results_with_the_same_key_and_regrade_forces(tmp_path):
     first = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, progress=False)
     again = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, progress=False)
     assert (first.graded, first.reused) == (4, 0) and (again.graded, again.reused) == (0, 4)
-    assert [r["score"] for r in again.records] == [r["score"] for r in first.records]
+    assert [r.score for r in again.records] == [r.score for r in first.records]
     forced = batch.run([SAMPLES], tmp_path, OPTIONS, jobs=2, regrade=True, progress=False)
     assert (forced.graded, forced.reused) == (4, 0)
 
@@ -131,14 +131,14 @@ def test_seed_gives_every_submission_the_same_inputs_and_default_differs(tmp_pat
     b.write_text("x = 2\n")
     default = batch.run([a, b], tmp_path / "d", Options(), progress=False)
     fixed = batch.run([a, b], tmp_path / "f", Options(seed=3), progress=False)
-    assert default.records[0]["provenance"]["seed"] != default.records[1]["provenance"]["seed"]
-    assert {r["provenance"]["seed"] for r in fixed.records} == {3}
+    assert default.records[0].provenance.seed != default.records[1].provenance.seed
+    assert {r.provenance.seed for r in fixed.records} == {3}
 
 
 def test_same_submission_same_seed_same_scores_and_feedback(tmp_path):
     one = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "1", OPTIONS, progress=False).records[0]
     two = batch.run([SAMPLES / "bob_partly_wrong.ipynb"], tmp_path / "2", OPTIONS, progress=False).records[0]
-    assert one["exercises"] == two["exercises"]
+    assert one.exercises == two.exercises
 
 
 def test_a_grader_failure_is_not_reused_on_the_next_run(tmp_path):
@@ -148,4 +148,55 @@ def test_a_grader_failure_is_not_reused_on_the_next_run(tmp_path):
     data["extra_data"]["status"] = "error"
     path.write_text(json.dumps(data))
     again = batch.run([SAMPLES / "alice_correct.ipynb"], tmp_path, OPTIONS, progress=False)
-    assert (again.graded, again.reused) == (1, 0) and again.records[0]["status"] == "graded"
+    assert (again.graded, again.reused) == (1, 0) and again.records[0].status == "graded"
+
+
+def test_help_and_version_load_neither_autograd_nor_the_exercises():
+    """The command line starts quickly: click and the grader's errors, nothing of the grading."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom grader.cli import main\n"
+            "for args in (['--help'], ['--version'], ['grade', '--help'], ['merge', '--help'], ['report', '--help']):\n"
+            "    result = CliRunner().invoke(main, args)\n"
+            "    assert result.exit_code == 0, (args, result.output)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('autograd', 'numpy', 'reference')\n"
+            "             or m.startswith(('grader.exercises', 'grader.grading', 'grader.report'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+class _FailingExecutor:
+    """An executor whose every task fails as a worker process that died would."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        import concurrent.futures as cf
+
+        future: cf.Future = cf.Future()
+        future.set_exception(cf.process.BrokenProcessPool("a worker process died"))
+        return future
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        pass
+
+
+def test_a_task_that_fails_gets_an_error_record_with_every_field(tmp_path):
+    from dataclasses import fields
+
+    from grader.record import Provenance
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.py").write_text("x = 1\n")
+    result = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
+    (record,) = result.records
+    assert record.status == "error" and record.score == 0
+    assert "BrokenProcessPool: a worker process died" in record.message and "Run again" in record.message
+    assert list(record.exercises) == list(EXERCISES)
+    assert all(ex.score == 0 and record.message in ex.feedback for ex in record.exercises.values())
+    on_disk = json.loads((tmp_path / "out" / "results" / "a.json").read_text())["extra_data"]
+    # the same fields as a graded record (only the CPU figures are missing: nothing ran)
+    assert list(on_disk["provenance"]) == [f.name for f in fields(Provenance) if f.name != "cpu"]
+    assert on_disk["provenance"]["seed"] == 7 and on_disk["provenance"]["isolation"] is None
+    assert list(on_disk) == ["schema", "file", "status", "message", "score", "possible", "exercises", "cells",
+                             "notes", "provenance"]
+    assert rows(tmp_path / "out")["a.py"]["status"] == "error"
+    again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
+    assert (again.graded, again.reused) == (1, 0)  # a grader failure is never reused

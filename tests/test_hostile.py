@@ -37,7 +37,7 @@ import pytest
 
 from grader import batch
 from grader.executors import InlineExecutor
-from grader.grading import Options
+from grader.tasks import Options
 from grader.notebook import load
 from grader.report import read_record, safe_name
 from grader.sandbox import Limits
@@ -349,9 +349,9 @@ def graded(tmp_path_factory) -> Graded:
                                   progress=False).records
         finally:
             pool.shutdown()
-        solo[name] = record
+        solo[name] = record.to_dict()
     print(f"\nhostile batch: {len(result.records)} submissions in {seconds:.1f} s")
-    return Graded({r["file"]: r for r in result.records}, twins, solo, out, seconds, before, after)
+    return Graded({r.file: r.to_dict() for r in result.records}, twins, solo, out, seconds, before, after)
 
 
 # --- the tests --------------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_hostile_submission(graded: Graded, name: str, request):
 
     # what is on disk is the grader's record, not something the submission wrote
     on_disk = read_record(graded.out / "results" / f"{safe_name(name)}.json")
-    assert on_disk == record
+    assert on_disk.to_dict() == record
     assert (graded.out / "feedback" / f"{safe_name(name)}.md").read_text().startswith(f"# Feedback for `{name}`")
     rows = {line.split(",")[0]: line for line in (graded.out / "final_grades.csv").read_text().splitlines()}
     assert rows[name].endswith(f",{record['score']:g},{record['possible']:g},{record['status']}")
@@ -408,7 +408,7 @@ def test_bad_input(graded: Graded, name: str, request):
     if expect.q1 is not None:
         assert record["exercises"]["q1"]["score"] == expect.q1, (_errors(record), _criteria_text(record, "q1"))
     expect.check(record)
-    assert read_record(graded.out / "results" / f"{safe_name(name)}.json") == record
+    assert read_record(graded.out / "results" / f"{safe_name(name)}.json").to_dict() == record
 
 
 @pytest.mark.parametrize("name", sorted(BYSTANDERS))

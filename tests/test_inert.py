@@ -27,11 +27,12 @@ from grader.checks import Mismatch, assert_close
 from grader.classreport import write_report
 from grader.exercises import EXERCISES
 from grader.execution import Execution, _apply
-from grader.grading import _exercise_record, _zero
+from grader.grading import exercise_record
 from grader.probes import Call
 from grader.report import (csv_row, feedback_markdown, gradescope_results, safe_name, terminal_table,
                            write_grades_csv, write_submission)
 from grader.outcomes import outcome_from_record
+from grader.record import ExerciseRecord, SubmissionRecord
 from grader.scoring import ExerciseScore
 from grader.checks import CriterionResult, CallFailed
 from grader.wire import encode_result
@@ -93,7 +94,7 @@ def hostile_record(name: str = NAMES["formula"]) -> dict:
     exercises = {}
     for q, ex in EXERCISES.items():
         if q == "q3":  # an exercise that was not graded: its feedback is a block of text
-            exercises[q] = _zero(q, "not graded: " + HOSTILE["fence"])
+            exercises[q] = ExerciseRecord.not_graded(q, ex.title, ex.points, "not graded: " + HOSTILE["fence"]).to_dict()
             continue
         results = []
         for j, c in enumerate(ex.criteria):
@@ -101,13 +102,18 @@ def hostile_record(name: str = NAMES["formula"]) -> dict:
             out = outcome(message)
             failure = CallFailed(f"{c.name.split()[0]}(x) raised {out.error_type}: {out.error_message}")
             results.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
-        exercises[q] = _exercise_record(ExerciseScore(q, ex.title, 0.0, float(ex.points), results))
+        exercises[q] = exercise_record(ExerciseScore(q, ex.title, 0.0, float(ex.points), results)).to_dict()
     return {"schema": 1, "file": text.file_name(name), "status": "graded", "message": "", "score": 0.0,
             "possible": 100.0, "exercises": exercises, "notes": list(execution.notes),
             "cells": {"count": len(HOSTILE),
                       "errors": [{"cell": i + 1, **e} for i, e in sorted(execution.cell_errors.items())],
                       "skipped": [{"cell": 3, "why": "did not finish within 3 s"}]},
             "provenance": {"grader_version": "test", "seconds": 0.1, "key": "k"}}
+
+
+def typed(rec: dict) -> SubmissionRecord:
+    """A record built (or changed) as a dict, read as the grader reads a results file."""
+    return SubmissionRecord.from_dict(rec)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +217,7 @@ def assert_inert_markdown(source: str) -> str:
 
 
 def test_feedback_markdown_shows_hostile_text_only_as_code(record):
-    source = feedback_markdown(record)
+    source = feedback_markdown(typed(record))
     assert_inert_markdown(source)
     tokens = list(MD.parse(source))
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
@@ -231,7 +237,7 @@ def test_feedback_markdown_shows_hostile_text_only_as_code(record):
 def test_every_name_is_one_code_span_in_the_title():
     for name in NAMES.values():
         rec = hostile_record(name)
-        source = feedback_markdown(rec)
+        source = feedback_markdown(typed(rec))
         assert_inert_markdown(source)
         inline = MD.parse(source.split("\n")[0])[1].children
         assert [t.type for t in inline] == ["text", "code_inline"], (name, [t.type for t in inline])
@@ -250,7 +256,7 @@ def test_a_fence_is_never_closed_by_what_it_holds(s):
 
 # --- results.json (Gradescope) --------------------------------------------------------------------------------
 def test_results_json_is_text_with_status_and_titles(record):
-    data = json.loads(json.dumps(gradescope_results(record)))
+    data = json.loads(json.dumps(gradescope_results(typed(record))))
     assert data["output_format"] == data["test_output_format"] == data["test_name_format"] == "text"
     assert [t["name"] for t in data["tests"]] == [f"{q}: {ex.title}" for q, ex in EXERCISES.items()]
     for t in data["tests"]:
@@ -268,7 +274,7 @@ def test_results_json_is_text_with_status_and_titles(record):
 def test_a_passed_exercise_says_passed(record):
     rec = json.loads(json.dumps(record))
     rec["exercises"]["q1"].update(score=10.0)
-    assert gradescope_results(rec)["tests"][0]["status"] == "passed"
+    assert gradescope_results(typed(rec))["tests"][0]["status"] == "passed"
 
 
 # --- CSV --------------------------------------------------------------------------------------------------
@@ -282,7 +288,7 @@ def test_csv_neutralises_formulas_and_keeps_numbers(tmp_path):
         rec["exercises"]["q1"]["score"] = 2.5
         rec["score"] = 2.5
         records.append(rec)
-    write_grades_csv(tmp_path, records)
+    write_grades_csv(tmp_path, [typed(r) for r in records])
     raw = (tmp_path / "final_grades.csv").read_text(encoding="utf-8")
     assert len(raw.splitlines()) == len(records) + 1  # a newline in a name does not start a row
     with open(tmp_path / "final_grades.csv", newline="", encoding="utf-8") as f:
@@ -322,7 +328,7 @@ def test_no_csv_cell_starts_a_formula(s):
 
 def test_summary_csv_cells_are_neutralised_too(tmp_path, record):
     out = tmp_path / "out"
-    write_submission(out, record)
+    write_submission(out, typed(record))
     write_report(out)
     with open(out / "summary.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -354,7 +360,7 @@ class Page(HTMLParser):
 def test_class_report_escapes_every_hostile_text(tmp_path):
     out = tmp_path / "out"
     for name in NAMES.values():
-        write_submission(out, hostile_record(name))
+        write_submission(out, typed(hostile_record(name)))
     page_path = write_report(out)
     page = Page()
     page.feed(page_path.read_text(encoding="utf-8"))
@@ -387,7 +393,7 @@ def test_terminal_table_on_a_tty_shows_markup_and_escapes_as_text():
         for q, ex in rec["exercises"].items():  # the first problem of each exercise is a hostile text
             if ex["criteria"]:
                 ex["criteria"][0]["message"] = HOSTILE["rich"] + " " + HOSTILE["ansi"]
-        shown = render_tty(terminal_table(rec))
+        shown = render_tty(terminal_table(typed(rec)))
         rest = SGR.sub("", shown)
         assert "\x1b" not in rest and "\x07" not in rest and "\x9b" not in rest  # only Rich's own colours
         assert "]8;" not in shown  # no hyperlink
@@ -398,7 +404,7 @@ def test_terminal_table_on_a_tty_shows_markup_and_escapes_as_text():
 def test_terminal_table_wording_is_unchanged_for_ordinary_records():
     rec = hostile_record("alice.ipynb")
     rec["exercises"]["q1"]["criteria"][0]["message"] = "sigmoid(0) returned 1, expected 0.5."
-    plain = SGR.sub("", render_tty(terminal_table(rec)))
+    plain = SGR.sub("", render_tty(terminal_table(typed(rec))))
     assert "alice.ipynb: 0 / 100 (graded)" in plain and "sigmoid(0) returned 1, expected 0.5." in plain
 
 
@@ -425,7 +431,7 @@ def test_comparing_against_a_tiny_expected_value_warns_nothing():
 def test_the_class_report_warns_nothing_about_unusual_names(tmp_path, record):
     out = tmp_path / "out"
     for name in [*NAMES.values(), "学生 😀.ipynb", "$x$ \\frac{1}{0}.py"]:
-        write_submission(out, hostile_record(name))
+        write_submission(out, typed(hostile_record(name)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_report(out)
@@ -435,10 +441,10 @@ def test_the_class_report_warns_nothing_about_unusual_names(tmp_path, record):
 def test_top_level_output_lists_skipped_cells_and_stopped_exercises(record):
     rec = json.loads(json.dumps(record))
     rec["exercises"]["q4"]["note"] = "the grader stopped this exercise: did not finish within 10 s."
-    output = gradescope_results(rec)["output"]
+    output = gradescope_results(typed(rec))["output"]
     assert "cell 3 was skipped on a second run: it did not finish within 3 s." in output
     assert "q4: the grader stopped this exercise: did not finish within 10 s." in output
-    assert "q4: the grader stopped this exercise" in feedback_markdown(rec)
+    assert "q4: the grader stopped this exercise" in feedback_markdown(typed(rec))
 
 
 @given(st.text(alphabet=st.sampled_from(list("`~ #*<>![]()|-=x\\\n\x1b")), min_size=1, max_size=60))

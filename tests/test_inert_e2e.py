@@ -224,7 +224,10 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
     import numpy as np
 
     from grader.classreport import write_report
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
+    from grader.record import SubmissionRecord
     from grader.report import write_submission
     from grader.sandbox import Limits
 
@@ -243,8 +246,8 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
             warnings.simplefilter("always")
             warnings.filterwarnings("ignore", category=ResourceWarning)  # never shown by default
             for path in paths:
-                write_submission(tmp_path, grade({"name": path.name, "content": path.read_bytes(),
-                                                  "options": options}))
+                record = grade({"name": path.name, "content": path.read_bytes(), "options": options})
+                write_submission(tmp_path, SubmissionRecord.from_dict(record))
             write_report(tmp_path)
     finally:
         close_workers()

@@ -5,13 +5,13 @@ The layers, from the ground up (README, "How grading works"):
 
 1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
    submitted text and the grader's exception base;
-2. rubric: probes and plans, outcomes, checks and gates, criteria, the exercises, scoring; pure:
-   no I/O;
+2. rubric: probes and plans, outcomes, checks and gates, criteria, the exercises, scoring, the
+   result record; pure: no I/O;
 3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
    validation of what it sends back, the process and Docker workers, the image;
 4. reports: what is written from result records (results files, feedback, CSV, class report);
-5. pipeline: reading a submission, running it, grading it, the worker pool and executors, a
-   batch, shards, regrades, merging;
+5. pipeline: reading a submission, running it, a task's options and keys, grading it, the worker
+   pool and executors, a batch, shards, regrades, merging;
 6. interfaces: the command line and the Otter plugin.
 
 Imports are read with ``ast`` (nothing is imported), at module level and inside functions alike,
@@ -34,12 +34,12 @@ PACKAGES = ("grader", "reference")
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
     "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.gates", "grader.exercise",
-               "grader.exercises", "grader.exercises.*", "grader.scoring"),
+               "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
     "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*"),
-    "pipeline": ("grader.notebook", "grader.execution", "grader.grading", "grader.executors",
+    "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.grading", "grader.executors",
                  "grader.submissions", "grader.regrade", "grader.batch", "grader.merge"),
     "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
 }

@@ -14,12 +14,13 @@ from click.testing import CliRunner
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.cli import merge_command
 from grader.merge import merge_shards
+from grader.record import SubmissionRecord
 from grader.regrade import changed_scores
 from grader.report import read_record, safe_name, write_grades_csv, write_submission
 
 
 def record(name: str, points: dict[str, float] | None = None, *, key: str | None = None, version: str = "0.1.0+aaaa",
-           seed: int = 1, content: str = "c0", status: str = "graded", graded_at: str | None = None) -> dict:
+           seed: int = 1, content: str = "c0", status: str = "graded", graded_at: str | None = None) -> SubmissionRecord:
     points = points or {}
     exercises = {q: {"title": ex.title, "score": float(points.get(q, ex.points)), "max_score": float(ex.points),
                      "feedback": f"{q}", "criteria": []} for q, ex in EXERCISES.items()}
@@ -27,12 +28,13 @@ def record(name: str, points: dict[str, float] | None = None, *, key: str | None
                   "content_sha256": content, "sandbox": "process", "executor": "local", "seconds": 0.1}
     if graded_at:
         provenance["graded_at"] = graded_at
-    return {"schema": 1, "file": name, "status": status, "message": "",
-            "score": sum(e["score"] for e in exercises.values()), "possible": float(TOTAL_POINTS),
-            "exercises": exercises, "cells": {}, "notes": [], "provenance": provenance}
+    return SubmissionRecord.from_dict({"schema": 1, "file": name, "status": status, "message": "",
+                                       "score": sum(e["score"] for e in exercises.values()),
+                                       "possible": float(TOTAL_POINTS), "exercises": exercises, "cells": {},
+                                       "notes": [], "provenance": provenance})
 
 
-def shard_dir(path: Path, records: list[dict], finished: bool = True) -> Path:
+def shard_dir(path: Path, records: list[SubmissionRecord], finished: bool = True) -> Path:
     for r in records:
         write_submission(path, r)
     if finished:
@@ -65,7 +67,7 @@ def test_merge_combines_shards_in_file_order(tmp_path, report_calls):
     assert rows(path)[1]["q1"] == "0" and rows(path)[0]["q1"] == "1"
     for n in names:
         stem = safe_name(n)
-        assert read_record(out / "results" / f"{stem}.json")["file"] == n
+        assert read_record(out / "results" / f"{stem}.json").file == n
         assert (out / "feedback" / f"{stem}.md").read_text() == \
             ((a if names.index(n) % 2 == 0 else b) / "feedback" / f"{stem}.md").read_text()
     assert report_calls == [out]
@@ -76,7 +78,7 @@ def test_identical_duplicates_are_reported_once(tmp_path):
     a = shard_dir(tmp_path / "s0", [r, record("b.py")])
     b = shard_dir(tmp_path / "s1", [copy.deepcopy(r)])
     merged = merge_shards([a, b], tmp_path / "out")
-    assert [x["file"] for x in merged.records] == ["a.py", "b.py"]
+    assert [x.file for x in merged.records] == ["a.py", "b.py"]
     assert len(merged.duplicates) == 1
     dup = merged.duplicates[0]
     assert dup.file == "a.py" and dup.identical
@@ -89,7 +91,7 @@ def test_conflicting_duplicates_keep_the_newest(tmp_path):
     a = shard_dir(tmp_path / "s0", [new])
     b = shard_dir(tmp_path / "s1", [old])
     merged = merge_shards([b, a], tmp_path / "out")
-    assert merged.records[0]["provenance"]["content_sha256"] == "new"
+    assert merged.records[0].provenance.content_sha256 == "new"
     assert merged.duplicates[0].kept == a and not merged.duplicates[0].identical
     assert "kept the newest" in merged.duplicates[0].describe()
 
@@ -100,7 +102,7 @@ def test_without_graded_at_the_newest_file_wins(tmp_path):
     past = time.time() - 3600
     os.utime(a / "results" / "a.json", (past, past))
     merged = merge_shards([b, a], tmp_path / "out")
-    assert merged.records[0]["exercises"]["q1"]["score"] == 2
+    assert merged.records[0].exercises["q1"].score == 2
 
 
 def test_unfinished_shard_and_missing_submissions_are_reported(tmp_path):
@@ -148,7 +150,7 @@ def test_damaged_result_is_skipped_with_a_warning(tmp_path):
     a = shard_dir(tmp_path / "s0", [record("a.py")])
     (a / "results" / "junk.json").write_text("{not json")
     merged = merge_shards([a], tmp_path / "all")
-    assert [r["file"] for r in merged.records] == ["a.py"]
+    assert [r.file for r in merged.records] == ["a.py"]
     assert any("junk.json is not a grader result" in w for w in merged.warnings)
 
 
@@ -168,7 +170,7 @@ def test_content_change_is_explained_per_exercise():
     old = record("a.py", {"q3": 0, "q5": 2}, content="aaaaaaaaaaaaaaaa")
     new = record("a.py", {"q3": 8, "q5": 2}, content="bbbbbbbbbbbbbbbb")
     lines = changed_scores(old, new)
-    assert lines[0].startswith(f"total: {old['score']:g} -> {new['score']:g}")
+    assert lines[0].startswith(f"total: {old.score:g} -> {new.score:g}")
     assert len(lines) == 2
     assert lines[1].startswith("q3: Affine collapse: 0 -> 8 / 8")
     assert "content changed (aaaaaaaaaaaa -> bbbbbbbbbbbb)" in lines[1]

@@ -206,7 +206,9 @@ def test_the_best_placeholder_per_criterion_scores_nothing(q):
 def test_a_constant_init_weights_costs_only_its_criteria_through_the_whole_pipeline():
     """Graded like a real submission (sandboxed worker, scoring, record): status graded, not error."""
     from conftest import GOLDEN
-    from grader.grading import Options, close_workers, grade
+    from grader.grading import grade
+    from grader.tasks import Options
+    from grader.warm import close_workers
     from grader.sandbox import Limits
 
     source = (GOLDEN / "solution.py").read_text() + (

@@ -19,7 +19,9 @@ import pytest
 from nbformat import v3, v4
 
 from grader import grading
-from grader.grading import Options, close_workers, grade
+from grader.grading import grade
+from grader.tasks import Options
+from grader.warm import close_workers
 from grader.notebook import MAX_CELLS, ReadLimits, SubmissionError, load, read_script
 from grader.sandbox import Limits
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import grading
-from grader.grading import Options, build_plans, cached_plans, close_workers, grade, seed_of, task_key
+from grader import grading, warm
+from grader.grading import grade
+from grader.tasks import Options, seed_of, task_key
+from grader.warm import build_plans, cached_plans, close_workers
 from grader.probes import DEFAULT_SEED_POOL, SEED_SECRET_ENV, pool_seed, submission_seed
 from grader.sandbox import Limits
 
@@ -81,7 +83,7 @@ def test_the_key_follows_the_secret():
 
 
 def test_cached_plans_are_read_only_and_shared():
-    grading._plan_cache.clear()
+    warm._plan_cache.clear()
     plans, hit = cached_plans(11)
     again, hit_again = cached_plans(11)
     assert (hit, hit_again) == (False, True) and again is plans
@@ -104,7 +106,7 @@ def _scores(record: dict) -> dict:
 def test_cached_plans_grade_exactly_as_fresh_ones(name, monkeypatch):
     path = GOLDEN / name
     options = Options(seed_secret="s3cret", limits=LIMITS)
-    grading._plan_cache.clear()
+    warm._plan_cache.clear()
     try:
         first, second = _grade(path, options), _grade(path, options)
         assert (first["provenance"]["cpu"]["plans_cached"], second["provenance"]["cpu"]["plans_cached"]) == (False,

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from grader import batch
 from grader.cli import main
 from grader.executors import InlineExecutor
-from grader.grading import Options
+from grader.tasks import Options
 from grader.merge import merge_shards
+from grader.record import SubmissionRecord
 from grader.report import read_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +46,9 @@ def make_submissions(root: Path) -> Path:
     return subs
 
 
-def comparable(record: dict) -> dict:
+def comparable(record: SubmissionRecord) -> dict:
     """A record without what legitimately differs between two runs (time, executor)."""
-    record = json.loads(json.dumps(record))
+    record = json.loads(json.dumps(record.to_dict()))
     for field in ("seconds", "cpu", "graded_at", "executor"):
         record["provenance"].pop(field, None)
     return record
@@ -85,9 +86,9 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path, inline, monkeypat
     options = Options(seed=11)
     full = batch.run([subs], tmp_path / "full", options, executor=inline, progress=False)
     assert len(full.records) == 7 and full.graded == 7
-    statuses = {r["file"]: r["status"] for r in full.records}
+    statuses = {r.file: r.status for r in full.records}
     assert statuses["broken.ipynb"] == "invalid-notebook" and statuses["solution.py"] == "graded"
-    scores = {r["file"]: r["score"] for r in full.records}
+    scores = {r.file: r.score for r in full.records}
     assert scores["solution.py"] == scores["notebook.ipynb"] > scores["partly_wrong.py"] > scores["blank.py"]
     assert scores["late/solution.py"] < scores["solution.py"]
 
@@ -95,7 +96,7 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path, inline, monkeypat
     for i in range(3):
         part = batch.run([subs], tmp_path / f"shard-{i}", options, executor=inline, shard=(i, 3), progress=False)
         shards.append(tmp_path / f"shard-{i}")
-        assert [r["file"] for r in part.records] == [r["file"] for r in batch.shard_of(full.records, (i, 3))]
+        assert [r.file for r in part.records] == [r.file for r in batch.shard_of(full.records, (i, 3))]
     merged = merge_shards(shards, tmp_path / "all")
     assert not merged.duplicates and not merged.warnings
     assert_same_output(tmp_path / "full", tmp_path / "all")

@@ -1,7 +1,7 @@
 """The class report: what the class got wrong, at a glance.
 
 ``write_report(out_dir)`` reads only ``out_dir/results/*.json`` (the grader's own
-records, through :func:`grader.report.read_record`), never a file a submission
+records, through :func:`grader.report.load_record`), never a file a submission
 wrote and never ``feedback/*.md``, and writes
 
 - ``report.html``: one self-contained page (plots embedded as PNG data URIs, no
@@ -12,8 +12,8 @@ wrote and never ``feedback/*.md``, and writes
 - ``summary.csv``: the per-exercise numbers.
 
 Vocabulary used throughout. A submission is *scored* when the grader ran it and
-awarded points per exercise (status ``graded``, or ``timeout``/``crashed``,
-which keep the points earned before the problem); otherwise (``invalid-notebook``,
+awarded points per exercise (status ``graded``, or ``timeout``, which keeps the
+points earned before the submission ran out of time); otherwise (``invalid-notebook``,
 ``unreadable``, ``too-large``, ``error`` ...) it is *not graded* and is left out
 of every mean, median, count of full/partial/zero, plot and failure group. An
 exercise worth 0 points has no fraction and is left out of the plots.
@@ -27,16 +27,15 @@ from pathlib import Path
 
 from grader.classreport.grouping import (FailureGroup, cell_error_groups, failure_groups, first_statement,
                                          hint_of, normalise_message)
-from grader.classreport.model import (EPS, FOREIGN, SCORED_STATUSES, Criterion, ExerciseResult, Submission,
-                                      load_results, parse_record)
+from grader.classreport.model import EPS, FOREIGN, SCORED_STATUSES, Submission, load_results
 from grader.classreport.page import CSS, GROUPS_SHOWN, render_html
 from grader.classreport.plots import render_plots
 from grader.classreport.stats import SUMMARY_COLUMNS, ClassSummary, ExerciseStats, summarise, write_summary_csv
 from grader.report import atomic_write
 
-__all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary", "Criterion",
-           "ExerciseResult", "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
-           "first_statement", "hint_of", "load_results", "normalise_message", "parse_record", "render_html",
+__all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary",
+           "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
+           "first_statement", "hint_of", "load_results", "normalise_message", "render_html",
            "render_plots", "summarise", "write_report", "write_summary_csv"]
 
 

@@ -127,7 +127,7 @@ def cell_error_groups(subs: Iterable[Submission]) -> list[tuple[str, list[str]]]
     groups: dict[str, list[str]] = {}
     for s in subs:
         for err in s.cell_errors:
-            label = f"{err['type'] or 'Error'}: {normalise_message(err['message'])}".rstrip(": ")
+            label = f"{err.type or 'Error'}: {normalise_message(err.message)}".rstrip(": ")
             files = groups.setdefault(label, [])
             if s.file not in files:
                 files.append(s.file)

@@ -1,93 +1,74 @@
-"""Reading ``results/`` into the class report's model: each record validated into plain data.
+"""Reading ``results/`` into the class report's model: each record validated, its text made printable.
 
-Only the grader's own records count (through :func:`grader.report.read_record`); a file that is
-not one, or a record that is incomplete, is listed as unreadable and left out of every number.
-Every string is made printable here; escaping is the page's business (:mod:`.page`).
+Only the grader's own records count (read and validated by :func:`grader.report.load_record`); a
+file that is not one, or a record that is incomplete, is listed as unreadable and left out of
+every number. A :class:`Submission` is a view of one :class:`~grader.record.SubmissionRecord`
+whose every string was made printable (:func:`grader.text.plain`): the records are ours, but the
+page must not trust a file. Escaping is the page's business (:mod:`.page`).
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from grader.record import SCORED_STATUSES, CellError, ExerciseRecord, SubmissionRecord
+from grader.report import FOREIGN, NotARecord, load_record
 from grader.text import plain
-from grader.report import read_record
 
-SCORED_STATUSES = {"graded", "timeout", "crashed"}
 EPS = 1e-9
-FOREIGN = "not a results file written by this grader (unreadable, damaged or foreign JSON)"
+TEXT_LIMIT = 20_000
 
 
-@dataclass
-class Criterion:
-    name: str
-    points: float
-    max_points: float
-    message: str
-    kind: str
-
-
-@dataclass
-class ExerciseResult:
-    title: str
-    score: float
-    max_score: float
-    criteria: list[Criterion]
-
-
-@dataclass
+@dataclass(frozen=True)
 class Submission:
-    file: str
-    status: str
-    message: str
-    score: float
-    possible: float
-    exercises: dict[str, ExerciseResult]
-    cell_errors: list[dict[str, str]]
-    version: str
+    """One submission as the class report reads it: a record, every string printable."""
+
+    record: SubmissionRecord
+
+    @classmethod
+    def of(cls, record: SubmissionRecord) -> Submission:
+        return cls(record.with_text(lambda s: plain(s, TEXT_LIMIT)))
+
+    @property
+    def file(self) -> str:
+        return self.record.file or "(no name)"
+
+    @property
+    def status(self) -> str:
+        return self.record.status or "unknown"
+
+    @property
+    def message(self) -> str:
+        return self.record.message
+
+    @property
+    def score(self) -> float:
+        return self.record.score
+
+    @property
+    def possible(self) -> float:
+        return self.record.possible
+
+    @property
+    def exercises(self) -> Mapping[str, ExerciseRecord]:
+        return self.record.exercises
+
+    @property
+    def cell_errors(self) -> tuple[CellError, ...]:
+        return self.record.cells.errors
+
+    @property
+    def version(self) -> str:
+        return self.record.provenance.grader_version or ""
 
     @property
     def scored(self) -> bool:
-        return self.status in SCORED_STATUSES or any(e.criteria for e in self.exercises.values())
+        """Points per exercise were awarded: status ``graded`` or ``timeout``, or criteria were run."""
+        return self.status in SCORED_STATUSES or any(e.criteria for e in self.record.exercises.values())
 
     def exercise_graded(self, q: str) -> bool:
-        return self.scored and q in self.exercises
-
-
-def _num(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} is not a finite number")
-    return float(value)
-
-
-def _text(value: Any) -> str:
-    """Printable text (grader.text.plain): records are ours, but the page must not trust a file."""
-    return "" if value is None else plain(str(value), 20_000)
-
-
-def parse_record(record: dict) -> Submission:
-    """A record as plain, validated data; ``ValueError`` if it is not a complete grader record."""
-    try:
-        exercises = {}
-        if not isinstance(record["exercises"], dict):
-            raise TypeError("exercises is not a mapping")
-        for q, ex in record["exercises"].items():
-            criteria = [Criterion(_text(c["name"]), _num(c["points"], "points"), _num(c["max_points"], "max_points"),
-                                  _text(c.get("message")), _text(c.get("kind")))
-                        for c in ex.get("criteria") or []]
-            exercises[str(q)] = ExerciseResult(_text(ex.get("title")), _num(ex["score"], f"{q} score"),
-                                               _num(ex["max_score"], f"{q} max_score"), criteria)
-        cells = record.get("cells") or {}
-        errors = [{k: _text(err.get(k)) for k in ("cell", "type", "message", "line")}
-                  for err in (cells.get("errors") or [])]
-        provenance = record.get("provenance") or {}
-        return Submission(_text(record.get("file")) or "(no name)", _text(record.get("status")) or "unknown",
-                          _text(record.get("message")), _num(record["score"], "score"),
-                          _num(record["possible"], "possible"), exercises, errors,
-                          _text(provenance.get("grader_version")) if isinstance(provenance, dict) else "")
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+        return self.scored and q in self.record.exercises
 
 
 def load_results(out_dir: Path) -> tuple[list[Submission], list[tuple[str, str]]]:
@@ -98,13 +79,12 @@ def load_results(out_dir: Path) -> tuple[list[Submission], list[tuple[str, str]]
     results = Path(out_dir) / "results"
     paths = sorted(results.glob("*.json")) if results.is_dir() else []
     for path in paths:
-        record = read_record(path)
-        if record is None:
-            unreadable.append((path.name, FOREIGN))
-            continue
         try:
-            subs.append(parse_record(record))
-        except ValueError as exc:
-            unreadable.append((path.name, f"an incomplete grader record ({exc})"))
+            subs.append(Submission.of(load_record(path)))
+        except NotARecord as exc:
+            unreadable.append((path.name, exc.why))
     subs.sort(key=lambda s: s.file)
     return subs, unreadable
+
+
+__all__ = ["EPS", "FOREIGN", "SCORED_STATUSES", "Submission", "load_results"]

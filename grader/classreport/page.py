@@ -164,13 +164,13 @@ def _cell_errors(summary: ClassSummary) -> str:
 def _problems(summary: ClassSummary) -> str:
     rows = []
     for s in sorted(summary.submissions, key=lambda s: (s.status == "graded", s.status, s.file)):
-        cell_issues = [e for e in s.cell_errors if e["type"] in ("Timeout", "Crash")]
+        cell_issues = [e for e in s.cell_errors if e.type in ("Timeout", "Crash")]
         if s.status == "graded" and not cell_issues:
             continue
         message = s.message
         for err in cell_issues:
-            what = "timed out" if err["type"] == "Timeout" else "crashed"
-            message += ("\n" if message else "") + f"cell {err['cell']} {what}: {err['message']}"
+            what = "timed out" if err.type == "Timeout" else "crashed"
+            message += ("\n" if message else "") + f"cell {err.cell} {what}: {err.message}"
         score = f"{s.score:g}" if s.scored else "not graded"
         rows.append(f'<tr class="problem" data-status="{_e(s.status)}"><td>{_e(s.file)}</td><td>{_e(s.status)}</td>'
                     f'<td class="n">{score}</td><td class="msg">{_e(message)}</td></tr>')
