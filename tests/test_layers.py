@@ -5,7 +5,7 @@ The layers, from the ground up (README, "How grading works"):
 
 1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
    submitted text and the grader's exception base;
-2. rubric: probes and plans, outcomes, checks and gates, criteria, the exercises, scoring; pure:
+2. rubric: probes and plans, outcomes, checks, the criterion runner and gates, criteria, the exercises, scoring; pure:
    no I/O;
 3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
    validation of what it sends back, the process and Docker workers, the image;
@@ -33,7 +33,7 @@ PACKAGES = ("grader", "reference")
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
-    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.gates", "grader.exercise",
+    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.runner", "grader.gates", "grader.exercise",
                "grader.exercises", "grader.exercises.*", "grader.scoring"),
     "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
@@ -143,7 +143,7 @@ def imports_of(module: str) -> list[Import]:
                 for name in ast.literal_eval(node.value):
                     found.append(Import(module, f"grader.exercises.{name}", rel, node.lineno, node.lineno,
                                         f"importlib.import_module('grader.exercises.{name}')", False))
-    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.glu import X`` both
+    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.q06_glu import X`` both
     # name one target each: keep one edge per (line, target)
     unique = {(i.line, i.target): i for i in found}
     return list(unique.values())

@@ -15,7 +15,7 @@ Every random array holds both signs, and the edge vectors mix the contract's
 exact values with values drawn per submission, in a random order: no constant
 and no table of the fixed edge cases matches any class. The edge classes are
 secondary: they count once the function is right on some random input (see
-:class:`grader.checks.Gate`). Answer keys come from a reference function (an
+:class:`grader.runner.Gate`). Answer keys come from a reference function (an
 autograd derivative, usually) on the same input.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from grader.checks import (NOT_RUN, Criterion, Results, array_result, assert_close, assert_finite,
-                           assert_none_mutated, each)
+from grader.checks import (NOT_RUN, Results, array_result, assert_close, assert_finite, assert_none_mutated, each)
+from grader.runner import Criterion
 from grader.gates import Gate, informative, right_somewhere
 from grader.probes import EDGE_VALUES, Call, Plan, shapes_of_every_rank
 

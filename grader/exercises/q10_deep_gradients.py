@@ -23,8 +23,8 @@ import autograd.numpy as anp
 import numpy as np
 from autograd import grad
 
-from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, assert_close, assert_finite,
-                           assert_none_mutated, assert_raises_value_error, each, result)
+from grader.checks import (PropertyViolated, Results, WrongShape, assert_close, assert_finite, assert_none_mutated, assert_raises_value_error, each, result)
+from grader.runner import Criterion
 from grader.gates import gated, informative, right_somewhere
 from grader.exercise import Exercise
 from grader.probes import Call, Plan, exercise_rng

@@ -12,8 +12,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (CheckFailure, Criterion, Results, array_result, assert_close, assert_finite, each,
-                           tuple_result)
+from grader.checks import (CheckFailure, Results, array_result, assert_close, assert_finite, each, tuple_result)
+from grader.runner import Criterion
 from grader.gates import informative, right_somewhere
 from grader.exercise import Exercise
 from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion

@@ -19,7 +19,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
+from grader.checks import (Results, WrongShape, assert_close, each, result)
+from grader.runner import Criterion
 from grader.gates import informative, right_somewhere
 from grader.exercise import Exercise
 from grader.exercises.elementwise import unmutated_criterion

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (ATOL, RTOL, CallFailed, CheckFailure, Criterion, Results, WrongShape, assert_close, each,
-                           result, tuple_result)
+from grader.checks import (ATOL, RTOL, CallFailed, CheckFailure, Results, WrongShape, assert_close, each, result, tuple_result)
+from grader.runner import Criterion
 from grader.gates import informative, right_somewhere
 from grader.exercise import Exercise
 from grader.exercises.elementwise import unmutated_criterion

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (CallFailed, CheckFn, Criterion, Results, array_result, assert_close, assert_finite,
+from grader.checks import (CallFailed, Results, array_result, assert_close, assert_finite,
                            assert_property, each)
+from grader.runner import CheckFn, Criterion
 from grader.gates import gated, informative, right_somewhere
 from grader.exercise import Exercise
 from grader.exercises.elementwise import unmutated_criterion

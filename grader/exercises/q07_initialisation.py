@@ -54,8 +54,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
-                           assert_finite, assert_raises_value_error, each)
+from grader.checks import (PropertyViolated, Results, WrongShape, array_result, assert_close, assert_finite, assert_raises_value_error, each)
+from grader.runner import Criterion
 from grader.gates import gated, right_somewhere
 from grader.exercise import Exercise
 from grader.probes import Call, Plan, Rng, exercise_rng
