@@ -114,7 +114,7 @@ def test_a_softmax_without_the_maximum_is_reported_as_not_finite_at_the_edges():
 
 
 def _mistake(index: int):
-    return lambda z, axis=-1: q4.known_mistakes(np.asarray(z), axis)[index][0]
+    return lambda z, axis=-1: list(q4.known_mistakes(np.asarray(z), axis))[index][0]
 
 
 RECOGNISED = [(_mistake(0), q4.STABILITY_HINT), (_mistake(1), q4.GLOBAL_MAX_HINT),

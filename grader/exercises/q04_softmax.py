@@ -3,21 +3,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (CallFailed, Results, array_result, assert_close, assert_finite,
-                           assert_property, each)
-from grader.runner import CheckFn, Criterion
-from grader.gates import gated, informative, right_somewhere
+from typing import Iterator
+
+from grader.checks import (CallFailed, Results, array_result, assert_close, assert_finite, assert_property, each,
+                           matches_mistake)
+from grader.criteria import Mistake, calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import unmutated_criterion
+from grader.gates import gated
 from grader.probes import Call, Plan, exercise_rng
+from grader.runner import Criterion
 from reference import forward as F
 
 FUNC = "softmax"
+#: Tags of the calls: random logits of each rank (default axis), random logits with axis=0 or 1, the edge cases
+#: near +1000 and -1000, large logits, and the shift-invariance pairs (z, then z + c).
 RANDOM = ("rank1", "rank2", "rank3")
-AXES = ("rank2-axis0", "rank2-axis1", "rank3-axis0", "rank3-axis1")
-EDGES_UP = ("edge-1000", "edge-1000-near")
-EDGES_DOWN = ("edge-minus1000", "edge-minus1000-near")
+AXES = ("axis0", "axis1")
+EDGES_UP = ("edge+1000",)
+EDGES_DOWN = ("edge-1000",)
 LARGE = ("large1d", "large2d")
+SHIFT, SHIFT_PAIR = "shift", "shift+c"
 SHIFTED = "+c"  # id suffix of the z + c call of an invariance pair
 
 STABILITY_HINT = ("exp overflows (or underflows to 0 / 0): subtract the maximum before exponentiating, "
@@ -28,12 +33,13 @@ KEEPDIMS_HINT = ("max and sum drop the axis they reduce: pass keepdims=True so t
                  "against z along axis.")
 
 
-# --- a generic property check ----------------------------------------------------------------
 # --- plan ----------------------------------------------------------------------------------------
-def add_call(plan: Plan, tag: str, z: np.ndarray, label: str, axis: int | None = None) -> Call:
-    """Append ``softmax(z)`` (or ``softmax(z, axis=axis)``) with the reference as its answer."""
+def add_call(plan: Plan, name: str, z: np.ndarray, label: str, axis: int | None = None,
+             tag: str | None = None) -> Call:
+    """Append ``softmax(z)`` (or ``softmax(z, axis=axis)``) with the reference as its answer; the call's
+    tag is ``tag``, or its name."""
     kwargs = {} if axis is None else {"axis": axis}
-    call = Call(f"{FUNC}/{tag}", FUNC, (z,), kwargs, label)
+    call = Call(f"{FUNC}/{name}", FUNC, (z,), kwargs, label, tag=tag or name)
     plan.calls.append(call)
     plan.expected[call.id] = np.asarray(F.softmax(z, **kwargs), dtype=np.float64)
     return call
@@ -52,16 +58,17 @@ def plan(seed: int) -> Plan:
         add_call(p, f"rank{len(shape)}", normal(shape), f"z of shape {shape}, normal with std 3")
     for rank, axis in [(2, 0), (2, 1), (3, 0), (3, 1)]:
         shape = _dims(rng, rank)
-        add_call(p, f"rank{rank}-axis{axis}", normal(shape), f"z of shape {shape}, normal with std 3", axis)
-    add_call(p, "edge-1000", np.array([1000.0, 999.0, 998.0]), "the logits [1000, 999, 998]")
-    add_call(p, "edge-minus1000", np.array([-1000.0, -1000.0]), "the logits [-1000, -1000]")
+        add_call(p, f"rank{rank}-axis{axis}", normal(shape), f"z of shape {shape}, normal with std 3", axis,
+                 tag=f"axis{axis}")
+    add_call(p, "edge-1000", np.array([1000.0, 999.0, 998.0]), "the logits [1000, 999, 998]", tag=EDGES_UP[0])
+    add_call(p, "edge-minus1000", np.array([-1000.0, -1000.0]), "the logits [-1000, -1000]", tag=EDGES_DOWN[0])
     # The same, drawn per submission: a table of the two fixed vectors cannot pass.
     c, gaps = float(rng.uniform(900.0, 1100.0)), rng.uniform(0.5, 1.5, int(rng.integers(2, 5)))
     near = np.concatenate([[c], c - np.cumsum(gaps)])
     add_call(p, "edge-1000-near", near, f"the logits {np.array2string(near, precision=4, separator=', ')} "
-                                        "(large, about 1 apart)")
+                                        "(large, about 1 apart)", tag=EDGES_UP[0])
     k, c = int(rng.integers(2, 5)), -float(rng.uniform(900.0, 1100.0))
-    add_call(p, "edge-minus1000-near", np.full(k, c), f"{k} equal logits {c:.6g}")
+    add_call(p, "edge-minus1000-near", np.full(k, c), f"{k} equal logits {c:.6g}", tag=EDGES_DOWN[0])
     n = int(rng.integers(5, 10))
     add_call(p, "large1d", rng.uniform(-1e4, 1e4, n), f"z of shape ({n},), uniform in [-1e4, 1e4]")
     # Rows centred on offsets spread over [-9000, 9000]: row maxima thousands apart, magnitudes below 1e4.
@@ -76,9 +83,9 @@ def plan(seed: int) -> Plan:
         z = normal(shape)
         along = rank - 1 if axis is None else axis
         c = rng.uniform(-100.0, 100.0, tuple(1 if i == along else size for i, size in enumerate(shape)))
-        add_call(p, tag, z, f"z of shape {shape}, normal with std 3", axis)
+        add_call(p, tag, z, f"z of shape {shape}, normal with std 3", axis, tag=SHIFT)
         add_call(p, tag + SHIFTED, z + c, "the same z plus a constant per slice along the axis, in [-100, 100]",
-                 axis)
+                 axis, tag=SHIFT_PAIR)
     return p
 
 
@@ -101,72 +108,57 @@ def _normalised(e: np.ndarray, axis) -> np.ndarray:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def known_mistakes(z: np.ndarray, axis: int) -> list[tuple[np.ndarray, str]]:
-    """(what a known wrong softmax returns for z, what it means), most specific first."""
-    with np.errstate(all="ignore"):
-        out = [(_normalised(np.exp(z), axis), STABILITY_HINT),
-               (_normalised(np.exp(z - np.max(z)), axis), GLOBAL_MAX_HINT),
-               (_normalised(np.exp(z - np.max(z)), None),
-                "this normalises over the whole array: divide by the sum along axis only (keepdims=True).")]
-        for other in range(z.ndim):
-            if other != axis % z.ndim:
-                out.append((np.asarray(F.softmax(z, axis=other)),
-                            f"this normalises along axis {other}, not along axis={axis}: pass axis to "
-                            "max and sum (with keepdims=True)."))
-    return out
+SOFTMAX_MISTAKES = mistakes(
+    (lambda z, axis: _normalised(np.exp(z), axis), STABILITY_HINT),
+    (lambda z, axis: _normalised(np.exp(z - np.max(z)), axis), GLOBAL_MAX_HINT),
+    (lambda z, axis: _normalised(np.exp(z - np.max(z)), None),
+     "this normalises over the whole array: divide by the sum along axis only (keepdims=True)."),
+)
 
 
-def _first_match(got: np.ndarray, known) -> str:
-    with np.errstate(invalid="ignore"):
-        return next((meaning for value, meaning in known
-                     if np.allclose(got, value, rtol=1e-6, atol=1e-9, equal_nan=True)), "")
+def _other_axes(z: np.ndarray, axis: int) -> tuple[Mistake, ...]:
+    return tuple(Mistake(lambda z, axis, other=other: F.softmax(z, axis=other),
+                         f"this normalises along axis {other}, not along axis={axis}: pass axis to "
+                         "max and sum (with keepdims=True).")
+                 for other in range(z.ndim) if other != axis % z.ndim)
 
 
-def _values(tags: tuple[str, ...]) -> CheckFn:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            z = call.args[0]
-            got = output(results, call)
-            known = known_mistakes(z, _axis(call))
-            if not np.all(np.isfinite(got)):
-                assert_finite(got, call, inputs=z, input_name="z", hint=_first_match(got, known) or STABILITY_HINT)
-            assert_close(got, plan.expected[call.id], call, inputs=z, input_name="z", mistakes=known)
-
-        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
-
-    return check
+def known_mistakes(z: np.ndarray, axis: int) -> Iterator[tuple[np.ndarray, str]]:
+    """(what a known wrong softmax returns for z, what it means), most specific first, computed when asked."""
+    return known(SOFTMAX_MISTAKES + _other_axes(z, axis), z, axis)
 
 
-def _sums_to_one(plan: Plan, results: Results) -> None:
-    def one(call: Call) -> None:
-        got = output(results, call)
-        sums = np.sum(got, axis=_axis(call))
-        assert_property(sums, np.ones_like(sums), call, what=f" summed along axis {_axis(call)}",
-                        hint="divide exp(z - max) by its sum along axis (np.sum(..., axis=axis, keepdims=True)).")
+def _one_value(plan: Plan, results: Results, call: Call) -> None:
+    z = call.args[0]
+    got = output(results, call)
+    if not np.all(np.isfinite(got)):
+        hint = next((meaning for value, meaning in known_mistakes(z, _axis(call)) if matches_mistake(got, value)), "")
+        assert_finite(got, call, inputs=z, input_name="z", hint=hint or STABILITY_HINT)
+    assert_close(got, plan.expected[call.id], call, inputs=z, input_name="z", mistakes=known_mistakes(z, _axis(call)))
 
-    each([c for c in plan.calls if c.id.split("/")[-1] in RANDOM + AXES], one)
+
+def _sums_to_one(plan: Plan, results: Results, call: Call) -> None:
+    got = output(results, call)
+    sums = np.sum(got, axis=_axis(call))
+    assert_property(sums, np.ones_like(sums), call, what=f" summed along axis {_axis(call)}",
+                    hint="divide exp(z - max) by its sum along axis (np.sum(..., axis=axis, keepdims=True)).")
 
 
 def _shift_invariant(plan: Plan, results: Results) -> None:
-    def one(shifted: Call) -> None:
-        base = plan.call(shifted.id[:-len(SHIFTED)])
+    """softmax(z + c) against softmax(z): the calls tagged SHIFT_PAIR each follow their z, tagged SHIFT."""
+    def one(pair: tuple[Call, Call]) -> None:
+        base, shifted = pair
         got, reference = output(results, shifted), output(results, base)
         # z + c is rounded to ~1e-14 absolute for |c| <= 100: a relative change of that size in the output
         assert_property(got, reference, shifted, what=f", compared with {base.signature()} on the same z",
                         hint="adding a constant to every logit along axis must not change softmax: "
                              "exponentiate z - max and normalise along axis.")
 
-    each([c for c in plan.calls if c.id.endswith(SHIFTED)], one)
-
-
-def _one_value(plan: Plan, results: Results, call: Call) -> None:
-    _values((call.id.split("/")[-1],))(plan, results)
+    each(zip(plan.select(func=FUNC, tags=SHIFT), plan.select(func=FUNC, tags=SHIFT_PAIR)), one)
 
 
 #: Edge values, sums, shift invariance and "not modified" reward a softmax that works.
-WORKS = right_somewhere("softmax is right on at least one random z",
-                        lambda plan: [[c] for c in plan.calls if c.id.split("/")[-1] in RANDOM + AXES
-                                      and informative(plan.expected[c.id])], _one_value)
+WORKS = works("softmax is right on at least one random z", calls(FUNC, RANDOM + AXES), _one_value)
 
 EXERCISE = Exercise(
     id="q4",
@@ -175,24 +167,25 @@ EXERCISE = Exercise(
     names=(FUNC,),
     plan=plan,
     criteria=(
-        Criterion("softmax matches the reference on random 1-d logits (default axis=-1)", 1.0, _values(RANDOM[:1])),
-        Criterion("softmax matches the reference on random logits of rank 2 and 3 (default axis=-1)", 1.0,
-                  _values(RANDOM[1:])),
-        Criterion("softmax(z, axis=0) normalises along axis 0, for rank 2 and 3", 1.0,
-                  _values(tuple(a for a in AXES if a.endswith("axis0")))),
-        Criterion("softmax(z, axis=1) normalises along axis 1, for rank 2 and 3", 1.0,
-                  _values(tuple(a for a in AXES if a.endswith("axis1")))),
+        each_call("softmax matches the reference on random 1-d logits (default axis=-1)", 1.0,
+                  calls(FUNC, RANDOM[:1]), _one_value),
+        each_call("softmax matches the reference on random logits of rank 2 and 3 (default axis=-1)", 1.0,
+                  calls(FUNC, RANDOM[1:]), _one_value),
+        each_call("softmax(z, axis=0) normalises along axis 0, for rank 2 and 3", 1.0, calls(FUNC, AXES[:1]),
+                  _one_value),
+        each_call("softmax(z, axis=1) normalises along axis 1, for rank 2 and 3", 1.0, calls(FUNC, AXES[1:]),
+                  _one_value),
         *gated(WORKS,
-               Criterion("softmax is finite and accurate for large logits about 1 apart, such as [1000, 999, 998]",
-                         0.75, _values(EDGES_UP)),
-               Criterion("softmax is finite and accurate for equal large negative logits, such as [-1000, -1000]",
-                         0.75, _values(EDGES_DOWN)),
-               Criterion("softmax is finite and accurate for a 1-d z uniform in [-1e4, 1e4]", 0.75,
-                         _values(LARGE[:1])),
-               Criterion("softmax is finite and accurate in every row of a batch with rows thousands apart", 0.75,
-                         _values(LARGE[1:])),
-               Criterion("softmax sums to 1 along the axis", 1.0, _sums_to_one),
+               each_call("softmax is finite and accurate for large logits about 1 apart, such as [1000, 999, 998]",
+                         0.75, calls(FUNC, EDGES_UP), _one_value),
+               each_call("softmax is finite and accurate for equal large negative logits, such as [-1000, -1000]",
+                         0.75, calls(FUNC, EDGES_DOWN), _one_value),
+               each_call("softmax is finite and accurate for a 1-d z uniform in [-1e4, 1e4]", 0.75,
+                         calls(FUNC, LARGE[:1]), _one_value),
+               each_call("softmax is finite and accurate in every row of a batch with rows thousands apart", 0.75,
+                         calls(FUNC, LARGE[1:]), _one_value),
+               each_call("softmax sums to 1 along the axis", 1.0, calls(FUNC, RANDOM + AXES), _sums_to_one),
                Criterion("softmax(z + c) equals softmax(z) for a constant c along the axis", 1.0, _shift_invariant)),
-        unmutated_criterion(1.0, (FUNC,), gate=WORKS),
+        unmutated("inputs are not modified", 1.0, calls(FUNC), WORKS),
     ),
 )

@@ -8,44 +8,41 @@ stay finite.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import (CheckFailure, Results, array_result, assert_close, assert_finite, each, tuple_result)
-from grader.runner import Criterion
-from grader.gates import informative, right_somewhere
+from grader.checks import CheckFailure, Results, array_result, assert_close, assert_finite, matches_mistake, tuple_result
+from grader.criteria import One, calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
+from grader.exercises.elementwise import both_signs, edge_vector
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
 from reference import forward as F
 from reference import keys
 
-ZERO_D = ("0d-1", "0d-2", "0d-3")
-ARRAYS = ("rank1", "rank2", "rank3", "batch")
+#: Tags of the calls: three 0-d inputs, random arrays of rank 1 to 3 and a batch, the two edge-value vectors.
+ZERO_D, ARRAYS, EDGES = ("0d",), ("array",), ("edges",)
 RANDOM = ZERO_D + ARRAYS
-EDGES = ("edges_b", "edges_ab")
-
-#: A known wrong formula f(a, b, grad_out, key_grad_a, key_grad_b) -> values, and what it means.
-Mistake = tuple[Callable[..., np.ndarray], str]
+N_0D = 3
 
 
-def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]:
-    """(tag, a, b, grad_out, label): random arrays of every rank, a batch and the edge cases."""
+def _inputs(rng: np.random.Generator) -> list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, str]]:
+    """(name, tag, a, b, grad_out, label): random arrays of every rank, a batch and the edge cases."""
     out = []
-    for i, tag in enumerate(ZERO_D):
+    for i in range(N_0D):
         a, b, g = (np.array(rng.normal(0.0, 3.0)) for _ in range(3))
-        out.append((tag, a, b, g, f"0-d arrays a = {float(a):.6g}, b = {float(b):.6g}, grad_out = {float(g):.6g}"))
+        out.append((f"0d-{i + 1}", "0d", a, b, g,
+                    f"0-d arrays a = {float(a):.6g}, b = {float(b):.6g}, grad_out = {float(g):.6g}"))
     for shape in shapes_of_every_rank(rng)[1:]:
         a, b, g = (both_signs(rng, rng.normal(0.0, 3.0, size=shape)) for _ in range(3))
-        out.append((f"rank{len(shape)}", a, b, g, f"a, b and grad_out of shape {shape}, normal with std 3"))
+        out.append((f"rank{len(shape)}", "array", a, b, g, f"a, b and grad_out of shape {shape}, normal with std 3"))
     a, b, g = (rng.normal(0.0, 3.0, size=(64, 16)) for _ in range(3))
-    out.append(("batch", a, b, g, "a batch: a, b and grad_out of shape (64, 16)"))
+    out.append(("batch", "array", a, b, g, "a batch: a, b and grad_out of shape (64, 16)"))
     edges = edge_vector(rng, EDGE_VALUES)
     n = edges.size
-    out.append(("edges_b", rng.normal(0.0, 3.0, size=n), edges, rng.normal(0.0, 1.0, size=n),
+    out.append(("edges_b", "edges", rng.normal(0.0, 3.0, size=n), edges, rng.normal(0.0, 1.0, size=n),
                 "b = the edge values 0, +-1e-12, +-1, +-3, +-50, +-700, +-1000 and values near them, a normal"))
-    out.append(("edges_ab", edges.copy(), edges[::-1].copy(), rng.normal(0.0, 1.0, size=n),
+    out.append(("edges_ab", "edges", edges.copy(), edges[::-1].copy(), rng.normal(0.0, 1.0, size=n),
                 "a = the same edge values and b = them in reverse order"))
     return out
 
@@ -53,44 +50,36 @@ def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray,
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q6")
     p = Plan("q6", seed, [])
-    for tag, a, b, g, label in _inputs(rng):
-        forward = Call(f"glu/{tag}", "glu", (a, b), {}, label)
-        backward = Call(f"glu_backward/{tag}", "glu_backward", (a, b, g), {}, label)
+    for name, tag, a, b, g, label in _inputs(rng):
+        forward = Call(f"glu/{name}", "glu", (a, b), {}, label, tag=tag)
+        backward = Call(f"glu_backward/{name}", "glu_backward", (a, b, g), {}, label, tag=tag)
         p.calls += [forward, backward]
         p.expected[forward.id] = np.asarray(F.glu(a, b), dtype=np.float64)
         p.expected[backward.id] = keys.glu_backward(a, b, g)
     return p
 
 
-def _known(mistakes: Sequence[Mistake], *args) -> Iterator[tuple[np.ndarray, str]]:
-    """Values of the known wrong formulas, computed only when a hint is needed."""
-    for wrong, meaning in mistakes:
-        with np.errstate(all="ignore"):
-            value = wrong(*args)
-        yield value, meaning
-
-
 def _sig(b):
     return F.sigmoid(np.asarray(b, dtype=np.float64))
 
 
-GLU_MISTAKES: list[Mistake] = [
+GLU_MISTAKES = mistakes(
     (lambda a, b: b * _sig(a), "this is b * sigmoid(a): the gate is sigmoid(b), and a is the value it scales."),
     (lambda a, b: a * b, "this is a * b: pass the gate through the sigmoid, a * sigmoid(b)."),
     (lambda a, b: a * np.tanh(b), "this is a * tanh(b): the gate of a GLU is the logistic sigmoid."),
     (lambda a, b: _sig(a * b), "this is sigmoid(a * b): only b goes through the sigmoid, then multiply by a."),
-]
+)
 
 SWAPPED = "the outputs are swapped: return (grad_a, grad_b), in this order."
 
 # Arguments: a, b, grad_out, the correct grad_a, the correct grad_b. (A swap of the
 # two outputs is recognised on the pair, see ``_swapped``: an item alone cannot tell
 # a swap from grad_b = grad_out * sigmoid(b).)
-GRAD_A_MISTAKES: list[Mistake] = [
+GRAD_A_MISTAKES = mistakes(
     (lambda a, b, g, ga, gb: g, "grad_a equals grad_out: you forgot the gate, grad_a = grad_out * sigmoid(b)."),
     (lambda a, b, g, ga, gb: _sig(b), "this is sigmoid(b) alone: multiply by grad_out (the chain rule)."),
-]
-GRAD_B_MISTAKES: list[Mistake] = [
+)
+GRAD_B_MISTAKES = mistakes(
     (lambda a, b, g, ga, gb: g * _sig(b),
      "this is grad_out * sigmoid(b): you forgot the derivative of the sigmoid and the factor a; "
      "grad_b = grad_out * a * sigmoid(b) * (1 - sigmoid(b))."),
@@ -105,42 +94,37 @@ GRAD_B_MISTAKES: list[Mistake] = [
      "compute s = sigmoid(b) first, then grad_out * a * s * (1 - s)."),
     (lambda a, b, g, ga, gb: g * a * _sig(b) * (1.0 - b),
      "sigmoid'(b) = s * (1 - s) with s = sigmoid(b) in both factors, not sigmoid(b) * (1 - b)."),
-]
-
-
-def _close(got: np.ndarray, value: np.ndarray) -> bool:
-    with np.errstate(all="ignore"):
-        return got.shape == value.shape and bool(np.allclose(got, value, rtol=1e-6, atol=1e-9, equal_nan=True))
+)
 
 
 def _swapped(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> bool:
     """The student returned (grad_b, grad_a)."""
-    return (not _close(expected[0], expected[1]) and _close(got[0], expected[1])
-            and _close(got[1], expected[0]))
+    return (not matches_mistake(expected[0], expected[1]) and matches_mistake(got[0], expected[1])
+            and matches_mistake(got[1], expected[0]))
 
 
-def glu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False, gate=None) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            a, b = call.args
-            got = array_result(results, call, np.shape(a))
-            if finite:
-                assert_finite(got, call, inputs=b, input_name="b", hint="compute the sigmoid so that exp() "
-                              "never gets a large positive argument (or let it overflow to inf in 1 / (1 + inf)).")
-            assert_close(got, plan.expected[call.id], call, inputs=b, input_name="b",
-                         mistakes=_known(GLU_MISTAKES, a, b))
+def _glu_value(finite: bool = False) -> One:
+    def one(plan: Plan, results: Results, call: Call) -> None:
+        a, b = call.args
+        got = array_result(results, call, np.shape(a))
+        if finite:
+            assert_finite(got, call, inputs=b, input_name="b", hint="compute the sigmoid so that exp() "
+                          "never gets a large positive argument (or let it overflow to inf in 1 / (1 + inf)).")
+        assert_close(got, plan.expected[call.id], call, inputs=b, input_name="b", mistakes=known(GLU_MISTAKES, a, b))
 
-        each([c for c in calls_of(plan, "glu") if c.id.split("/")[-1] in tags], one)
-
-    return Criterion(name, points, check, gate)
+    return one
 
 
-def backward_shape_criterion(name: str, points: float, gate=None) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(calls_of(plan, "glu_backward"),
-             lambda call: tuple_result(results, call, (np.shape(call.args[0]),) * 2))
+def _backward_shape(plan: Plan, results: Results, call: Call) -> None:
+    tuple_result(results, call, (np.shape(call.args[0]),) * 2)
 
-    return Criterion(name, points, check, gate)
+
+def _item_mistakes(got: tuple, expected: tuple, i: int, *args) -> Iterator[tuple[np.ndarray, str]]:
+    """The swap of the two outputs, recognised on the pair, else the known mistakes of item ``i``."""
+    if _swapped(got, expected):
+        yield got[i], SWAPPED
+        return
+    yield from known((GRAD_A_MISTAKES, GRAD_B_MISTAKES)[i], *args, *expected)
 
 
 def backward_item(plan: Plan, results: Results, call: Call, i: int, finite: bool = False) -> None:
@@ -151,28 +135,17 @@ def backward_item(plan: Plan, results: Results, call: Call, i: int, finite: bool
     what = f", item {i} ({('grad_a', 'grad_b')[i]})"
     if finite:
         assert_finite(got[i], call, inputs=b, input_name="b", what=what)
-    mistakes = (GRAD_A_MISTAKES, GRAD_B_MISTAKES)[i]
     assert_close(got[i], expected[i], call, inputs=b, input_name="b", what=what,
-                 mistakes=[(got[i], SWAPPED)] if _swapped(got, expected) else _known(mistakes, a, b, g, *expected))
+                 mistakes=_item_mistakes(got, expected, i, a, b, g))
 
 
-def backward_criterion(name: str, points: float, items: Sequence[int], tags: Sequence[str],
-                       finite: bool = False, gate=None) -> Criterion:
+def _backward_items(items: Sequence[int], finite: bool = False) -> One:
     """Item(s) ``items`` (0: grad_a, 1: grad_b) of glu_backward match the autograd VJP."""
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            for i in items:
-                backward_item(plan, results, call, i, finite)
+    def one(plan: Plan, results: Results, call: Call) -> None:
+        for i in items:
+            backward_item(plan, results, call, i, finite)
 
-        each([c for c in calls_of(plan, "glu_backward") if c.id.split("/")[-1] in tags], one)
-
-    return Criterion(name, points, check, gate)
-
-
-def _glu_one(plan: Plan, results: Results, call: Call) -> None:
-    a, b = call.args
-    assert_close(array_result(results, call, np.shape(a)), plan.expected[call.id], call, inputs=b, input_name="b",
-                 mistakes=_known(GLU_MISTAKES, a, b))
+    return one
 
 
 def _backward_one(plan: Plan, results: Results, call: Call) -> None:
@@ -183,16 +156,9 @@ def _backward_one(plan: Plan, results: Results, call: Call) -> None:
         backward_item(plan, results, call, 1)
 
 
-def _groups(func: str, plan: Plan, key=lambda k: k) -> list[list[Call]]:
-    calls = [c for c in calls_of(plan, func) if c.id.split("/")[-1] in RANDOM]
-    zero_d = [c for c in calls if c.id.split("/")[-1] in ZERO_D]
-    groups = [zero_d] + [[c] for c in calls if c not in zero_d]
-    return [g for g in groups if g and informative(*(key(plan.expected[c.id]) for c in g))]
-
-
-GLU_WORKS = right_somewhere("glu is right on at least one random input", lambda plan: _groups("glu", plan), _glu_one)
-BACKWARD_WORKS = right_somewhere("grad_a or grad_b is right on at least one random input",
-                                 lambda plan: _groups("glu_backward", plan, lambda k: k[0]), _backward_one)
+GLU_WORKS = works("glu is right on at least one random input", calls("glu", RANDOM), _glu_value())
+BACKWARD_WORKS = works("grad_a or grad_b is right on at least one random input", calls("glu_backward", RANDOM),
+                       _backward_one, key=lambda k: k[0])
 
 EXERCISE = Exercise(
     id="q6",
@@ -201,24 +167,24 @@ EXERCISE = Exercise(
     names=("glu", "glu_backward"),
     plan=plan,
     criteria=(
-        glu_criterion("glu matches a * sigmoid(b) on 0-d inputs", 0.5, ZERO_D),
-        glu_criterion("glu matches a * sigmoid(b) on random arrays of rank 1 to 3 and a batch", 1.5, ARRAYS),
-        glu_criterion("glu is finite and accurate for b at 0, +-50, +-700, +-1000 and values near them", 1, EDGES,
-                      finite=True, gate=GLU_WORKS),
-        backward_shape_criterion("glu_backward returns a tuple (grad_a, grad_b), each of the shape of a", 1,
-                                 gate=BACKWARD_WORKS),
-        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on 0-d inputs", 0.5,
-                           (0,), ZERO_D),
-        backward_criterion("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on random arrays", 1.5,
-                           (0,), ARRAYS),
-        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on 0-d inputs",
-                           0.5, (1,), ZERO_D),
-        backward_criterion("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on random arrays",
-                           1.5, (1,), ARRAYS),
-        backward_criterion("glu_backward is finite and accurate for b at 0, +-50, +-700, +-1000 and values near "
-                           "them", 1, (0, 1), EDGES, finite=True, gate=BACKWARD_WORKS),
-        unmutated_criterion(0.5, ("glu",), name="glu does not modify its inputs", gate=GLU_WORKS),
-        unmutated_criterion(0.5, ("glu_backward",), name="glu_backward does not modify its inputs",
-                            gate=BACKWARD_WORKS),
+        each_call("glu matches a * sigmoid(b) on 0-d inputs", 0.5, calls("glu", ZERO_D), _glu_value()),
+        each_call("glu matches a * sigmoid(b) on random arrays of rank 1 to 3 and a batch", 1.5, calls("glu", ARRAYS),
+                  _glu_value()),
+        each_call("glu is finite and accurate for b at 0, +-50, +-700, +-1000 and values near them", 1,
+                  calls("glu", EDGES), _glu_value(finite=True), GLU_WORKS),
+        each_call("glu_backward returns a tuple (grad_a, grad_b), each of the shape of a", 1, calls("glu_backward"),
+                  _backward_shape, BACKWARD_WORKS),
+        each_call("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on 0-d inputs", 0.5,
+                  calls("glu_backward", ZERO_D), _backward_items((0,))),
+        each_call("grad_a matches the vector-Jacobian product grad_out * sigmoid(b) on random arrays", 1.5,
+                  calls("glu_backward", ARRAYS), _backward_items((0,))),
+        each_call("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on 0-d inputs", 0.5,
+                  calls("glu_backward", ZERO_D), _backward_items((1,))),
+        each_call("grad_b matches the vector-Jacobian product grad_out * a * sigmoid'(b) on random arrays", 1.5,
+                  calls("glu_backward", ARRAYS), _backward_items((1,))),
+        each_call("glu_backward is finite and accurate for b at 0, +-50, +-700, +-1000 and values near them", 1,
+                  calls("glu_backward", EDGES), _backward_items((0, 1), finite=True), BACKWARD_WORKS),
+        unmutated("glu does not modify its inputs", 0.5, calls("glu"), GLU_WORKS),
+        unmutated("glu_backward does not modify its inputs", 0.5, calls("glu_backward"), BACKWARD_WORKS),
     ),
 )
