@@ -16,6 +16,7 @@ computes them only once the values have failed, and recognises them at one toler
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -40,20 +41,26 @@ class Mistake(NamedTuple):
     meaning: str
 
 
+def quiet(formula: Callable[..., Any]) -> Callable[..., Any]:
+    """``formula`` with NumPy's floating-point warnings off: a wrong formula may well overflow where the right
+    one does not (and the tests call the formulas as a student's functions too)."""
+    @functools.wraps(formula)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return formula(*args, **kwargs)
+    return wrapped
+
+
 def mistakes(*pairs: tuple[Callable[..., Any], str]) -> tuple[Mistake, ...]:
-    """``(formula, meaning)`` pairs as Mistakes, in the order in which they are tried."""
-    return tuple(Mistake(formula, meaning) for formula, meaning in pairs)
+    """``(formula, meaning)`` pairs as Mistakes (each formula :func:`quiet`), in the order in which they are tried."""
+    return tuple(Mistake(quiet(formula), meaning) for formula, meaning in pairs)
 
 
 def known(table: Iterable[Mistake], *args: Any, **kwargs: Any) -> Iterator[tuple[np.ndarray, str]]:
-    """(value, meaning) of each mistake of ``table`` on these arguments, computed one at a time, when asked.
-
-    Floating-point warnings are silenced: a wrong formula may well overflow where the right one does not.
-    """
+    """(value, meaning) of each mistake of ``table`` on these arguments, computed one at a time, when asked,
+    with floating-point warnings off (see :func:`quiet`)."""
     for formula, meaning in table:
-        with np.errstate(all="ignore"):
-            value = np.asarray(formula(*args, **kwargs), dtype=np.float64)
-        yield value, meaning
+        yield np.asarray(quiet(formula)(*args, **kwargs), dtype=np.float64), meaning
 
 
 def calls(func: str | Sequence[str] | None = None, tags: str | Sequence[str] | None = None, *,

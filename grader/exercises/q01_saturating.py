@@ -23,38 +23,31 @@ def plan(seed: int) -> Plan:
     return p
 
 
-def _with_errstate(f):
-    def wrapped(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return f(*args, **kwargs)
-    return wrapped
-
-
 SIGMOID_DERIVATIVE_MISTAKES = mistakes(
-    (_with_errstate(lambda x: x * (1.0 - x)),
+    (lambda x: x * (1.0 - x),
      "this is x * (1 - x): that formula takes the output s = sigmoid(x), but the argument is x; "
      "compute s = sigmoid(x) first, then s * (1 - s)."),
-    (_with_errstate(lambda x: F.sigmoid(x) * (1.0 - x)),
+    (lambda x: F.sigmoid(x) * (1.0 - x),
      "this is sigmoid(x) * (1 - x): both factors use s = sigmoid(x), s * (1 - s)."),
-    (_with_errstate(lambda x: F.sigmoid(F.sigmoid(x)) * (1.0 - F.sigmoid(F.sigmoid(x)))),
+    (lambda x: F.sigmoid(F.sigmoid(x)) * (1.0 - F.sigmoid(F.sigmoid(x))),
      "sigmoid is applied twice: s * (1 - s) with s = sigmoid(x), not with s = sigmoid(sigmoid(x))."),
-    (_with_errstate(lambda x: F.sigmoid(x)),
+    (lambda x: F.sigmoid(x),
      "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))."),
-    (_with_errstate(lambda x: 1.0 - F.sigmoid(x)),
+    (lambda x: 1.0 - F.sigmoid(x),
      "this is 1 - sigmoid(x): multiply by sigmoid(x) too."),
-    (_with_errstate(lambda x: np.exp(-x) / (1.0 + np.exp(-x))),
+    (lambda x: np.exp(-x) / (1.0 + np.exp(-x)),
      "this is exp(-x) / (1 + exp(-x)) = 1 - sigmoid(x): the denominator must be squared."),
 )
 TANH_DERIVATIVE_MISTAKES = mistakes(
     (lambda x: 1.0 - np.tanh(x), "this is 1 - tanh(x); the derivative is 1 - tanh(x)**2."),
     (lambda x: np.tanh(x) ** 2, "this is tanh(x)**2; the derivative is 1 - tanh(x)**2."),
-    (_with_errstate(lambda x: 1.0 - x ** 2),
+    (lambda x: 1.0 - x ** 2,
      "this is 1 - x**2: that formula takes the output t = tanh(x), but the argument is x; square tanh(x), not x."),
-    (_with_errstate(lambda x: 1.0 - np.tanh(np.tanh(x)) ** 2),
+    (lambda x: 1.0 - np.tanh(np.tanh(x)) ** 2,
      "tanh is applied twice: 1 - t**2 with t = tanh(x), not with t = tanh(tanh(x))."),
 )
 SIGMOID_MISTAKES = mistakes(
-    (_with_errstate(lambda x: 1.0 / (1.0 + np.exp(x))), "this is sigmoid(-x): the exponent is exp(-x)."),
+    (lambda x: 1.0 / (1.0 + np.exp(x)), "this is sigmoid(-x): the exponent is exp(-x)."),
     (np.tanh, "this is tanh(x), not the logistic sigmoid 1 / (1 + exp(-x))."),
 )
 

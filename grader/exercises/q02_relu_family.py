@@ -35,13 +35,6 @@ def plan(seed: int) -> Plan:
     return p
 
 
-def _quiet(f):
-    def wrapped(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return f(*args, **kwargs)
-    return wrapped
-
-
 def _sigmoid(x):
     return np.asarray(F.sigmoid(np.asarray(x, dtype=np.float64)))
 
@@ -68,37 +61,36 @@ LEAKY_MISTAKES = mistakes(
     (lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), "this is leaky_relu(x) itself, not its derivative."),
 )
 ELU_MISTAKES = mistakes(
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * (np.exp(x) - 1.0))),
+    (lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * (np.exp(x) - 1.0)),
      "alpha * (exp(x) - 1) is elu itself for x <= 0; its derivative there is alpha * exp(x)."),
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, 1.0, np.exp(x))),
+    (lambda x, alpha=1.0: np.where(x > 0, 1.0, np.exp(x)),
      "the factor alpha is missing: for x <= 0 the derivative is alpha * exp(x), not exp(x)."),
-    (_quiet(lambda x, alpha=1.0: np.where(x >= 0, 1.0, alpha * np.exp(x))),
+    (lambda x, alpha=1.0: np.where(x >= 0, 1.0, alpha * np.exp(x)),
      "this is 1 at x = 0; the contract's derivative is alpha * exp(0) = alpha there: test x > 0, not x >= 0."),
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1.0))),
+    (lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1.0)),
      "this is elu(x) itself, not its derivative."),
 )
 GELU_MISTAKES = mistakes(
-    (_quiet(lambda x: 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi)),
+    (lambda x: 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi),
      "this is the derivative of the erf form of GELU; the contract uses the tanh approximation "
      "0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."),
-    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x))),
+    (lambda x: 0.5 * (1.0 + _tanh_u(x)),
      "this is only 0.5 * (1 + tanh(u)): the product rule adds 0.5 * x * (1 - tanh(u)**2) * du/dx."),
-    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x)) + 0.5 * x * (1.0 - _tanh_u(x) ** 2) * F.GELU_C),
+    (lambda x: 0.5 * (1.0 + _tanh_u(x)) + 0.5 * x * (1.0 - _tanh_u(x) ** 2) * F.GELU_C,
      "the inner derivative is incomplete: d/dx sqrt(2/pi) * (x + 0.044715 * x**3) = "
      "sqrt(2/pi) * (1 + 3 * 0.044715 * x**2)."),
-    (_quiet(lambda x: np.asarray(F.gelu(x))), "this is gelu(x) itself, not its derivative."),
+    (lambda x: np.asarray(F.gelu(x)), "this is gelu(x) itself, not its derivative."),
 )
 SILU_MISTAKES = mistakes(
-    (_quiet(lambda x: _sigmoid(x) + x * np.exp(-x) / (1.0 + np.exp(-x)) ** 2),
+    (lambda x: _sigmoid(x) + x * np.exp(-x) / (1.0 + np.exp(-x)) ** 2,
      "exp(-x) overflows to inf for x <= -710 and inf / inf is nan: write the derivative with a stable "
      "sigmoid s, as s + x * s * (1 - s)."),
-    (_quiet(lambda x: _sigmoid(x)),
+    (lambda x: _sigmoid(x),
      "this is sigmoid(x), only the first term of the product rule: add x * sigmoid(x) * (1 - sigmoid(x))."),
-    (_quiet(lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
+    (lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
      "this is the derivative of sigmoid(x); silu(x) = x * sigmoid(x) needs the product rule."),
-    (_quiet(lambda x: x * _sigmoid(x)), "this is silu(x) itself, not its derivative."),
+    (lambda x: x * _sigmoid(x), "this is silu(x) itself, not its derivative."),
 )
-
 
 
 def with_alpha(func: str, what: str, random_points: float, edge_points: float, table) -> tuple:
