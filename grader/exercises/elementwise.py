@@ -87,7 +87,7 @@ def elementwise_inputs(rng: np.random.Generator, scale: float = 4.0) -> list[tup
 
 
 def add_elementwise_calls(plan: Plan, func: str, key: Callable[..., np.ndarray],
-                          inputs: Sequence[tuple[str, str, np.ndarray, str]], suffix_tag: str = "", **kwargs) -> None:
+                          inputs: Sequence[tuple[str, str, np.ndarray, str]], id_suffix: str = "", **kwargs) -> None:
     """Append ``func(x, **kwargs)`` for every input, with ``key(x, **kwargs)`` as its answer.
 
     ``key`` is elementwise, so it is evaluated once on all inputs laid end to
@@ -98,7 +98,7 @@ def add_elementwise_calls(plan: Plan, func: str, key: Callable[..., np.ndarray],
     values = np.asarray(key(flat, **kwargs), dtype=np.float64)
     offset = 0
     for name, cls, x, label in inputs:
-        call = Call(f"{func}{suffix}/{name}{suffix_tag}", func, (x,), dict(kwargs), label, tag=cls)
+        call = Call(f"{func}{suffix}/{name}{id_suffix}", func, (x,), dict(kwargs), label, tag=cls)
         plan.calls.append(call)
         plan.expected[call.id] = values[offset:offset + np.size(x)].reshape(np.shape(x))
         offset += np.size(x)
