@@ -16,17 +16,23 @@ up to ~1e-3). ``atol`` lets values that underflow, such as sigmoid(-700), be 0.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from grader.hints import FLOAT32_HINT, looks_float32, raised_hint
-from grader.probes import Call, Plan
+from grader.probes import Call
 
 
 RTOL = 1e-7
 ATOL = 1e-10
+T = TypeVar("T")
+#: The tolerance at which values are recognised as a known mistake (:func:`matches_mistake`): looser than the
+#: contract's, since a wrong formula is written differently from the student's (other roundings), and still far
+#: tighter than the distance between two different mistakes.
+MISTAKE_RTOL = 1e-6
+MISTAKE_ATOL = 1e-9
 
 
 # --- what came back from a call -----------------------------------------------------
@@ -230,7 +236,9 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
 
     ``inputs``, when given and of the same shape, is quoted at the worst element.
     ``mistakes`` are (value a known wrong formula gives, what it means) pairs: the
-    hint names the first one the student's values match.
+    hint names the first one the student's values match. They are read only when the
+    values differ, so a lazy iterable (:func:`grader.criteria.known`) costs a correct
+    call nothing.
     """
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
@@ -256,7 +264,7 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
     quoted = ""
     if inputs is not None and np.shape(inputs) == got.shape:
         quoted = f", where {input_name} = {_fmt(np.asarray(inputs)[worst])}"
-    hint = next((meaning for value, meaning in mistakes if _matches(got, value, rtol, atol)), "")
+    hint = next((meaning for value, meaning in mistakes if matches_mistake(got, value, rtol, atol)), "")
     if not hint and np.isnan(got).any() and not np.isnan(expected).any():
         hint = "nan usually comes from inf - inf, inf / inf or 0 * inf: look for an exp() that overflows."
     if not hint and looks_float32(got, expected, bad):
@@ -273,12 +281,15 @@ def assert_close(got: np.ndarray, expected: np.ndarray, call: Call, *, rtol: flo
     )
 
 
-def _matches(got: np.ndarray, value: np.ndarray, rtol: float, atol: float) -> bool:
-    value = np.asarray(value, dtype=np.float64)
+def matches_mistake(got: Any, value: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    """``got`` is ``value`` (what a known mistake gives) of the same shape, at the mistake tolerance
+    (or at ``rtol``/``atol`` where the check itself is looser); nan matches nan."""
+    got, value = np.asarray(got, dtype=np.float64), np.asarray(value, dtype=np.float64)
     if value.shape != got.shape:
         return False
     with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.all(np.isclose(got, value, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9), equal_nan=True)))
+        return bool(np.all(np.isclose(got, value, rtol=max(rtol, MISTAKE_RTOL), atol=max(atol, MISTAKE_ATOL),
+                                      equal_nan=True)))
 
 
 def _fmt(v: Any) -> str:
@@ -337,92 +348,6 @@ def assert_raises_value_error(results: Results, call: Call) -> None:
                             status=out.status)
 
 
-# --- grading an exercise ------------------------------------------------------------------------
-CheckFn = Callable[[Plan, Results], None]
-
-
-class NotEarned(CheckFailure):
-    """A secondary criterion (shape, no mutation, a property...) whose function does not work yet."""
-
-
-class CheckError(CheckFailure):
-    """The check itself raised: the criterion is lost, with this message, and nothing else."""
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A condition on the values (``check`` passes or raises CheckFailure); ``what`` completes "counts once ...".
-
-    Defined here, with the criterion that carries it; ``grader.gates`` builds gates."""
-
-    what: str
-    check: CheckFn
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """One sub-check worth ``points``, all or nothing; with a ``gate``, only once it is met."""
-
-    name: str
-    points: float
-    check: CheckFn
-    gate: Gate | None = None
-
-
-@dataclass
-class CriterionResult:
-    name: str
-    points: float
-    max_points: float
-    message: str = ""
-    failure: CheckFailure | None = field(default=None, repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.failure is None
-
-
-def _guarded(check: CheckFn, plan: Plan, results: Results) -> CheckFailure | None:
-    """The failure of ``check``, or None; an exception that is not a CheckFailure becomes a CheckError."""
-    try:
-        check(plan, results)
-    except CheckFailure as failure:
-        return failure
-    except Exception as exc:  # noqa: BLE001 - a check must never take the submission down
-        return CheckError(f"this criterion could not be checked: {type(exc).__name__}: {str(exc)[:200]}",
-                          hint="the values returned are probably unusual (constant, empty, huge); "
-                               "the other criteria are graded as usual.", error_type=type(exc).__name__)
-    return None
-
-
-def _not_earned(gate: Gate, failure: CheckFailure) -> NotEarned:
-    """The message of a gated criterion whose gate is not met: short, the failing criteria say the rest."""
-    first = failure.message.splitlines()[0] if failure.message else ""
-    why = f" ({first})" if first and len(first) <= 120 else ""
-    return NotEarned(f"not awarded yet: this criterion counts once {gate.what}{why}; "
-                     "the failing criteria above say what to fix.", gate=gate.what)
-
-
-def run_criteria(criteria: Sequence[Criterion], plan: Plan, results: Results) -> list[CriterionResult]:
-    """Run every criterion; a failure, an unmet gate or a bug in one check costs only that criterion."""
-    gates: dict[int, CheckFailure | None] = {}
-    out = []
-    for c in criteria:
-        failure = None
-        if c.gate is not None:
-            if id(c.gate) not in gates:
-                gates[id(c.gate)] = _guarded(c.gate.check, plan, results)
-            if gates[id(c.gate)] is not None:
-                failure = _not_earned(c.gate, gates[id(c.gate)])
-        if failure is None:
-            failure = _guarded(c.check, plan, results)
-        if failure is None:
-            out.append(CriterionResult(c.name, c.points, c.points))
-        else:
-            out.append(CriterionResult(c.name, 0.0, c.points, str(failure), failure))
-    return out
-
-
 def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:
     """No call that returned modified its inputs; at least one call must have returned.
 
@@ -436,8 +361,8 @@ def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:
     each(returned, lambda call: assert_not_mutated(results, call))
 
 
-def each(calls: Iterable[Call], check: Callable[[Call], None]) -> None:
-    """Apply ``check`` to every call; re-raise the first failure, noting how many others fail."""
+def each(calls: Iterable[T], check: Callable[[T], None]) -> None:
+    """Apply ``check`` to every call (or group of calls); re-raise the first failure, noting how many others fail."""
     failures: list[CheckFailure] = []
     for call in calls:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from grader.checks import Criterion
+from grader.runner import Criterion
 from grader.probes import Plan
 
 

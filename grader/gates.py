@@ -5,7 +5,7 @@ like are true of many answers that do no work (zeros are symmetric and modify
 nothing, a uniform 1/n sums to 1, a function that raises everywhere raises
 ValueError). They reward the extra care of a function that computes the right
 values, so a criterion carries a gate (``Criterion.gate``) that
-:func:`grader.checks.run_criteria` checks first: the function is right on at
+:func:`grader.runner.run_criteria` checks first: the function is right on at
 least one of its random inputs, whose answer key no constant matches. A gate
 belongs to its criterion, so a criterion run alone (an Otter hidden test) gives
 the same verdict as the whole rubric.
@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from grader.checks import ATOL, RTOL, CheckFailure, Criterion, Gate, Results
+from grader.checks import ATOL, RTOL, CheckFailure, Results
+from grader.runner import Criterion, Gate
 from grader.probes import Call, Plan
 
 __all__ = ["Gate", "gated", "informative", "right_somewhere"]

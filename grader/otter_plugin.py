@@ -44,7 +44,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from grader.calls import run_call
-from grader.checks import Outcome, run_criteria
+from grader.checks import Outcome
+from grader.runner import run_criteria
 from grader.execution import wire_call
 from grader.exercises import EXERCISES
 from grader.grading import grade_submission

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -43,7 +43,9 @@ class Call:
     """One call of a student function: ``func(*args, **kwargs)``.
 
     ``label`` says in words what the input is, for feedback
-    ("x of shape (4, 5), standard normal").
+    ("x of shape (4, 5), standard normal"). ``tag`` is the input class the rubric
+    selects calls by ("0d", "large", "axis0", "bad", ...; see :meth:`Plan.select`),
+    set where the plan is built: ``id`` names one call and is never taken apart.
     """
 
     id: str
@@ -51,6 +53,7 @@ class Call:
     args: tuple = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
+    tag: str = ""
 
     def signature(self) -> str:
         """How the call reads in feedback: ``softmax(z, axis=0)``."""
@@ -87,6 +90,18 @@ class Plan:
             if c.id == call_id:
                 return c
         raise KeyError(call_id)
+
+    def select(self, func: str | Iterable[str] | None = None, tags: str | Iterable[str] | None = None,
+               with_kwargs: bool | None = None) -> list[Call]:
+        """The calls of ``func`` (one name or several) whose tag is one of ``tags``, in the plan's order.
+
+        ``with_kwargs``: only the calls that pass keyword arguments (True) or pass none (False).
+        None, for any of the three, selects everything. This is the one way the rubric picks calls.
+        """
+        funcs = None if func is None else {func} if isinstance(func, str) else set(func)
+        wanted = None if tags is None else {tags} if isinstance(tags, str) else set(tags)
+        return [c for c in self.calls if (funcs is None or c.func in funcs) and (wanted is None or c.tag in wanted)
+                and (with_kwargs is None or bool(c.kwargs) == with_kwargs)]
 
 
 #: The environment variable that holds the instructor's seed secret (``--seed-secret``).

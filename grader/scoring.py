@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from grader.checks import CriterionResult, Outcome, run_criteria
+from grader.checks import Outcome
+from grader.runner import CriterionResult, run_criteria
 from grader.exercise import Exercise
 from grader.probes import Plan
 

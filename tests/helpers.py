@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from grader.calls import run_call
-from grader.checks import CriterionResult, Outcome, run_criteria
+from grader.checks import Outcome
+from grader.runner import CriterionResult, run_criteria
 from grader.exercise import Exercise
 from grader.exercises import EXERCISES
 from grader.execution import wire_call

@@ -15,7 +15,8 @@ import json
 import numpy as np
 import pytest
 
-from grader.checks import CriterionResult, WrongShape, array_result, tuple_result
+from grader.checks import WrongShape, array_result, tuple_result
+from grader.runner import CriterionResult
 from grader.exercises import EXERCISES
 from grader.probes import Call
 from grader.outcomes import outcome_from_record

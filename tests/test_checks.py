@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.checks import (CallFailed, CheckFailure, Criterion, Mismatch, MissingValueError, NotFinite, Outcome,
+from grader.checks import (CallFailed, CheckFailure, Mismatch, MissingValueError, NotFinite, Outcome,
                            PropertyViolated, WrongShape, array_result, assert_close, assert_finite,
-                           assert_not_mutated, assert_property, assert_raises_value_error, each, run_criteria,
-                           tuple_result)
+                           assert_not_mutated, assert_property, assert_raises_value_error, each, tuple_result)
+from grader.runner import Criterion, run_criteria
 from grader.probes import Call
 
 CALL = Call("f/x", "f", (np.zeros(3),), {}, "x of shape (3,)")
@@ -156,7 +156,7 @@ def test_a_failing_criterion_costs_only_its_points():
 
 
 # --- gates and crash-proof criteria --------------------------------------------------------------
-from grader.checks import CheckError, NotEarned  # noqa: E402
+from grader.runner import CheckError, NotEarned  # noqa: E402
 from grader.gates import Gate, gated, informative  # noqa: E402
 from grader.hints import looks_float32, raised_hint  # noqa: E402
 from grader.exercises import EXERCISES  # noqa: E402

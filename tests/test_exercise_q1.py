@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader.checks import Mismatch
-from grader.exercises import saturating as q1
+from grader.exercises import q01_saturating as q1
 from grader.probes import EDGE_VALUES
 from helpers import grade_source, points, failed, message_of as message
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.checks import run_criteria
-from grader.exercises import relu_family as q2
+from grader.runner import run_criteria
+from grader.exercises import q02_relu_family as q2
 from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the students' exp

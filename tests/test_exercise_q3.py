@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.checks import run_criteria
-from grader.exercises import affine as q3
+from grader.runner import run_criteria
+from grader.exercises import q03_affine as q3
 from grader.probes import Plan
 from helpers import grade_source, points, run_plan, failed, message_of
 

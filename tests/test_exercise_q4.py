@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from grader.checks import run_criteria
+from grader.runner import run_criteria
 from grader.gates import informative
-from grader.exercises import softmax as q4
+from grader.exercises import q04_softmax as q4
 from grader.probes import Plan
 from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 from reference import forward as F
@@ -114,7 +114,7 @@ def test_a_softmax_without_the_maximum_is_reported_as_not_finite_at_the_edges():
 
 
 def _mistake(index: int):
-    return lambda z, axis=-1: q4.known_mistakes(np.asarray(z), axis)[index][0]
+    return lambda z, axis=-1: list(q4.known_mistakes(np.asarray(z), axis))[index][0]
 
 
 RECOGNISED = [(_mistake(0), q4.STABILITY_HINT), (_mistake(1), q4.GLOBAL_MAX_HINT),

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader.exercises import EXERCISES
-from grader.exercises.initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
+from grader.exercises.q07_initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
                                              _variance_mistakes)
 from grader.probes import Rng
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
@@ -264,11 +264,12 @@ def test_weights_without_the_right_variance_cost_init_weights_only_and_crash_not
 
 
 def test_a_constant_draw_is_reported_as_such_by_the_mean_check():
-    from grader.checks import run_criteria
-    from grader.exercises.initialisation import mean_criterion
+    from grader.criteria import calls, each_call
+    from grader.exercises.q07_initialisation import DRAWN, FUNC, mean_of_draw
+    from grader.runner import run_criteria
     from helpers import namespace_of, run_plan
 
     plan = EXERCISE.plan(0)
     ns = namespace_of(_replace(DRAW, "return np.full((n_in, n_out), 0.05)"))
-    (result,) = run_criteria([mean_criterion("mean", 1)], plan, run_plan(plan, ns))
+    (result,) = run_criteria([each_call("mean", 1, calls(FUNC, DRAWN), mean_of_draw)], plan, run_plan(plan, ns))
     assert "all 120000 weights are equal" in result.message

@@ -34,7 +34,8 @@ from grader.report import (csv_row, feedback_markdown, gradescope_results, safe_
 from grader.outcomes import outcome_from_record
 from grader.record import ExerciseRecord, SubmissionRecord
 from grader.scoring import ExerciseScore
-from grader.checks import CriterionResult, CallFailed
+from grader.checks import CallFailed
+from grader.runner import CriterionResult
 from grader.wire import encode_result
 
 # --- the hostile texts ---------------------------------------------------------------------------------

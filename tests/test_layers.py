@@ -5,7 +5,7 @@ The layers, from the ground up (README, "How grading works"):
 
 1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
    submitted text and the grader's exception base;
-2. rubric: probes and plans, outcomes, checks and gates, criteria, the exercises, scoring, the
+2. rubric: probes and plans, outcomes, checks, the criterion runner and gates, criteria, the exercises, scoring, the
    result record; pure: no I/O;
 3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
    validation of what it sends back, the process and Docker workers, the image;
@@ -33,8 +33,8 @@ PACKAGES = ("grader", "reference")
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
-    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.gates", "grader.exercise",
-               "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
+    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.runner", "grader.gates", "grader.criteria",
+               "grader.exercise", "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
     "sandbox": ("grader.wire", "grader.confine", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
@@ -143,7 +143,7 @@ def imports_of(module: str) -> list[Import]:
                 for name in ast.literal_eval(node.value):
                     found.append(Import(module, f"grader.exercises.{name}", rel, node.lineno, node.lineno,
                                         f"importlib.import_module('grader.exercises.{name}')", False))
-    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.glu import X`` both
+    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.q06_glu import X`` both
     # name one target each: keep one edge per (line, target)
     unique = {(i.line, i.target): i for i in found}
     return list(unique.values())
@@ -290,6 +290,42 @@ def test_only_the_interfaces_import_the_grader_inside_functions():
                      "and the command line's start-up only):\n" + "\n".join(new))
     done = sorted(LAZY_PENDING - set(lazy))
     assert not done, f"these are no longer imported lazily: remove them from LAZY_PENDING: {done}"
+
+
+#: Ways of taking a call's id apart: the rubric selects calls by their tag (``Plan.select``), never by their id.
+ID_PARSING = (".id.split", ".id.rsplit", ".id.partition", ".id.rpartition", ".id.startswith", ".id.endswith",
+              ".id[")
+
+
+def id_parsing(source: str) -> list[int]:
+    """The lines of ``source`` that take a call's id apart (attribute ``id`` then a string method or a slice)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in {"split", "rsplit", "partition", "rpartition",
+                                                             "startswith", "endswith"}:
+            inner = node.value
+        elif isinstance(node, ast.Subscript):
+            inner = node.value
+        else:
+            continue
+        if isinstance(inner, ast.Attribute) and inner.attr == "id":
+            found.append(node.lineno)
+    found += [n for n, line in enumerate(source.splitlines(), 1) if any(p in line for p in ID_PARSING)]
+    return sorted(set(found))
+
+
+def test_no_code_takes_a_call_id_apart():
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line}" for path in MODULES.values()
+             for line in id_parsing(path.read_text())]
+    assert not found, ("select calls by their tag, plan.select(func=..., tags=...), not by parsing Call.id:\n"
+                       + "\n".join(found))
+
+
+@pytest.mark.parametrize("line", ['c.id.split("/")[-1] in tags', "call.id.startswith('f/bad/')",
+                                  "c.id.endswith('+c')", "shifted.id[:-2]", "c.id.split('/', 1)[1]"])
+def test_taking_an_id_apart_is_found(line):
+    assert id_parsing(f"x = [{line} for c in calls]\n" if " in " not in line else f"y = {line}\n") == [1]
+    assert id_parsing("y = c.tag in tags and results[c.id].status == 'ok'\n") == []
 
 
 def test_only_the_interfaces_use_click():

@@ -11,8 +11,8 @@ import importlib
 from grader.exercise import Exercise
 
 
-_MODULES = ["saturating", "relu_family", "affine", "softmax", "softmax_jacobian",
-            "glu", "initialisation", "dead_relu", "prelu", "deep_gradients"]
+_MODULES = ["q01_saturating", "q02_relu_family", "q03_affine", "q04_softmax", "q05_softmax_jacobian",
+            "q06_glu", "q07_initialisation", "q08_dead_relu", "q09_prelu", "q10_deep_gradients"]
 
 
 def _load() -> dict[str, Exercise]:

@@ -15,8 +15,9 @@ Every random array holds both signs, and the edge vectors mix the contract's
 exact values with values drawn per submission, in a random order: no constant
 and no table of the fixed edge cases matches any class. The edge classes are
 secondary: they count once the function is right on some random input (see
-:class:`grader.checks.Gate`). Answer keys come from a reference function (an
-autograd derivative, usually) on the same input.
+:class:`grader.runner.Gate`). Answer keys come from a reference function (an
+autograd derivative, usually) on the same input. Each call carries its class as
+its tag (``Call.tag``).
 """
 from __future__ import annotations
 
@@ -24,13 +25,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from grader.checks import (NOT_RUN, Criterion, Results, array_result, assert_close, assert_finite,
-                           assert_none_mutated, each)
-from grader.gates import Gate, informative, right_somewhere
+from grader.checks import Results, array_result, assert_close, assert_finite
+from grader.criteria import Mistake, One, calls, each_call, gate_groups, known, works
+from grader.gates import Gate, right_somewhere
 from grader.probes import EDGE_VALUES, Call, Plan, shapes_of_every_rank
-
-#: A known wrong formula: f(*args, **kwargs) -> values, and what it means.
-Mistake = tuple[Callable[..., np.ndarray], str]
+from grader.runner import Criterion
 
 #: (class, what it is, for criterion names) in grading order.
 CLASSES = (("0d", "on 0-d inputs"), ("1d", "on random 1-d arrays"),
@@ -70,56 +69,42 @@ def edge_vector(rng: np.random.Generator, exact: np.ndarray) -> np.ndarray:
     return values[rng.permutation(values.size)]
 
 
-def class_of(call: Call) -> str:
-    """The input class of an elementwise call, from its tag ("0d-2" -> "0d")."""
-    tag = call.id.split("/")[-1].split("-")[0]
-    return {"rank2": "nd", "rank3": "nd", "batch": "nd", "rank1": "1d"}.get(tag, tag)
-
-
-def elementwise_inputs(rng: np.random.Generator, scale: float = 4.0) -> list[tuple[str, np.ndarray, str]]:
-    """(tag, x, label) of every class (see the module docstring)."""
+def elementwise_inputs(rng: np.random.Generator, scale: float = 4.0) -> list[tuple[str, str, np.ndarray, str]]:
+    """(name, class, x, label) of every input (see the module docstring); the name ends the call's id."""
     out = []
     signs = rng.permutation([1.0, 1.0, -1.0, -1.0])
     for i, sign in enumerate(signs[:N_0D]):
         x = np.array(sign * (abs(rng.normal(0.0, scale)) + 0.05))
-        out.append((f"0d-{i + 1}", x, f"x a 0-d array ({float(x):.6g})"))
+        out.append((f"0d-{i + 1}", "0d", x, f"x a 0-d array ({float(x):.6g})"))
     for shape in shapes_of_every_rank(rng)[1:]:
         x = both_signs(rng, rng.normal(0.0, scale, size=shape))
-        out.append((f"rank{len(shape)}", x, f"x of shape {shape}, normal with std {scale:g}"))
-    out.append(("batch", both_signs(rng, rng.normal(0.0, scale, size=(64, 16))), "a batch x of shape (64, 16)"))
-    out.append(("small", edge_vector(rng, SMALL_EDGES), "x = 0, +-1e-12, +-1, +-3 and values near them"))
-    out.append(("large", edge_vector(rng, LARGE_EDGES), "x = +-50, +-700, +-1000 and values near them"))
+        out.append((f"rank{len(shape)}", "1d" if len(shape) == 1 else "nd", x,
+                    f"x of shape {shape}, normal with std {scale:g}"))
+    out.append(("batch", "nd", both_signs(rng, rng.normal(0.0, scale, size=(64, 16))), "a batch x of shape (64, 16)"))
+    out.append(("small", "small", edge_vector(rng, SMALL_EDGES), "x = 0, +-1e-12, +-1, +-3 and values near them"))
+    out.append(("large", "large", edge_vector(rng, LARGE_EDGES), "x = +-50, +-700, +-1000 and values near them"))
     return out
 
 
 def add_elementwise_calls(plan: Plan, func: str, key: Callable[..., np.ndarray],
-                          inputs: Sequence[tuple[str, np.ndarray, str]], suffix_tag: str = "", **kwargs) -> None:
+                          inputs: Sequence[tuple[str, str, np.ndarray, str]], id_suffix: str = "", **kwargs) -> None:
     """Append ``func(x, **kwargs)`` for every input, with ``key(x, **kwargs)`` as its answer.
 
     ``key`` is elementwise, so it is evaluated once on all inputs laid end to
     end (one autograd trace instead of one per input) and split again.
     """
     suffix = "".join(f",{k}={v}" for k, v in kwargs.items())
-    flat = np.concatenate([np.ravel(x) for _, x, _ in inputs])
+    flat = np.concatenate([np.ravel(x) for _, _, x, _ in inputs])
     values = np.asarray(key(flat, **kwargs), dtype=np.float64)
     offset = 0
-    for tag, x, label in inputs:
-        call = Call(f"{func}{suffix}/{tag}{suffix_tag}", func, (x,), dict(kwargs), label)
+    for name, cls, x, label in inputs:
+        call = Call(f"{func}{suffix}/{name}{id_suffix}", func, (x,), dict(kwargs), label, tag=cls)
         plan.calls.append(call)
         plan.expected[call.id] = values[offset:offset + np.size(x)].reshape(np.shape(x))
         offset += np.size(x)
 
 
-def calls_of(plan: Plan, func: str) -> list[Call]:
-    return [c for c in plan.calls if c.func == func]
-
-
-def _select(plan: Plan, func: str, classes: Sequence[str], with_kwargs: bool | None) -> list[Call]:
-    return [c for c in calls_of(plan, func) if class_of(c) in classes
-            and (with_kwargs is None or bool(c.kwargs) == with_kwargs)]
-
-
-def one_value(mistakes: Sequence[Mistake] = (), finite: bool = False, **tol) -> Callable[[Plan, Results, Call], None]:
+def one_value(table: Sequence[Mistake] = (), finite: bool = False, **tol) -> One:
     """Check one elementwise call against its key (quoting x, naming a recognised mistake)."""
 
     def one(plan: Plan, results: Results, call: Call) -> None:
@@ -128,76 +113,37 @@ def one_value(mistakes: Sequence[Mistake] = (), finite: bool = False, **tol) -> 
         got = array_result(results, call, np.shape(expected))
         if finite:
             assert_finite(got, call, inputs=x)
-        with np.errstate(all="ignore"):
-            known = [(wrong(*call.args, **call.kwargs), meaning) for wrong, meaning in mistakes]
-        assert_close(got, expected, call, inputs=x, mistakes=known, **tol)
+        assert_close(got, expected, call, inputs=x, mistakes=known(table, *call.args, **call.kwargs), **tol)
 
     return one
 
 
-def random_groups(plan: Plan, func: str, with_kwargs: bool | None = None) -> list[list[Call]]:
-    """The random inputs of ``func`` as gate groups: the 0-d ones together, every array alone."""
-    calls = _select(plan, func, RANDOM_CLASSES, with_kwargs)
-    zero_d = [c for c in calls if class_of(c) == "0d"]
-    groups = [zero_d] + [[c] for c in calls if class_of(c) != "0d"]
-    return [g for g in groups if g and informative(*(plan.expected[c.id] for c in g))]
-
-
-def works_gate(func: str, mistakes: Sequence[Mistake] = ()) -> Gate:
+def works_gate(func: str, table: Sequence[Mistake] = ()) -> Gate:
     """``func`` is right on at least one random input (all 0-d ones together count as one)."""
-    return right_somewhere(f"{func} is right on at least one of its random inputs",
-                           lambda plan: random_groups(plan, func), one_value(mistakes))
+    return works(f"{func} is right on at least one of its random inputs", calls(func, RANDOM_CLASSES),
+                 one_value(table))
 
 
 def any_works_gate(funcs: Sequence[str]) -> Gate:
-    """At least one of ``funcs`` is right on at least one random input."""
-    one = one_value()
+    """At least one of ``funcs`` is right on at least one random input (each function's 0-d inputs together)."""
     return right_somewhere(f"{' or '.join(funcs)} is right on at least one random input",
-                           lambda plan: [g for f in funcs for g in random_groups(plan, f)], one)
+                           lambda plan: [g for f in funcs
+                                         for g in gate_groups(plan, plan.select(func=f, tags=RANDOM_CLASSES))],
+                           one_value())
 
 
-def values_criterion(name: str, points: float, func: str, mistakes: Sequence[Mistake] = (),
-                     classes: Sequence[str] = RANDOM_CLASSES, finite: bool = False, with_kwargs: bool | None = None,
-                     gate: Gate | None = None, **tol) -> Criterion:
-    """All calls of ``func`` in ``classes`` (optionally only those with or without kwargs) match the key."""
-    one = one_value(mistakes, finite, **tol)
-
-    def check(plan: Plan, results: Results) -> None:
-        each(_select(plan, func, classes, with_kwargs), lambda call: one(plan, results, call))
-
-    return Criterion(name, points, check, gate)
-
-
-def class_criteria(func: str, what: str, points: Sequence[float], mistakes: Sequence[Mistake] = (),
+def class_criteria(func: str, what: str, points: Sequence[float], table: Sequence[Mistake] = (),
                    finite_edges: bool = True, with_kwargs: bool | None = None, classes=CLASSES,
                    gate: Gate | None = None) -> tuple[Criterion, ...]:
     """One criterion per input class, ``points[i]`` for ``classes[i]``; the edge classes are gated on
     ``func`` being right on some random input (or ``gate``). A zero in ``points`` skips the class."""
-    gate = gate or works_gate(func, mistakes)
+    gate = gate or works_gate(func, table)
     out = []
     for (cls, where), p in zip(classes, points):
         if not p:
             continue
         edge = cls in EDGE_CLASSES
         label = f"{func} is finite and right {where}" if edge and finite_edges else f"{func} {what} {where}"
-        out.append(values_criterion(label, p, func, mistakes, classes=(cls,),
-                                    finite=edge and finite_edges, with_kwargs=with_kwargs,
-                                    gate=gate if edge else None))
+        out.append(each_call(label, p, calls(func, (cls,), with_kwargs=with_kwargs),
+                             one_value(table, finite=edge and finite_edges), gate if edge else None))
     return tuple(out)
-
-
-def unmutated_criterion(points: float, funcs: Sequence[str], name: str = "inputs are not modified",
-                        gate: Gate | None = None) -> Criterion:
-    """No call of ``funcs`` that returned modifies its inputs; counts once one of them works.
-
-    A function the student did not write modified nothing, so its calls are
-    left to its own criteria (one missing name must not cost the others'
-    points); at least one of ``funcs`` must be defined to earn this one.
-    """
-
-    def check(plan: Plan, results: Results) -> None:
-        calls = [c for c in plan.calls if c.func in funcs]
-        defined = [c for c in calls if results.get(c.id, NOT_RUN).status != "undefined"]
-        assert_none_mutated(results, defined or calls)
-
-    return Criterion(name, points, check, gate or any_works_gate(funcs))

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (CheckFn, Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
-                           assert_finite, assert_property, each)
-from grader.gates import gated, informative, right_somewhere
+from grader.checks import PropertyViolated, Results, WrongShape, array_result, assert_close, assert_finite, assert_property
+from grader.criteria import calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import unmutated_criterion
+from grader.gates import gated
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 from reference import keys
@@ -26,7 +25,7 @@ FINITE_HINT = "J is built from s alone, s_i * (delta_ij - s_j), and is finite fo
 def add_call(plan: Plan, tag: str, z: np.ndarray, label: str) -> Call:
     """Append ``softmax_jacobian(softmax(z))`` with the autograd Jacobian of softmax at z as its answer."""
     s = np.asarray(F.softmax(z), dtype=np.float64)
-    call = Call(f"{FUNC}/{tag}", FUNC, (s,), {}, label)
+    call = Call(f"{FUNC}/{tag}", FUNC, (s,), {}, label, tag=tag)
     plan.calls.append(call)
     plan.expected[call.id] = keys.softmax_jacobian_at_logits(z)
     return call
@@ -63,7 +62,7 @@ def _finite_jacobian(results: Results, call: Call) -> np.ndarray:
     return J
 
 
-MISTAKES = [
+MISTAKES = mistakes(
     (lambda s: np.diag(s), "this is diag(s): subtract the outer product, J = diag(s) - np.outer(s, s)."),
     (lambda s: np.outer(s, s) - np.diag(s),
      "the sign is flipped: J = diag(s) - np.outer(s, s), not np.outer(s, s) - diag(s)."),
@@ -77,68 +76,45 @@ MISTAKES = [
      "the outer product is np.outer(s, s)."),
     (lambda s: np.diag(s) - s * s.T,
      "s * s.T is elementwise for a 1-d s (s.T is s itself); the outer product is np.outer(s, s)."),
-]
-
-
-def _values(tags: tuple[str, ...]) -> CheckFn:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            s = call.args[0]
-            known = [(wrong(s), meaning) for wrong, meaning in MISTAKES]
-            assert_close(jacobian(results, call), plan.expected[call.id], call, mistakes=known)
-
-        each([c for c in plan.calls if c.id.split("/")[-1] in tags], one)
-
-    return check
-
-
-def _shape(plan: Plan, results: Results) -> None:
-    each(plan.calls, lambda call: jacobian(results, call))
-
-
-def _symmetric(plan: Plan, results: Results) -> None:
-    def one(call: Call) -> None:
-        J = _finite_jacobian(results, call)
-        assert_property(J, J.T, call, what=" compared with its transpose",
-                        hint="J[i, j] = -s_i * s_j = J[j, i] off the diagonal: J must be symmetric.")
-
-    each(plan.calls, one)
-
-
-def _rows_sum_to_zero(plan: Plan, results: Results) -> None:
-    def one(call: Call) -> None:
-        sums = _finite_jacobian(results, call).sum(axis=1)
-        assert_property(sums, np.zeros_like(sums), call, what=" summed along each row",
-                        hint="every row sums to s_i * (1 - sum_j s_j) = 0: the diagonal is s_i * (1 - s_i), "
-                             "the rest of row i is -s_i * s_j.")
-
-    each(plan.calls, one)
-
-
-def _positive_semidefinite(plan: Plan, results: Results) -> None:
-    def one(call: Call) -> None:
-        J = _finite_jacobian(results, call)
-        lowest = float(np.linalg.eigvalsh((J + J.T) / 2.0)[0])
-        if lowest < -PSD_TOL:
-            raise PropertyViolated(
-                f"{call.describe()}: the smallest eigenvalue of (J + J^T) / 2 is {lowest:.3g}; a positive "
-                f"semi-definite J has none below 0 (tolerance {PSD_TOL:g}).",
-                hint="x^T J x = sum_i s_i x_i^2 - (s . x)^2 >= 0 for every x; a negative eigenvalue usually "
-                     "means the sign is flipped: J = diag(s) - np.outer(s, s).",
-                min_eigenvalue=lowest)
-
-    each(plan.calls, one)
+)
 
 
 def _one_value(plan: Plan, results: Results, call: Call) -> None:
-    _values((call.id.split("/")[-1],))(plan, results)
+    assert_close(jacobian(results, call), plan.expected[call.id], call, mistakes=known(MISTAKES, *call.args))
+
+
+def _shape(plan: Plan, results: Results, call: Call) -> None:
+    jacobian(results, call)
+
+
+def _symmetric(plan: Plan, results: Results, call: Call) -> None:
+    J = _finite_jacobian(results, call)
+    assert_property(J, J.T, call, what=" compared with its transpose",
+                    hint="J[i, j] = -s_i * s_j = J[j, i] off the diagonal: J must be symmetric.")
+
+
+def _rows_sum_to_zero(plan: Plan, results: Results, call: Call) -> None:
+    sums = _finite_jacobian(results, call).sum(axis=1)
+    assert_property(sums, np.zeros_like(sums), call, what=" summed along each row",
+                    hint="every row sums to s_i * (1 - sum_j s_j) = 0: the diagonal is s_i * (1 - s_i), "
+                         "the rest of row i is -s_i * s_j.")
+
+
+def _positive_semidefinite(plan: Plan, results: Results, call: Call) -> None:
+    J = _finite_jacobian(results, call)
+    lowest = float(np.linalg.eigvalsh((J + J.T) / 2.0)[0])
+    if lowest < -PSD_TOL:
+        raise PropertyViolated(
+            f"{call.describe()}: the smallest eigenvalue of (J + J^T) / 2 is {lowest:.3g}; a positive "
+            f"semi-definite J has none below 0 (tolerance {PSD_TOL:g}).",
+            hint="x^T J x = sum_i s_i x_i^2 - (s . x)^2 >= 0 for every x; a negative eigenvalue usually "
+                 "means the sign is flipped: J = diag(s) - np.outer(s, s).",
+            min_eigenvalue=lowest)
 
 
 #: Shape, symmetry, zero row sums, PSD, the peaked s and "not modified" are true of J = 0 or J = eye:
 #: they count once J is right for some random s.
-WORKS = right_somewhere("softmax_jacobian is right for at least one random s",
-                        lambda plan: [[c] for c in plan.calls if c.id.split("/")[-1] in RANDOM
-                                      and informative(plan.expected[c.id])], _one_value)
+WORKS = works("softmax_jacobian is right for at least one random s", calls(FUNC, RANDOM), _one_value)
 
 EXERCISE = Exercise(
     id="q5",
@@ -147,18 +123,19 @@ EXERCISE = Exercise(
     names=(FUNC,),
     plan=plan,
     criteria=(
-        Criterion("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 2", 1.0, _values(("n2",))),
-        Criterion("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 3 to 6", 1.5,
-                  _values(("small",))),
-        Criterion("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 8 to 12", 1.5,
-                  _values(("n10",))),
+        each_call("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 2", 1.0, calls(FUNC, "n2"),
+                  _one_value),
+        each_call("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 3 to 6", 1.5,
+                  calls(FUNC, "small"), _one_value),
+        each_call("softmax_jacobian matches d softmax(z)_i / d z_j for random z with n = 8 to 12", 1.5,
+                  calls(FUNC, "n10"), _one_value),
         *gated(WORKS,
-               Criterion("softmax_jacobian is accurate for a peaked s (one probability near 1)", 1.0,
-                         _values(PEAKED)),
-               Criterion("softmax_jacobian returns an (n, n) matrix for s of shape (n,)", 1.0, _shape),
-               Criterion("J is symmetric", 1.0, _symmetric),
-               Criterion("the rows of J sum to 0", 1.0, _rows_sum_to_zero),
-               Criterion("J is positive semi-definite", 1.0, _positive_semidefinite)),
-        unmutated_criterion(1.0, (FUNC,), gate=WORKS),
+               each_call("softmax_jacobian is accurate for a peaked s (one probability near 1)", 1.0,
+                         calls(FUNC, PEAKED), _one_value),
+               each_call("softmax_jacobian returns an (n, n) matrix for s of shape (n,)", 1.0, calls(FUNC), _shape),
+               each_call("J is symmetric", 1.0, calls(FUNC), _symmetric),
+               each_call("the rows of J sum to 0", 1.0, calls(FUNC), _rows_sum_to_zero),
+               each_call("J is positive semi-definite", 1.0, calls(FUNC), _positive_semidefinite)),
+        unmutated("inputs are not modified", 1.0, calls(FUNC), WORKS),
     ),
 )

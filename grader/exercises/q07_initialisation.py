@@ -50,15 +50,16 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable
 
 import numpy as np
 
-from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, array_result, assert_close,
-                           assert_finite, assert_raises_value_error, each)
+from grader.checks import PropertyViolated, Results, WrongShape, array_result, assert_close, assert_finite
+from grader.criteria import calls, each_call, known, mistakes, raises_value_error
 from grader.gates import gated, right_somewhere
 from grader.exercise import Exercise
 from grader.probes import Call, Plan, Rng, exercise_rng
+from grader.runner import Criterion
 from reference import forward as F
 
 #: (scheme, n_in, n_out) of the large draws graded statistically. n_in != n_out
@@ -66,6 +67,11 @@ from reference import forward as F
 #: Neither variance is the square of a round standard deviation (He at n_in = 200 would be 0.1**2, and
 #: ``rng.standard_normal(shape) * 0.1`` would pass it without computing anything).
 DRAWS = (("xavier", 400, 300), ("he", 300, 400))
+FUNC = "init_weights"
+#: Tags of the init_weights calls: shapes, the large draws and the reproducibility triples (by scheme), bad schemes.
+SHAPES, BAD = "shape", "bad"
+DRAWN = tuple(f"draw-{scheme}" for scheme, _, _ in DRAWS)
+WEIGHTS = (SHAPES, *DRAWN, "repro-xavier", "repro-he")
 TESTS_PER_DRAW = 3
 N_STATISTICAL_TESTS = TESTS_PER_DRAW * len(DRAWS)
 #: Probability that a correct implementation fails any statistical test of a plan (at most).
@@ -77,8 +83,6 @@ BAD_SCHEMES = ("bogus", "XAVIER", "")
 #: Normal: P(|Z| < 1); uniform with any variance: P(|U| < its standard deviation) = 1 / sqrt(3).
 NORMAL_FRACTION = math.erf(1.0 / math.sqrt(2.0))
 UNIFORM_FRACTION = 1.0 / math.sqrt(3.0)
-
-Mistake = tuple[Callable[..., float], str]
 
 
 @dataclass(frozen=True)
@@ -149,38 +153,34 @@ def plan(seed: int) -> Plan:
 
     pairs = [(400, 300), (784, 256), (1, 1), (3, 5), (int(rng.integers(1, 1000)), int(rng.integers(1, 1000)))]
     for i, (n_in, n_out) in enumerate(pairs):
-        call = Call(f"xavier_variance/{i}", "xavier_variance", (n_in, n_out))
+        call = Call(f"xavier_variance/{i}", "xavier_variance", (n_in, n_out), tag="formula")
         p.calls.append(call)
         p.expected[call.id] = np.float64(F.xavier_variance(n_in, n_out))
     for i, n_in in enumerate([200, 300, 1, 784, int(rng.integers(1, 1000))]):
-        call = Call(f"he_variance/{i}", "he_variance", (n_in,))
+        call = Call(f"he_variance/{i}", "he_variance", (n_in,), tag="formula")
         p.calls.append(call)
         p.expected[call.id] = np.float64(F.he_variance(n_in))
 
     seeds = iter(_seeds(rng, 16))
     for i, (n_in, n_out, scheme) in enumerate([(3, 5, "xavier"), (5, 3, "he"), (1, 7, "he"), (7, 1, "xavier")]):
-        p.calls.append(Call(f"init_weights/shape/{i}", "init_weights", (n_in, n_out, scheme, Rng(next(seeds)))))
+        p.calls.append(Call(f"init_weights/shape/{i}", FUNC, (n_in, n_out, scheme, Rng(next(seeds))), tag=SHAPES))
     for scheme, n_in, n_out in DRAWS:
-        call = Call(f"init_weights/draw/{scheme}", "init_weights", (n_in, n_out, scheme, Rng(next(seeds))),
-                    label=f"a large draw of {n_in * n_out} weights")
+        call = Call(f"init_weights/draw/{scheme}", FUNC, (n_in, n_out, scheme, Rng(next(seeds))),
+                    label=f"a large draw of {n_in * n_out} weights", tag=f"draw-{scheme}")
         p.calls.append(call)
         p.expected[call.id] = standard_bounds(n_in * n_out)
     for scheme, (n_in, n_out) in (("xavier", (20, 30)), ("he", (30, 20))):
         same, other = next(seeds), next(seeds)
         for tag, s in (("a", same), ("a_again", same), ("b", other)):
-            p.calls.append(Call(f"init_weights/repro/{scheme}/{tag}", "init_weights", (n_in, n_out, scheme, Rng(s))))
+            p.calls.append(Call(f"init_weights/repro/{scheme}/{tag}", FUNC, (n_in, n_out, scheme, Rng(s)),
+                                tag=f"repro-{scheme}"))
     for i, scheme in enumerate(BAD_SCHEMES):
-        p.calls.append(Call(f"init_weights/bad/{i}", "init_weights", (4, 3, scheme, Rng(next(seeds)))))
+        p.calls.append(Call(f"init_weights/bad/{i}", FUNC, (4, 3, scheme, Rng(next(seeds))), tag=BAD))
     return p
 
 
 # --- the variance formulas ---------------------------------------------------------------------
-def _known(mistakes: Sequence[Mistake], *args) -> Iterator[tuple[np.ndarray, str]]:
-    for wrong, meaning in mistakes:
-        yield np.float64(wrong(*args)), meaning
-
-
-XAVIER_MISTAKES: list[Mistake] = [
+XAVIER_MISTAKES = mistakes(
     (lambda n_in, n_out: 1.0 / (n_in + n_out),
      "this is 1 / (n_in + n_out): Xavier's variance is 2 / (n_in + n_out), the factor 2 is missing."),
     (lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out)),
@@ -189,37 +189,26 @@ XAVIER_MISTAKES: list[Mistake] = [
     (lambda n_in, n_out: 1.0 / n_in, "this is 1 / n_in; Xavier's variance is 2 / (n_in + n_out)."),
     (lambda n_in, n_out: 2.0 / (n_in * n_out), "divide by the sum n_in + n_out, not the product."),
     (lambda n_in, n_out: (n_in + n_out) / 2.0, "the fraction is upside down: 2 / (n_in + n_out)."),
-]
-HE_MISTAKES: list[Mistake] = [
+)
+HE_MISTAKES = mistakes(
     (lambda n_in: 1.0 / n_in, "this is 1 / n_in; He's variance is 2 / n_in, the factor 2 is missing."),
     (lambda n_in: math.sqrt(2.0 / n_in),
      "this is the standard deviation sqrt(2 / n_in); return the variance 2 / n_in."),
     (lambda n_in: n_in / 2.0, "the fraction is upside down: 2 / n_in."),
-]
+)
 
 
-def formula_criterion(name: str, points: float, func: str, mistakes: Sequence[Mistake]) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            got = array_result(results, call, ())
-            assert_close(got, plan.expected[call.id], call, mistakes=_known(mistakes, *call.args))
+FORMULA_MISTAKES = {"xavier_variance": XAVIER_MISTAKES, "he_variance": HE_MISTAKES}
 
-        each([c for c in plan.calls if c.func == func], one)
 
-    return Criterion(name, points, check)
+def formula_value(plan: Plan, results: Results, call: Call) -> None:
+    got = array_result(results, call, ())
+    assert_close(got, plan.expected[call.id], call, mistakes=known(FORMULA_MISTAKES[call.func], *call.args))
 
 
 # --- init_weights ---------------------------------------------------------------------------------
-def _weight_calls(plan: Plan, kind: str = "") -> list[Call]:
-    return [c for c in plan.calls if c.func == "init_weights" and not c.id.startswith("init_weights/bad/")
-            and c.id.startswith(f"init_weights/{kind}")]
-
-
-def shape_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(_weight_calls(plan), lambda call: array_result(results, call, call.args[:2]))
-
-    return Criterion(name, points, check)
+def _shape(plan: Plan, results: Results, call: Call) -> None:
+    array_result(results, call, call.args[:2])
 
 
 def _draw(results: Results, call: Call) -> np.ndarray:
@@ -263,30 +252,25 @@ def _accepts(bounds: StandardBounds, var: float, s2: float) -> bool:
     return lo * var <= s2 <= hi * var
 
 
-def mean_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            w, bounds = _draw(results, call), plan.expected[call.id]
-            m, s = float(np.mean(w)), float(np.std(w, ddof=1))
-            if not s > 0.0 or float(np.ptp(w)) == 0.0:
-                raise PropertyViolated(f"{call.describe()}: all {w.size} weights are equal ({m:.6g}); weights drawn "
-                                       "from a normal distribution differ from each other.",
-                                       hint="draw them: rng.normal(0.0, np.sqrt(variance), size=(n_in, n_out)).",
-                                       statistic=m, bounds=(0.0, 0.0))
-            limit = bounds.mean * s
-            if abs(m) <= limit:
-                return
-            hint = (NON_NEGATIVE_HINT if np.all(w >= 0) else
-                    "the weights must have mean 0: rng.normal(0.0, np.sqrt(variance), size=(n_in, n_out)).")
-            raise PropertyViolated(
-                f"{call.describe()}: the mean of the {w.size} weights is {m:.6g}, outside +-{limit:.3g}, the range "
-                f"in which the mean of a zero-mean normal draw with this sample standard deviation ({s:.6g}) falls "
-                f"with probability 1 - {bounds.alpha:.2g} (t-statistic {m / s * np.sqrt(w.size):.3g}).",
-                hint=hint, statistic=m, bounds=(-limit, limit))
-
-        each(_weight_calls(plan, "draw/"), one)
-
-    return Criterion(name, points, check)
+def mean_of_draw(plan: Plan, results: Results, call: Call) -> None:
+    """The sample mean of one large draw is consistent with 0."""
+    w, bounds = _draw(results, call), plan.expected[call.id]
+    m, s = float(np.mean(w)), float(np.std(w, ddof=1))
+    if not s > 0.0 or float(np.ptp(w)) == 0.0:
+        raise PropertyViolated(f"{call.describe()}: all {w.size} weights are equal ({m:.6g}); weights drawn "
+                               "from a normal distribution differ from each other.",
+                               hint="draw them: rng.normal(0.0, np.sqrt(variance), size=(n_in, n_out)).",
+                               statistic=m, bounds=(0.0, 0.0))
+    limit = bounds.mean * s
+    if abs(m) <= limit:
+        return
+    hint = (NON_NEGATIVE_HINT if np.all(w >= 0) else
+            "the weights must have mean 0: rng.normal(0.0, np.sqrt(variance), size=(n_in, n_out)).")
+    raise PropertyViolated(
+        f"{call.describe()}: the mean of the {w.size} weights is {m:.6g}, outside +-{limit:.3g}, the range "
+        f"in which the mean of a zero-mean normal draw with this sample standard deviation ({s:.6g}) falls "
+        f"with probability 1 - {bounds.alpha:.2g} (t-statistic {m / s * np.sqrt(w.size):.3g}).",
+        hint=hint, statistic=m, bounds=(-limit, limit))
 
 
 def variance_of_draw(plan: Plan, results: Results, call: Call) -> None:
@@ -309,18 +293,10 @@ def variance_of_draw(plan: Plan, results: Results, call: Call) -> None:
         hint=hint, statistic=s2, bounds=(lo, hi))
 
 
-def variance_criterion(name: str, points: float, schemes: Sequence[str] = ("xavier", "he")) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each([c for c in _weight_calls(plan, "draw/") if c.args[2] in schemes],
-             lambda call: variance_of_draw(plan, results, call))
-
-    return Criterion(name, points, check)
-
-
 #: Shape, mean, normality, reproducibility and ValueError are true of rng.standard_normal(shape) * 0.1 or of a
 #: function that raises on every scheme: they count once init_weights draws with a right variance.
 VARIANCE_RIGHT = right_somewhere("init_weights draws with the right variance for at least one scheme",
-                                 lambda plan: [[c] for c in _weight_calls(plan, "draw/")], variance_of_draw)
+                                 lambda plan: [[c] for c in plan.select(func=FUNC, tags=DRAWN)], variance_of_draw)
 
 
 def within_rms_fraction(w: np.ndarray) -> float:
@@ -329,54 +305,39 @@ def within_rms_fraction(w: np.ndarray) -> float:
     return float(np.count_nonzero(np.abs(w) < rms)) / w.size
 
 
-def normal_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            w, bounds = _draw(results, call), plan.expected[call.id]
-            frac = within_rms_fraction(w)
-            lo, hi = bounds.fraction
-            if lo <= frac <= hi:
-                return
-            hint = ("the values look uniformly distributed (57.7 % of a uniform sample lies within one standard "
-                    "deviation): draw from a normal distribution, rng.normal or rng.standard_normal."
-                    if abs(frac - UNIFORM_FRACTION) < 0.02 else
-                    "the values are not normally distributed: draw with rng.normal(0.0, np.sqrt(variance), size) "
-                    "or rng.standard_normal(size) * np.sqrt(variance).")
+def normal_draw(plan: Plan, results: Results, call: Call) -> None:
+    """The weights of one large draw are normally distributed (the third test of the module docstring)."""
+    w, bounds = _draw(results, call), plan.expected[call.id]
+    frac = within_rms_fraction(w)
+    lo, hi = bounds.fraction
+    if lo <= frac <= hi:
+        return
+    hint = ("the values look uniformly distributed (57.7 % of a uniform sample lies within one standard "
+            "deviation): draw from a normal distribution, rng.normal or rng.standard_normal."
+            if abs(frac - UNIFORM_FRACTION) < 0.02 else
+            "the values are not normally distributed: draw with rng.normal(0.0, np.sqrt(variance), size) "
+            "or rng.standard_normal(size) * np.sqrt(variance).")
+    raise PropertyViolated(
+        f"{call.describe()}: {100 * frac:.2f} % of the weights lie within one root-mean-square of 0, "
+        f"outside [{100 * lo:.2f} %, {100 * hi:.2f} %], where a zero-mean normal draw lies with "
+        f"probability 1 - {bounds.alpha:.2g} (about {100 * NORMAL_FRACTION:.1f} %).",
+        hint=hint, statistic=frac, bounds=(lo, hi))
+
+
+def reproducible(plan: Plan, results: Results) -> None:
+    """Each triple (seed s, seed s again, another seed) gives the same weights twice, then others."""
+    for scheme in ("xavier", "he"):
+        a, a_again, b = plan.select(func=FUNC, tags=f"repro-{scheme}")
+        wa, wa2, wb = (array_result(results, c, None) for c in (a, a_again, b))
+        if wa.shape != wa2.shape or not np.array_equal(wa, wa2):
             raise PropertyViolated(
-                f"{call.describe()}: {100 * frac:.2f} % of the weights lie within one root-mean-square of 0, "
-                f"outside [{100 * lo:.2f} %, {100 * hi:.2f} %], where a zero-mean normal draw lies with "
-                f"probability 1 - {bounds.alpha:.2g} (about {100 * NORMAL_FRACTION:.1f} %).",
-                hint=hint, statistic=frac, bounds=(lo, hi))
-
-        each(_weight_calls(plan, "draw/"), one)
-
-    return Criterion(name, points, check)
-
-
-def reproducible_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        for scheme in ("xavier", "he"):
-            a, a_again, b = (plan.call(f"init_weights/repro/{scheme}/{tag}") for tag in ("a", "a_again", "b"))
-            wa, wa2, wb = (array_result(results, c, None) for c in (a, a_again, b))
-            if wa.shape != wa2.shape or not np.array_equal(wa, wa2):
-                raise PropertyViolated(
-                    f"{a.signature()} gave different weights in two calls, each with a new generator of the same "
-                    "seed.", hint="draw only from the rng argument (rng.normal, rng.standard_normal); never from "
-                                  "np.random.* or np.random.default_rng() without a seed.")
-            if wa.shape == wb.shape and np.array_equal(wa, wb):
-                raise PropertyViolated(
-                    f"{a.signature()} and {b.signature()} gave identical weights although their seeds differ.",
-                    hint="use the rng argument; do not create a generator with a fixed seed inside the function.")
-
-    return Criterion(name, points, check)
-
-
-def value_error_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each([c for c in plan.calls if c.id.startswith("init_weights/bad/")],
-             lambda call: assert_raises_value_error(results, call))
-
-    return Criterion(name, points, check)
+                f"{a.signature()} gave different weights in two calls, each with a new generator of the same "
+                "seed.", hint="draw only from the rng argument (rng.normal, rng.standard_normal); never from "
+                              "np.random.* or np.random.default_rng() without a seed.")
+        if wa.shape == wb.shape and np.array_equal(wa, wb):
+            raise PropertyViolated(
+                f"{a.signature()} and {b.signature()} gave identical weights although their seeds differ.",
+                hint="use the rng argument; do not create a generator with a fixed seed inside the function.")
 
 
 EXERCISE = Exercise(
@@ -386,19 +347,19 @@ EXERCISE = Exercise(
     names=("xavier_variance", "he_variance", "init_weights"),
     plan=plan,
     criteria=(
-        formula_criterion("xavier_variance(n_in, n_out) = 2 / (n_in + n_out)", 1, "xavier_variance", XAVIER_MISTAKES),
-        formula_criterion("he_variance(n_in) = 2 / n_in", 1, "he_variance", HE_MISTAKES),
-        variance_criterion("init_weights(..., 'xavier', rng): the sample variance is consistent with "
-                           "2 / (n_in + n_out)", 1, ("xavier",)),
-        variance_criterion("init_weights(..., 'he', rng): the sample variance is consistent with 2 / n_in", 1,
-                           ("he",)),
+        each_call("xavier_variance(n_in, n_out) = 2 / (n_in + n_out)", 1, calls("xavier_variance"), formula_value),
+        each_call("he_variance(n_in) = 2 / n_in", 1, calls("he_variance"), formula_value),
+        each_call("init_weights(..., 'xavier', rng): the sample variance is consistent with 2 / (n_in + n_out)", 1,
+                  calls(FUNC, "draw-xavier"), variance_of_draw),
+        each_call("init_weights(..., 'he', rng): the sample variance is consistent with 2 / n_in", 1,
+                  calls(FUNC, "draw-he"), variance_of_draw),
         *gated(VARIANCE_RIGHT,
-               shape_criterion("init_weights returns shape (n_in, n_out)", 1),
-               mean_criterion("init_weights: the sample mean is consistent with 0", 1),
-               normal_criterion("init_weights: the weights are normally distributed", 1),
-               reproducible_criterion("init_weights draws only from its rng: same seed, same weights; other seed, "
-                                      "other weights", 0.5),
-               value_error_criterion("init_weights raises ValueError for a scheme other than 'xavier' or 'he'",
-                                     0.5)),
+               each_call("init_weights returns shape (n_in, n_out)", 1, calls(FUNC, WEIGHTS), _shape),
+               each_call("init_weights: the sample mean is consistent with 0", 1, calls(FUNC, DRAWN), mean_of_draw),
+               each_call("init_weights: the weights are normally distributed", 1, calls(FUNC, DRAWN), normal_draw),
+               Criterion("init_weights draws only from its rng: same seed, same weights; other seed, other weights",
+                         0.5, reproducible),
+               raises_value_error("init_weights raises ValueError for a scheme other than 'xavier' or 'he'", 0.5,
+                                  calls(FUNC, BAD))),
     ),
 )

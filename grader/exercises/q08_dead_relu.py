@@ -15,18 +15,17 @@ representable as the quotient count / n_samples, so ``mean(...) < threshold`` an
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from grader.checks import Criterion, Results, WrongShape, assert_close, each, result
-from grader.gates import informative, right_somewhere
+from grader.checks import Results, WrongShape, assert_close, result
+from grader.criteria import calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 
-Mistake = tuple[Callable[..., np.ndarray], str]
+FUNC = "dead_relu_units"
 
 
 def _with_positives(rng: np.random.Generator, n_samples: int, counts: Sequence[int]) -> np.ndarray:
@@ -44,37 +43,37 @@ def _shuffled_units(rng: np.random.Generator, *blocks: np.ndarray) -> np.ndarray
     return preacts[:, rng.permutation(preacts.shape[1])]
 
 
-def _cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, dict, str]]:
-    """(tag, preacts, kwargs, label) for every probe."""
+def _cases(rng: np.random.Generator) -> list[tuple[str, str, np.ndarray, dict, str]]:
+    """(name, tag, preacts, kwargs, label) for every probe."""
     out = []
     # Random pre-activations, a shift per unit: from always active to (almost surely) never.
     n_samples, n_units = int(rng.integers(150, 250)), int(rng.integers(10, 20))
     shift = rng.uniform(-4.5, 1.5, size=n_units)
-    out.append(("random", rng.normal(0.0, 1.0, size=(n_samples, n_units)) + shift, {},
+    out.append(("random", "random", rng.normal(0.0, 1.0, size=(n_samples, n_units)) + shift, {},
                 f"preacts of shape {(n_samples, n_units)}, normal with a random shift per unit"))
-    out.append(("random_batch", rng.normal(-1.0, 1.0, size=(64, 7)), {},
+    out.append(("random_batch", "random", rng.normal(-1.0, 1.0, size=(64, 7)), {},
                 "preacts of shape (64, 7), normal with mean -1"))
     # Units without any positive sample, next to live ones.
     n = 120
     dead = [-np.abs(rng.normal(0.0, 2.0, size=(n, 3))), np.zeros((n, 2)),
             np.minimum(rng.normal(0.0, 1.0, size=(n, 2)), 0.0)]
     live = rng.normal(0.5, 1.0, size=(n, 3))
-    out.append(("no_positive", _shuffled_units(rng, *dead, live), {},
+    out.append(("no_positive", "no_positive", _shuffled_units(rng, *dead, live), {},
                 f"preacts of shape ({n}, 10): 3 units all negative, 2 all exactly 0, 2 negative or exactly 0, "
                 "3 live units"))
     # At the default threshold: 200 samples, 0.01 * 200 = 2 positive samples.
     n = 200
     block = _with_positives(rng, n, [0, 1, 2, 2, 3, 5])
-    out.append(("at_threshold", _shuffled_units(rng, block, rng.normal(size=(n, 2))), {},
+    out.append(("at_threshold", "at_threshold", _shuffled_units(rng, block, rng.normal(size=(n, 2))), {},
                 "preacts of shape (200, 8): units with exactly 0, 1, 2, 2, 3, 5 positive samples and 2 "
                 "random units (threshold 0.01: 2 of 200 is not strictly below)"))
     # Non-default thresholds, with units on both sides of them (strictness is graded above).
     n = 100
-    out.append(("threshold=0.25", _shuffled_units(rng, _with_positives(rng, n, [0, 20, 24, 26, 30, 60])),
+    out.append(("threshold=0.25", "threshold", _shuffled_units(rng, _with_positives(rng, n, [0, 20, 24, 26, 30, 60])),
                 {"threshold": 0.25},
                 "preacts of shape (100, 6): units with exactly 0, 20, 24, 26, 30, 60 positive samples"))
     n = 50
-    out.append(("threshold=0.1", _shuffled_units(rng, _with_positives(rng, n, [3, 4, 6, 7, 50])),
+    out.append(("threshold=0.1", "threshold", _shuffled_units(rng, _with_positives(rng, n, [3, 4, 6, 7, 50])),
                 {"threshold": 0.1},
                 "preacts of shape (50, 5): units with exactly 3, 4, 6, 7, 50 positive samples"))
     return out
@@ -82,15 +81,15 @@ def _cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, dict, str]]:
 
 NO_POSITIVE = ("no_positive",)
 AT_THRESHOLD = ("at_threshold",)
-RANDOM = ("random", "random_batch")
-OTHER_THRESHOLDS = ("threshold=0.25", "threshold=0.1")
+RANDOM = ("random",)
+OTHER_THRESHOLDS = ("threshold",)
 
 
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q8")
     p = Plan("q8", seed, [])
-    for tag, preacts, kwargs, label in _cases(rng):
-        call = Call(f"dead_relu_units/{tag}", "dead_relu_units", (preacts,), dict(kwargs), label)
+    for name, tag, preacts, kwargs, label in _cases(rng):
+        call = Call(f"{FUNC}/{name}", FUNC, (preacts,), dict(kwargs), label, tag=tag)
         p.calls.append(call)
         p.expected[call.id] = np.asarray(F.dead_relu_units(preacts, **kwargs), dtype=np.bool_)
     return p
@@ -105,7 +104,7 @@ def _active_fraction(preacts: np.ndarray) -> np.ndarray:
 
 
 # Arguments: preacts, threshold.
-MISTAKES: list[Mistake] = [
+MISTAKES = mistakes(
     (lambda p, t: np.mean(p >= 0, axis=0) < t,
      "you counted preact = 0 as active; a sample is active only where preact > 0 (strictly)."),
     (lambda p, t: _active_fraction(p) <= t,
@@ -122,13 +121,7 @@ MISTAKES: list[Mistake] = [
      "this is the fraction of active samples; return the boolean array fraction < threshold."),
     (lambda p, t: np.mean(p <= 0, axis=0),
      "this is the fraction of inactive samples; return the boolean array (fraction of preact > 0) < threshold."),
-]
-
-
-def _known(call: Call) -> Iterator[tuple[np.ndarray, str]]:
-    preacts, t = call.args[0], _threshold(call)
-    for wrong, meaning in MISTAKES:
-        yield np.asarray(wrong(preacts, t), dtype=np.float64), meaning
+)
 
 
 def _array(results: Results, call: Call) -> np.ndarray:
@@ -154,46 +147,31 @@ def _array(results: Results, call: Call) -> np.ndarray:
     return value
 
 
-def shape_criterion(name: str, points: float) -> Criterion:
+def _boolean_shape(plan: Plan, results: Results, call: Call) -> None:
     """A boolean array (the worker reports the dtype it returned) of shape (n_units,)."""
-
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            value = _array(results, call)
-            dtype = results[call.id].source_dtype
-            if dtype != "bool":
-                if np.all((value == 0) | (value == 1)):
-                    hint = "keep the comparison's boolean result: do not convert it with astype(int)/astype(float)."
-                else:
-                    hint = "return the comparison fraction < threshold (a boolean array), not the fractions."
-                raise WrongShape(f"{call.signature()} returned an array of dtype {dtype}, expected bool.",
-                                 hint=hint, expected_dtype="bool", got_dtype=dtype)
-
-        each([c for c in plan.calls if c.func == "dead_relu_units"], one)
-
-    return Criterion(name, points, check, WORKS)
+    value = _array(results, call)
+    dtype = results[call.id].source_dtype
+    if dtype != "bool":
+        if np.all((value == 0) | (value == 1)):
+            hint = "keep the comparison's boolean result: do not convert it with astype(int)/astype(float)."
+        else:
+            hint = "return the comparison fraction < threshold (a boolean array), not the fractions."
+        raise WrongShape(f"{call.signature()} returned an array of dtype {dtype}, expected bool.",
+                         hint=hint, expected_dtype="bool", got_dtype=dtype)
 
 
 def _one_value(plan: Plan, results: Results, call: Call) -> None:
+    """True and False (compared as 1 and 0) match the key on every unit."""
     got = _array(results, call)
     assert_close(got, plan.expected[call.id], call, inputs=_active_fraction(call.args[0]),
-                 input_name="the fraction of samples with preact > 0", what=" (1 = dead unit)", mistakes=_known(call))
-
-
-def values_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
-    """True and False (compared as 1 and 0) match the key on every unit."""
-
-    def check(plan: Plan, results: Results) -> None:
-        each([c for c in plan.calls if c.id.split("/")[-1] in tags], lambda call: _one_value(plan, results, call))
-
-    return Criterion(name, points, check)
+                 input_name="the fraction of samples with preact > 0", what=" (1 = dead unit)",
+                 mistakes=known(MISTAKES, call.args[0], _threshold(call)))
 
 
 #: The boolean shape and "not modified" are true of np.zeros(n_units, bool): they count once some dead and
 #: some live units are told apart.
-WORKS = right_somewhere("dead_relu_units tells dead from live units in at least one input",
-                        lambda plan: [[c] for c in plan.calls if informative(plan.expected[c.id].astype(float))],
-                        _one_value)
+WORKS = works("dead_relu_units tells dead from live units in at least one input", calls(FUNC), _one_value,
+              key=lambda k: k.astype(float))
 
 
 EXERCISE = Exercise(
@@ -203,11 +181,13 @@ EXERCISE = Exercise(
     names=("dead_relu_units",),
     plan=plan,
     criteria=(
-        shape_criterion("returns a boolean array of shape (n_units,)", 1.5),
-        values_criterion("flags the dead units of random pre-activations", 1.5, RANDOM),
-        values_criterion("units with no sample > 0 (negative or exactly 0) are dead", 1.5, NO_POSITIVE),
-        values_criterion("a unit exactly at the threshold is not dead (strictly below)", 1.5, AT_THRESHOLD),
-        values_criterion("the threshold argument is used (0.25 and 0.1)", 1, OTHER_THRESHOLDS),
-        unmutated_criterion(1, ("dead_relu_units",), name="preacts is not modified", gate=WORKS),
+        each_call("returns a boolean array of shape (n_units,)", 1.5, calls(FUNC), _boolean_shape, WORKS),
+        each_call("flags the dead units of random pre-activations", 1.5, calls(FUNC, RANDOM), _one_value),
+        each_call("units with no sample > 0 (negative or exactly 0) are dead", 1.5, calls(FUNC, NO_POSITIVE),
+                  _one_value),
+        each_call("a unit exactly at the threshold is not dead (strictly below)", 1.5, calls(FUNC, AT_THRESHOLD),
+                  _one_value),
+        each_call("the threshold argument is used (0.25 and 0.1)", 1, calls(FUNC, OTHER_THRESHOLDS), _one_value),
+        unmutated("preacts is not modified", 1, calls(FUNC), WORKS),
     ),
 )

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import (ATOL, RTOL, CallFailed, CheckFailure, Criterion, Results, WrongShape, assert_close, each,
-                           result, tuple_result)
-from grader.gates import informative, right_somewhere
+from grader.checks import ATOL, RTOL, CallFailed, CheckFailure, Results, WrongShape, assert_close, result, tuple_result
+from grader.criteria import calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import unmutated_criterion
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 from reference import keys
@@ -42,7 +40,7 @@ def plan(seed: int) -> Plan:
         W1, b1 = rng.normal(size=(h, d)), rng.normal(size=h)
         W2, b2 = rng.normal(size=(o, h)), rng.normal(size=o)
         call = Call(f"{FUNC}/{tag}", FUNC, (W1, b1, W2, b2), {},
-                    f"d={d} inputs, h={h} hidden units, o={o} outputs (W1 {h}x{d}, W2 {o}x{h})")
+                    f"d={d} inputs, h={h} hidden units, o={o} outputs (W1 {h}x{d}, W2 {o}x{h})", tag=tag)
         A, c = keys.collapse_affine(W1, b1, W2, b2)
         X = rng.normal(size=(d, N_X))
         Y = np.stack([np.asarray(F.two_affine_layers(x, W1, b1, W2, b2)) for x in X.T], axis=1)
@@ -84,22 +82,18 @@ def collapsed(results: Results, call: Call, check: str = "Ac") -> tuple[np.ndarr
     return out
 
 
-C_MISTAKES = [
+C_MISTAKES = mistakes(
     (lambda W1, b1, W2, b2: W2 @ b1, "b2 is missing from c."),
     (lambda W1, b1, W2, b2: b2, "c = b2 leaves out the first bias: b1 passes through the second layer too."),
-]
-
-
-def _shapes(plan: Plan, results: Results) -> None:
-    each(plan.calls, lambda call: collapsed(results, call))
+)
 
 
 GENERAL = ("distinct", "larger")
 THIN = ("d=1", "o=1")
 
 
-def _tagged(plan: Plan, tags) -> list[Call]:
-    return [c for c in plan.calls if c.id.split("/")[-1] in tags]
+def _shapes_one(plan: Plan, results: Results, call: Call) -> None:
+    collapsed(results, call)
 
 
 def _one_matrix(plan: Plan, results: Results, call: Call) -> None:
@@ -109,20 +103,7 @@ def _one_matrix(plan: Plan, results: Results, call: Call) -> None:
 
 def _one_offset(plan: Plan, results: Results, call: Call) -> None:
     _, c = collapsed(results, call, "c")
-    known = [(wrong(*call.args), meaning) for wrong, meaning in C_MISTAKES]
-    assert_close(c, plan.expected[call.id]["c"], call, what=" -> c", mistakes=known)
-
-
-def _matrix(tags):
-    def check(plan: Plan, results: Results) -> None:
-        each(_tagged(plan, tags), lambda call: _one_matrix(plan, results, call))
-    return check
-
-
-def _offset(tags):
-    def check(plan: Plan, results: Results) -> None:
-        each(_tagged(plan, tags), lambda call: _one_offset(plan, results, call))
-    return check
+    assert_close(c, plan.expected[call.id]["c"], call, what=" -> c", mistakes=known(C_MISTAKES, *call.args))
 
 
 def _a_or_c(plan: Plan, results: Results, call: Call) -> None:
@@ -133,23 +114,19 @@ def _a_or_c(plan: Plan, results: Results, call: Call) -> None:
 
 
 #: Shape and "not modified" reward a collapse that works: A or c right for some layers.
-WORKS = right_somewhere("A or c is right for at least one pair of layers",
-                        lambda plan: [[c] for c in plan.calls if informative(plan.expected[c.id]["A"])], _a_or_c)
+WORKS = works("A or c is right for at least one pair of layers", calls(FUNC), _a_or_c, key=lambda k: k["A"])
 
 
-def _behaviour(plan: Plan, results: Results) -> None:
-    def one(call: Call) -> None:
-        A, c = collapsed(results, call)
-        key = plan.expected[call.id]
-        X, Y = key["X"], key["Y"]
-        # A and c are graded at the contract's tolerance; A @ x + c sums d + 1 such terms, so its error may
-        # reach RTOL * (|A| @ |x| + |c|) without either being wrong. That bound, scalar, is the atol here.
-        atol = ATOL + RTOL * float(np.max(np.abs(key["A"]) @ np.abs(X) + np.abs(key["c"])[:, None]))
-        known = [(key["A"] @ X + wrong(*call.args)[:, None], meaning) for wrong, meaning in C_MISTAKES]
-        assert_close(A @ X + c[:, None], Y, call, atol=atol, mistakes=known,
-                     what=f" -> A @ x + c for {N_X} random x (one column each), against W2 @ (W1 @ x + b1) + b2")
-
-    each(plan.calls, one)
+def _behaviour_one(plan: Plan, results: Results, call: Call) -> None:
+    A, c = collapsed(results, call)
+    key = plan.expected[call.id]
+    X, Y = key["X"], key["Y"]
+    # A and c are graded at the contract's tolerance; A @ x + c sums d + 1 such terms, so its error may
+    # reach RTOL * (|A| @ |x| + |c|) without either being wrong. That bound, scalar, is the atol here.
+    atol = ATOL + RTOL * float(np.max(np.abs(key["A"]) @ np.abs(X) + np.abs(key["c"])[:, None]))
+    wrong = ((key["A"] @ X + value[:, None], meaning) for value, meaning in known(C_MISTAKES, *call.args))
+    assert_close(A @ X + c[:, None], Y, call, atol=atol, mistakes=wrong,
+                 what=f" -> A @ x + c for {N_X} random x (one column each), against W2 @ (W1 @ x + b1) + b2")
 
 
 EXERCISE = Exercise(
@@ -159,14 +136,17 @@ EXERCISE = Exercise(
     names=(FUNC,),
     plan=plan,
     criteria=(
-        Criterion("returns a tuple (A, c) with A of shape (o, d) and c of shape (o,), for non-square layers",
-                  1.0, _shapes, WORKS),
-        Criterion("A matches the collapsed weight matrix for layers of different sizes", 1.5, _matrix(GENERAL)),
-        Criterion("A matches the collapsed weight matrix with one input (d = 1) or one output (o = 1)", 1.0,
-                  _matrix(THIN)),
-        Criterion("c matches the collapsed bias for layers of different sizes", 1.5, _offset(GENERAL)),
-        Criterion("c matches the collapsed bias with one input (d = 1) or one output (o = 1)", 1.0, _offset(THIN)),
-        Criterion("A @ x + c equals W2 @ (W1 @ x + b1) + b2 for random x", 1.0, _behaviour),
-        unmutated_criterion(1.0, (FUNC,), gate=WORKS),
+        each_call("returns a tuple (A, c) with A of shape (o, d) and c of shape (o,), for non-square layers",
+                  1.0, calls(FUNC), _shapes_one, WORKS),
+        each_call("A matches the collapsed weight matrix for layers of different sizes", 1.5, calls(FUNC, GENERAL),
+                  _one_matrix),
+        each_call("A matches the collapsed weight matrix with one input (d = 1) or one output (o = 1)", 1.0,
+                  calls(FUNC, THIN), _one_matrix),
+        each_call("c matches the collapsed bias for layers of different sizes", 1.5, calls(FUNC, GENERAL),
+                  _one_offset),
+        each_call("c matches the collapsed bias with one input (d = 1) or one output (o = 1)", 1.0,
+                  calls(FUNC, THIN), _one_offset),
+        each_call("A @ x + c equals W2 @ (W1 @ x + b1) + b2 for random x", 1.0, calls(FUNC), _behaviour_one),
+        unmutated("inputs are not modified", 1.0, calls(FUNC), WORKS),
     ),
 )

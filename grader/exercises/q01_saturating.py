@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader.criteria import calls, mistakes, unmutated
 from grader.exercise import Exercise
-from grader.exercises.elementwise import add_elementwise_calls, class_criteria, elementwise_inputs, unmutated_criterion
+from grader.exercises.elementwise import add_elementwise_calls, any_works_gate, class_criteria, elementwise_inputs
 from grader.probes import Plan, exercise_rng
 from reference import forward as F
 from reference import keys
+
+NAMES = ("sigmoid", "sigmoid_derivative", "tanh_derivative")
+
 
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q1")
@@ -19,46 +23,39 @@ def plan(seed: int) -> Plan:
     return p
 
 
-def _with_errstate(f):
-    def wrapped(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return f(*args, **kwargs)
-    return wrapped
-
-
-SIGMOID_DERIVATIVE_MISTAKES = [
-    (_with_errstate(lambda x: x * (1.0 - x)),
+SIGMOID_DERIVATIVE_MISTAKES = mistakes(
+    (lambda x: x * (1.0 - x),
      "this is x * (1 - x): that formula takes the output s = sigmoid(x), but the argument is x; "
      "compute s = sigmoid(x) first, then s * (1 - s)."),
-    (_with_errstate(lambda x: F.sigmoid(x) * (1.0 - x)),
+    (lambda x: F.sigmoid(x) * (1.0 - x),
      "this is sigmoid(x) * (1 - x): both factors use s = sigmoid(x), s * (1 - s)."),
-    (_with_errstate(lambda x: F.sigmoid(F.sigmoid(x)) * (1.0 - F.sigmoid(F.sigmoid(x)))),
+    (lambda x: F.sigmoid(F.sigmoid(x)) * (1.0 - F.sigmoid(F.sigmoid(x))),
      "sigmoid is applied twice: s * (1 - s) with s = sigmoid(x), not with s = sigmoid(sigmoid(x))."),
-    (_with_errstate(lambda x: F.sigmoid(x)),
+    (lambda x: F.sigmoid(x),
      "this is sigmoid(x), not sigmoid(x) * (1 - sigmoid(x))."),
-    (_with_errstate(lambda x: 1.0 - F.sigmoid(x)),
+    (lambda x: 1.0 - F.sigmoid(x),
      "this is 1 - sigmoid(x): multiply by sigmoid(x) too."),
-    (_with_errstate(lambda x: np.exp(-x) / (1.0 + np.exp(-x))),
+    (lambda x: np.exp(-x) / (1.0 + np.exp(-x)),
      "this is exp(-x) / (1 + exp(-x)) = 1 - sigmoid(x): the denominator must be squared."),
-]
-TANH_DERIVATIVE_MISTAKES = [
+)
+TANH_DERIVATIVE_MISTAKES = mistakes(
     (lambda x: 1.0 - np.tanh(x), "this is 1 - tanh(x); the derivative is 1 - tanh(x)**2."),
     (lambda x: np.tanh(x) ** 2, "this is tanh(x)**2; the derivative is 1 - tanh(x)**2."),
-    (_with_errstate(lambda x: 1.0 - x ** 2),
+    (lambda x: 1.0 - x ** 2,
      "this is 1 - x**2: that formula takes the output t = tanh(x), but the argument is x; square tanh(x), not x."),
-    (_with_errstate(lambda x: 1.0 - np.tanh(np.tanh(x)) ** 2),
+    (lambda x: 1.0 - np.tanh(np.tanh(x)) ** 2,
      "tanh is applied twice: 1 - t**2 with t = tanh(x), not with t = tanh(tanh(x))."),
-]
-SIGMOID_MISTAKES = [
-    (_with_errstate(lambda x: 1.0 / (1.0 + np.exp(x))), "this is sigmoid(-x): the exponent is exp(-x)."),
+)
+SIGMOID_MISTAKES = mistakes(
+    (lambda x: 1.0 / (1.0 + np.exp(x)), "this is sigmoid(-x): the exponent is exp(-x)."),
     (np.tanh, "this is tanh(x), not the logistic sigmoid 1 / (1 + exp(-x))."),
-]
+)
 
 EXERCISE = Exercise(
     id="q1",
     title="Saturating activations and their derivatives",
     points=10,
-    names=("sigmoid", "sigmoid_derivative", "tanh_derivative"),
+    names=NAMES,
     plan=plan,
     criteria=(
         *class_criteria("sigmoid", "matches 1 / (1 + exp(-x))", (0.5, 0.75, 1.25, 0.5, 1.0), SIGMOID_MISTAKES),
@@ -66,6 +63,6 @@ EXERCISE = Exercise(
                         SIGMOID_DERIVATIVE_MISTAKES),
         *class_criteria("tanh_derivative", "matches 1 - tanh**2", (0.5, 0.5, 0.75, 0.25, 0.5),
                         TANH_DERIVATIVE_MISTAKES),
-        unmutated_criterion(1.0, ("sigmoid", "sigmoid_derivative", "tanh_derivative")),
+        unmutated("inputs are not modified", 1.0, calls(NAMES), any_works_gate(NAMES)),
     ),
 )

@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
+from grader.criteria import calls, each_call, mistakes, unmutated
 from grader.exercise import Exercise
-from grader.exercises.elementwise import (EDGE_CLASSES, RANDOM_CLASSES, add_elementwise_calls, class_criteria,
-                                          elementwise_inputs, unmutated_criterion, values_criterion, works_gate)
+from grader.exercises.elementwise import (EDGE_CLASSES, RANDOM_CLASSES, add_elementwise_calls, any_works_gate,
+                                          class_criteria, elementwise_inputs, one_value, works_gate)
 from grader.probes import Plan, exercise_rng
 from reference import forward as F
 from reference import keys
 
-ALPHA = "-alpha"  # tag suffix of the calls that pass alpha=...
+ALPHA = "-alpha"  # id suffix of the calls that pass alpha=...
 NAMES = ("relu_derivative", "leaky_relu_derivative", "elu_derivative", "gelu_derivative", "silu_derivative")
 
 
@@ -34,13 +35,6 @@ def plan(seed: int) -> Plan:
     return p
 
 
-def _quiet(f):
-    def wrapped(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return f(*args, **kwargs)
-    return wrapped
-
-
 def _sigmoid(x):
     return np.asarray(F.sigmoid(np.asarray(x, dtype=np.float64)))
 
@@ -50,14 +44,14 @@ def _tanh_u(x):
     return np.tanh(F.GELU_C * (x + F.GELU_K * x ** 3))
 
 
-RELU_MISTAKES = [
+RELU_MISTAKES = mistakes(
     (lambda x: np.where(x >= 0, 1.0, 0.0),
      "this is 1 at x = 0; the contract's relu_derivative is 0 at x = 0: test x > 0, not x >= 0."),
     (lambda x: np.heaviside(x, 0.5),
      "this is 1/2 at x = 0; the contract's relu_derivative is 0 at x = 0 (np.heaviside(x, 0.0))."),
     (lambda x: np.where(x > 0, x, 0.0), "this is relu(x) itself, not its derivative."),
-]
-LEAKY_MISTAKES = [
+)
+LEAKY_MISTAKES = mistakes(
     (lambda x, alpha=0.01: np.where(x > 0, 1.0, 0.01),
      "alpha is ignored: the slope for x <= 0 must be the alpha argument, not a fixed 0.01."),
     (lambda x, alpha=0.01: np.where(x >= 0, 1.0, alpha),
@@ -65,48 +59,47 @@ LEAKY_MISTAKES = [
     (lambda x, alpha=0.01: np.where(x > 0, 1.0, alpha * x),
      "alpha * x is leaky_relu itself for x <= 0; its derivative there is the constant alpha."),
     (lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), "this is leaky_relu(x) itself, not its derivative."),
-]
-ELU_MISTAKES = [
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * (np.exp(x) - 1.0))),
+)
+ELU_MISTAKES = mistakes(
+    (lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * (np.exp(x) - 1.0)),
      "alpha * (exp(x) - 1) is elu itself for x <= 0; its derivative there is alpha * exp(x)."),
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, 1.0, np.exp(x))),
+    (lambda x, alpha=1.0: np.where(x > 0, 1.0, np.exp(x)),
      "the factor alpha is missing: for x <= 0 the derivative is alpha * exp(x), not exp(x)."),
-    (_quiet(lambda x, alpha=1.0: np.where(x >= 0, 1.0, alpha * np.exp(x))),
+    (lambda x, alpha=1.0: np.where(x >= 0, 1.0, alpha * np.exp(x)),
      "this is 1 at x = 0; the contract's derivative is alpha * exp(0) = alpha there: test x > 0, not x >= 0."),
-    (_quiet(lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1.0))),
+    (lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1.0)),
      "this is elu(x) itself, not its derivative."),
-]
-GELU_MISTAKES = [
-    (_quiet(lambda x: 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi)),
+)
+GELU_MISTAKES = mistakes(
+    (lambda x: 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi),
      "this is the derivative of the erf form of GELU; the contract uses the tanh approximation "
      "0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."),
-    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x))),
+    (lambda x: 0.5 * (1.0 + _tanh_u(x)),
      "this is only 0.5 * (1 + tanh(u)): the product rule adds 0.5 * x * (1 - tanh(u)**2) * du/dx."),
-    (_quiet(lambda x: 0.5 * (1.0 + _tanh_u(x)) + 0.5 * x * (1.0 - _tanh_u(x) ** 2) * F.GELU_C),
+    (lambda x: 0.5 * (1.0 + _tanh_u(x)) + 0.5 * x * (1.0 - _tanh_u(x) ** 2) * F.GELU_C,
      "the inner derivative is incomplete: d/dx sqrt(2/pi) * (x + 0.044715 * x**3) = "
      "sqrt(2/pi) * (1 + 3 * 0.044715 * x**2)."),
-    (_quiet(lambda x: np.asarray(F.gelu(x))), "this is gelu(x) itself, not its derivative."),
-]
-SILU_MISTAKES = [
-    (_quiet(lambda x: _sigmoid(x) + x * np.exp(-x) / (1.0 + np.exp(-x)) ** 2),
+    (lambda x: np.asarray(F.gelu(x)), "this is gelu(x) itself, not its derivative."),
+)
+SILU_MISTAKES = mistakes(
+    (lambda x: _sigmoid(x) + x * np.exp(-x) / (1.0 + np.exp(-x)) ** 2,
      "exp(-x) overflows to inf for x <= -710 and inf / inf is nan: write the derivative with a stable "
      "sigmoid s, as s + x * s * (1 - s)."),
-    (_quiet(lambda x: _sigmoid(x)),
+    (lambda x: _sigmoid(x),
      "this is sigmoid(x), only the first term of the product rule: add x * sigmoid(x) * (1 - sigmoid(x))."),
-    (_quiet(lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
+    (lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
      "this is the derivative of sigmoid(x); silu(x) = x * sigmoid(x) needs the product rule."),
-    (_quiet(lambda x: x * _sigmoid(x)), "this is silu(x) itself, not its derivative."),
-]
+    (lambda x: x * _sigmoid(x), "this is silu(x) itself, not its derivative."),
+)
 
 
-
-def with_alpha(func: str, what: str, random_points: float, edge_points: float, mistakes) -> tuple:
+def with_alpha(func: str, what: str, random_points: float, edge_points: float, table) -> tuple:
     """The calls that pass alpha=...: one criterion for the random inputs, one (gated) for the edges."""
-    gate = works_gate(func, mistakes)
-    return (values_criterion(f"{func}(x, alpha=...) {what} on random inputs of every rank", random_points, func,
-                             mistakes, classes=RANDOM_CLASSES, with_kwargs=True),
-            values_criterion(f"{func}(x, alpha=...) is finite and right at the edge values", edge_points, func,
-                             mistakes, classes=EDGE_CLASSES, finite=True, with_kwargs=True, gate=gate))
+    return (each_call(f"{func}(x, alpha=...) {what} on random inputs of every rank", random_points,
+                      calls(func, RANDOM_CLASSES, with_kwargs=True), one_value(table)),
+            each_call(f"{func}(x, alpha=...) is finite and right at the edge values", edge_points,
+                      calls(func, EDGE_CLASSES, with_kwargs=True), one_value(table, finite=True),
+                      works_gate(func, table)))
 
 
 EXERCISE = Exercise(
@@ -129,6 +122,6 @@ EXERCISE = Exercise(
         # not finite: a nan must reach the mistakes, which name the overflow that causes it
         *class_criteria("silu_derivative", "matches d/dx x * sigmoid(x)", (0.25, 0.25, 0.5, 0.25, 0.75),
                         SILU_MISTAKES, finite_edges=False),
-        unmutated_criterion(1.0, NAMES),
+        unmutated("inputs are not modified", 1.0, calls(NAMES), any_works_gate(NAMES)),
     ),
 )

@@ -12,39 +12,41 @@ Several alphas are used, 0 and a negative one included.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+import functools
 
 import numpy as np
 
-from grader.checks import (CheckFailure, Criterion, Results, WrongShape, array_result, assert_close, assert_finite,
-                           each, tuple_result)
-from grader.gates import Gate, gated, informative, right_somewhere
+from grader.checks import CheckFailure, Results, WrongShape, array_result, assert_close, assert_finite, tuple_result
+from grader.criteria import calls, each_call, known, mistakes, unmutated, works
 from grader.exercise import Exercise
-from grader.exercises.elementwise import both_signs, calls_of, edge_vector, unmutated_criterion
+from grader.exercises.elementwise import both_signs, edge_vector
+from grader.gates import gated
 from grader.probes import EDGE_VALUES, Call, Plan, exercise_rng, shapes_of_every_rank
 from reference import forward as F
 from reference import keys
 
-ZERO_D = ("0d-1", "0d-2", "0d-3", "0d-4")
-ARRAYS = ("rank1", "rank2", "rank3", "batch")
-SPECIAL_ALPHAS = ("alpha0", "alphaneg")
+#: The inputs by name (the end of a call's id) and by tag (what the criteria select).
+ZERO_D_NAMES = ("0d-1", "0d-2", "0d-3", "0d-4")
+ARRAY_NAMES = ("rank1", "rank2", "rank3", "batch")
+SPECIAL_ALPHA_NAMES = ("alpha0", "alphaneg")
+AT_ZERO_NAMES = ("edges", "zeros", "zero0d", "integers")
+ZERO_D, ARRAYS, SPECIAL_ALPHAS, AT_ZERO = ("0d",), ("array",), ("special_alpha",), ("at_zero",)
+TAGS = {**dict.fromkeys(ZERO_D_NAMES, "0d"), **dict.fromkeys(ARRAY_NAMES, "array"),
+        **dict.fromkeys(SPECIAL_ALPHA_NAMES, "special_alpha"), **dict.fromkeys(AT_ZERO_NAMES, "at_zero")}
 RANDOM = ZERO_D + ARRAYS + SPECIAL_ALPHAS
-AT_ZERO = ("edges", "zeros", "zero0d", "integers")
-#: The slopes of the random arrays, in the order of ARRAYS (the last two are drawn), and of SPECIAL_ALPHAS.
+#: The slopes of the random arrays, in the order of ARRAY_NAMES (the last two are drawn), and of the special ones.
 FIXED_ALPHAS = (0.25, 0.01, 0.0, -0.2)
-
-Mistake = tuple[Callable[..., np.ndarray], str]
 
 
 def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, float, np.ndarray, str]]:
     """(tag, x, alpha, grad_out, label) for every probe."""
     out = []
-    for tag, sign in zip(ZERO_D, rng.permutation([1.0, 1.0, -1.0, -1.0])):
+    for tag, sign in zip(ZERO_D_NAMES, rng.permutation([1.0, 1.0, -1.0, -1.0])):
         x, alpha = np.array(sign * (abs(rng.normal(0.0, 3.0)) + 0.05)), float(np.round(rng.uniform(0.05, 0.5), 4))
         out.append((tag, x, alpha, np.array(rng.normal()), f"x a 0-d array ({float(x):.6g}), alpha = {alpha:g}"))
     alphas = list(FIXED_ALPHAS[:2]) + [float(np.round(rng.uniform(0.05, 0.5), 4)) for _ in range(2)]
     shapes = shapes_of_every_rank(rng)[1:] + [(64, 16)]
-    for tag, shape, alpha in zip(ARRAYS + SPECIAL_ALPHAS, shapes + shapes_of_every_rank(rng)[2:4],
+    for tag, shape, alpha in zip(ARRAY_NAMES + SPECIAL_ALPHA_NAMES, shapes + shapes_of_every_rank(rng)[2:4],
                                  alphas + list(FIXED_ALPHAS[2:])):
         x = both_signs(rng, rng.normal(0.0, 3.0, size=shape))
         out.append((tag, x, alpha, rng.normal(0.0, 1.0, size=shape),
@@ -63,31 +65,23 @@ def _inputs(rng: np.random.Generator) -> list[tuple[str, np.ndarray, float, np.n
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q9")
     p = Plan("q9", seed, [])
-    for tag, x, alpha, g, label in _inputs(rng):
-        forward = Call(f"prelu/{tag}", "prelu", (x, alpha), {}, label)
-        backward = Call(f"prelu_backward/{tag}", "prelu_backward", (x, alpha, g), {}, label)
+    for name, x, alpha, g, label in _inputs(rng):
+        forward = Call(f"prelu/{name}", "prelu", (x, alpha), {}, label, tag=TAGS[name])
+        backward = Call(f"prelu_backward/{name}", "prelu_backward", (x, alpha, g), {}, label, tag=TAGS[name])
         p.calls += [forward, backward]
         p.expected[forward.id] = np.asarray(F.prelu(x, alpha), dtype=np.float64)
         p.expected[backward.id] = keys.prelu_backward(x, alpha, g)
     return p
 
 
-def _known(mistakes: Sequence[Mistake], *args) -> Iterator[tuple[np.ndarray, str]]:
-    """Values of the known wrong formulas, computed only when a hint is needed."""
-    for wrong, meaning in mistakes:
-        with np.errstate(all="ignore"):
-            value = np.asarray(wrong(*args), dtype=np.float64)
-        yield value, meaning
-
-
-PRELU_MISTAKES: list[Mistake] = [
+PRELU_MISTAKES = mistakes(
     (lambda x, alpha: np.where(x > 0, x, 0.0), "this is ReLU: for x <= 0 return alpha * x, not 0."),
     (lambda x, alpha: np.where(x > 0, x, alpha), "for x <= 0 return alpha * x, not alpha."),
     (lambda x, alpha: np.where(x > 0, alpha * x, x), "the branches are swapped: x where x > 0, alpha * x elsewhere."),
-]
+)
 
 # Arguments: x, alpha, grad_out.
-GRAD_X_MISTAKES: list[Mistake] = [
+GRAD_X_MISTAKES = mistakes(
     (lambda x, alpha, g: np.where(x >= 0, g, alpha * g),
      "at x = 0 you used slope 1 (x >= 0); the contract takes slope alpha at x = 0: use x > 0."),
     (lambda x, alpha, g: np.where(x > 0, 1.0, alpha),
@@ -96,8 +90,8 @@ GRAD_X_MISTAKES: list[Mistake] = [
      "this is ReLU's backward: where x <= 0 the slope is alpha, so grad_x = alpha * grad_out there."),
     (lambda x, alpha, g: np.where(x > 0, g, alpha * x * g),
      "where x <= 0 the derivative of alpha * x with respect to x is alpha, not alpha * x."),
-]
-GRAD_ALPHA_MISTAKES: list[Mistake] = [
+)
+GRAD_ALPHA_MISTAKES = mistakes(
     (lambda x, alpha, g: np.sum(g * x),
      "this is sum(grad_out * x) over all elements; d prelu / d alpha is x only where x <= 0 and 0 where x > 0."),
     (lambda x, alpha, g: np.sum(np.where(x > 0, g * x, 0.0)),
@@ -111,7 +105,7 @@ GRAD_ALPHA_MISTAKES: list[Mistake] = [
     (lambda x, alpha, g: np.sum(np.where(x > 0, 0.0, g * x)) / np.count_nonzero(x <= 0),  # nan if none, as np.mean
      "this is the mean over the elements with x <= 0; grad_alpha is their sum: alpha is shared, so every "
      "element's contribution adds up (np.sum, not np.mean)."),
-]
+)
 
 
 def _forward_one(plan: Plan, results: Results, call: Call, finite: bool = False) -> None:
@@ -119,16 +113,7 @@ def _forward_one(plan: Plan, results: Results, call: Call, finite: bool = False)
     got = array_result(results, call, np.shape(x))
     if finite:
         assert_finite(got, call, inputs=x, hint="prelu needs no exp(): where(x > 0, x, alpha * x).")
-    assert_close(got, plan.expected[call.id], call, inputs=x, mistakes=_known(PRELU_MISTAKES, x, alpha))
-
-
-def prelu_criterion(name: str, points: float, tags: Sequence[str], finite: bool = False,
-                    gate: Gate | None = None) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each([c for c in calls_of(plan, "prelu") if c.id.split("/")[-1] in tags],
-             lambda call: _forward_one(plan, results, call, finite))
-
-    return Criterion(name, points, check, gate)
+    assert_close(got, plan.expected[call.id], call, inputs=x, mistakes=known(PRELU_MISTAKES, x, alpha))
 
 
 def _grad_alpha(call: Call, value: np.ndarray, *, strict: bool) -> np.ndarray:
@@ -152,18 +137,15 @@ def _backward(results: Results, call: Call, *, strict: bool) -> tuple[np.ndarray
     return grad_x, _grad_alpha(call, grad_alpha, strict=strict)
 
 
-def backward_shape_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(calls_of(plan, "prelu_backward"), lambda call: _backward(results, call, strict=True))
-
-    return Criterion(name, points, check)
+def _backward_shape(plan: Plan, results: Results, call: Call) -> None:
+    _backward(results, call, strict=True)
 
 
 def _grad_x_one(plan: Plan, results: Results, call: Call) -> None:
     x, alpha, g = call.args
     grad_x, _ = tuple_result(results, call, (np.shape(x), None))
     assert_close(grad_x, plan.expected[call.id][0], call, inputs=x, what=", item 0 (grad_x)",
-                 mistakes=_known(GRAD_X_MISTAKES, x, alpha, g))
+                 mistakes=known(GRAD_X_MISTAKES, x, alpha, g))
 
 
 def _grad_alpha_one(plan: Plan, results: Results, call: Call) -> None:
@@ -171,29 +153,14 @@ def _grad_alpha_one(plan: Plan, results: Results, call: Call) -> None:
     got = tuple_result(results, call, (None, None))[1]
     got = _grad_alpha(call, got, strict=False)
     assert_close(got, plan.expected[call.id][1], call, what=", item 1 (grad_alpha)",
-                 mistakes=_known(GRAD_ALPHA_MISTAKES, x, alpha, g))
+                 mistakes=known(GRAD_ALPHA_MISTAKES, x, alpha, g))
 
 
-def _tagged(plan: Plan, func: str, tags: Sequence[str]) -> list[Call]:
-    return [c for c in calls_of(plan, func) if c.id.split("/")[-1] in tags]
-
-
-def grad_x_criterion(name: str, points: float, tags: Sequence[str], gate: Gate | None = None) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(_tagged(plan, "prelu_backward", tags), lambda call: _grad_x_one(plan, results, call))
-
-    return Criterion(name, points, check, gate)
-
-
-def grad_alpha_criterion(name: str, points: float, tags: Sequence[str], gate: Gate | None = None) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        # Largest inputs first: the first failure is the one reported, and on a single
-        # element several wrong sums coincide (for x > 0, sum(grad_out * x) over all x
-        # and over x > 0 are the same number), so its hint could name the wrong one.
-        each(sorted(_tagged(plan, "prelu_backward", tags), key=lambda c: -np.size(c.args[0])),
-             lambda call: _grad_alpha_one(plan, results, call))
-
-    return Criterion(name, points, check, gate)
+def backward(tags: tuple[str, ...], largest_first: bool = False):
+    """The calls of prelu_backward with these tags. grad_alpha takes the largest inputs first: the first
+    failure is the one reported, and on a single element several wrong sums coincide (for x > 0,
+    sum(grad_out * x) over all x and over x > 0 are the same number), so its hint could name the wrong one."""
+    return calls("prelu_backward", tags, order=(lambda c: -np.size(c.args[0])) if largest_first else None)
 
 
 def _backward_one(plan: Plan, results: Results, call: Call) -> None:
@@ -203,17 +170,10 @@ def _backward_one(plan: Plan, results: Results, call: Call) -> None:
         _grad_alpha_one(plan, results, call)
 
 
-def _groups(plan: Plan, func: str, key=lambda k: k) -> list[list[Call]]:
-    calls = _tagged(plan, func, RANDOM)
-    zero_d = [c for c in calls if c.id.split("/")[-1] in ZERO_D]
-    groups = [zero_d] + [[c] for c in calls if c not in zero_d]
-    return [g for g in groups if g and informative(*(key(plan.expected[c.id]) for c in g))]
-
-
-FORWARD_WORKS = right_somewhere("prelu is right on at least one random input", lambda plan: _groups(plan, "prelu"),
-                                _forward_one)
-BACKWARD_WORKS = right_somewhere("grad_x or grad_alpha is right on at least one random input",
-                                 lambda plan: _groups(plan, "prelu_backward", lambda k: k[0]), _backward_one)
+FORWARD_WORKS = works("prelu is right on at least one random input", calls("prelu", RANDOM), _forward_one)
+BACKWARD_WORKS = works("grad_x or grad_alpha is right on at least one random input", backward(RANDOM), _backward_one,
+                       key=lambda k: k[0])
+_forward_finite = functools.partial(_forward_one, finite=True)
 
 
 EXERCISE = Exercise(
@@ -223,27 +183,30 @@ EXERCISE = Exercise(
     names=("prelu", "prelu_backward"),
     plan=plan,
     criteria=(
-        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on 0-d inputs", 0.5, ZERO_D),
-        prelu_criterion("prelu matches where(x > 0, x, alpha * x) on random arrays, alpha > 0", 1, ARRAYS),
-        prelu_criterion("prelu matches where(x > 0, x, alpha * x) with alpha = 0 and alpha < 0", 0.5,
-                        SPECIAL_ALPHAS),
-        prelu_criterion("prelu is finite and accurate at 0, +-50, +-700, +-1000 and on integer inputs", 1,
-                        AT_ZERO, finite=True, gate=FORWARD_WORKS),
-        *gated(BACKWARD_WORKS, backward_shape_criterion("prelu_backward returns (grad_x of the shape of x, "
-                                                        "grad_alpha a scalar)", 1.5)),
-        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on 0-d inputs", 0.5, ZERO_D),
-        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) on random arrays, alpha > 0", 1, ARRAYS),
-        grad_x_criterion("grad_x matches grad_out * where(x > 0, 1, alpha) with alpha = 0 and alpha < 0", 0.5,
-                         SPECIAL_ALPHAS),
-        grad_x_criterion("grad_x has slope alpha at x = 0", 1.5, AT_ZERO, gate=BACKWARD_WORKS),
-        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on 0-d "
-                             "inputs", 0.5, ZERO_D),
-        grad_alpha_criterion("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on random "
-                             "arrays", 1, ARRAYS + SPECIAL_ALPHAS),
-        grad_alpha_criterion("grad_alpha is right at 0, +-50, +-700, +-1000 and on integer inputs", 1, AT_ZERO,
-                             gate=BACKWARD_WORKS),
-        unmutated_criterion(0.75, ("prelu",), name="prelu does not modify its inputs", gate=FORWARD_WORKS),
-        unmutated_criterion(0.75, ("prelu_backward",), name="prelu_backward does not modify its inputs",
-                            gate=BACKWARD_WORKS),
+        each_call("prelu matches where(x > 0, x, alpha * x) on 0-d inputs", 0.5, calls("prelu", ZERO_D),
+                  _forward_one),
+        each_call("prelu matches where(x > 0, x, alpha * x) on random arrays, alpha > 0", 1, calls("prelu", ARRAYS),
+                  _forward_one),
+        each_call("prelu matches where(x > 0, x, alpha * x) with alpha = 0 and alpha < 0", 0.5,
+                  calls("prelu", SPECIAL_ALPHAS), _forward_one),
+        each_call("prelu is finite and accurate at 0, +-50, +-700, +-1000 and on integer inputs", 1,
+                  calls("prelu", AT_ZERO), _forward_finite, FORWARD_WORKS),
+        *gated(BACKWARD_WORKS, each_call("prelu_backward returns (grad_x of the shape of x, grad_alpha a scalar)",
+                                         1.5, calls("prelu_backward"), _backward_shape)),
+        each_call("grad_x matches grad_out * where(x > 0, 1, alpha) on 0-d inputs", 0.5, backward(ZERO_D),
+                  _grad_x_one),
+        each_call("grad_x matches grad_out * where(x > 0, 1, alpha) on random arrays, alpha > 0", 1,
+                  backward(ARRAYS), _grad_x_one),
+        each_call("grad_x matches grad_out * where(x > 0, 1, alpha) with alpha = 0 and alpha < 0", 0.5,
+                  backward(SPECIAL_ALPHAS), _grad_x_one),
+        each_call("grad_x has slope alpha at x = 0", 1.5, backward(AT_ZERO), _grad_x_one, BACKWARD_WORKS),
+        each_call("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on 0-d inputs", 0.5,
+                  backward(ZERO_D, largest_first=True), _grad_alpha_one),
+        each_call("grad_alpha matches the sum of grad_out * x over the elements with x <= 0, on random arrays", 1,
+                  backward(ARRAYS + SPECIAL_ALPHAS, largest_first=True), _grad_alpha_one),
+        each_call("grad_alpha is right at 0, +-50, +-700, +-1000 and on integer inputs", 1,
+                  backward(AT_ZERO, largest_first=True), _grad_alpha_one, BACKWARD_WORKS),
+        unmutated("prelu does not modify its inputs", 0.75, calls("prelu"), FORWARD_WORKS),
+        unmutated("prelu_backward does not modify its inputs", 0.75, calls("prelu_backward"), BACKWARD_WORKS),
     ),
 )

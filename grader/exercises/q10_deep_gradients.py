@@ -17,29 +17,35 @@ by a simple transformation of the correct gradients.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import autograd.numpy as anp
 import numpy as np
 from autograd import grad
 
-from grader.checks import (Criterion, PropertyViolated, Results, WrongShape, assert_close, assert_finite,
-                           assert_none_mutated, assert_raises_value_error, each, result)
-from grader.gates import gated, informative, right_somewhere
+from grader.checks import PropertyViolated, Results, WrongShape, assert_close, assert_finite, result
+from grader.criteria import calls, each_call, known, mistakes, raises_value_error, unmutated, works
+from grader.gates import gated
+from grader.runner import Criterion
 from grader.exercise import Exercise
 from grader.probes import Call, Plan, exercise_rng
 from reference import forward as F
 from reference import keys
 
+FUNC = "layer_gradient_norms"
 BAD_ACTIVATIONS = ("tanh", "linear")
+#: Tags of the calls: networks of depth 2 and 3 ("shallow") and 6 and 10 ("deep") of each activation, the
+#: integer ReLU network, and the unknown activations.
+SIGMOID = ("sigmoid-shallow", "sigmoid-deep")
+RELU = ("relu-shallow", "relu-deep")
+KINK, BAD = ("kink",), "bad"
+NORMS = SIGMOID + RELU + KINK
 #: Xavier sigmoid stack of depth 10: first norm below this fraction of the last (observed: ~1e-6).
 VANISHING_RATIO = 1e-3
 #: He ReLU stack of depth 10: first norm above this fraction of the last (observed: ~0.5 to 5).
 HEALTHY_RATIO = 1e-2
 #: The integer-valued ReLU case must move some norm by this relative amount when relu'(0) = 1.
 KINK_EFFECT = 1e-3
-
-Mistake = tuple[Callable[..., np.ndarray], str]
 
 
 # --- wrong models, for hints (autograd on a wrong forward pass, never a hand-written backward) -------
@@ -72,7 +78,7 @@ def relu_at_zero_one_norms(weights, x, y, activation):
 
 
 # Arguments: weights, x, y, activation, the correct norms.
-MISTAKES: list[Mistake] = [
+MISTAKES = mistakes(
     (lambda w, x, y, a, key: key * x.shape[0],
      "the norms are batch times too large: the loss is 0.5 * sum((output - y)**2) / batch, divide by batch."),
     (lambda w, x, y, a, key: key * 2.0,
@@ -90,7 +96,7 @@ MISTAKES: list[Mistake] = [
     (lambda w, x, y, a, key: np.array([np.sqrt(np.mean(g**2)) for g in keys.weight_gradients(w, x, y, a)]),
      "this is the root mean square; the Frobenius norm is sqrt(sum(grad**2)), not divided by the size."),
     (lambda w, x, y, a, key: key**2, "these are the squared norms: take the square root, np.linalg.norm(grad)."),
-]
+)
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -127,8 +133,8 @@ def _integer_relu_network(rng: np.random.Generator):
     raise RuntimeError("no integer ReLU network with an effective kink was found")  # pragma: no cover
 
 
-def _cases(rng: np.random.Generator) -> list[tuple[str, str, list, np.ndarray, np.ndarray, str]]:
-    """(tag, activation, weights, x, y, label) for every probe that must return norms."""
+def _cases(rng: np.random.Generator) -> list[tuple[str, str, str, list, np.ndarray, np.ndarray, str]]:
+    """(name, tag, activation, weights, x, y, label) for every probe that must return norms."""
     out = []
     for activation in ("sigmoid", "relu"):
         for depth, lo, hi in ((2, 2, 7), (3, 3, 9), (6, 4, 11)):
@@ -137,15 +143,16 @@ def _cases(rng: np.random.Generator) -> list[tuple[str, str, list, np.ndarray, n
             std = _xavier if activation == "sigmoid" else _he
             scale = float(rng.uniform(1.0, 2.0)) if depth < 6 else 1.0
             weights, x, y = _network(rng, widths, batch, lambda a, b: scale * std(a, b))
-            out.append((f"{activation}/L{depth}", activation, weights, x, y,
+            out.append((f"{activation}/L{depth}", f"{activation}-{'deep' if depth >= 6 else 'shallow'}", activation,
+                        weights, x, y,
                         f"{depth} layers of widths {widths}, a batch of {batch}"))
     for activation, std, init in (("sigmoid", _xavier, "Xavier"), ("relu", _he, "He")):
         widths = [int(n) for n in rng.integers(16, 33, size=11)]
         weights, x, y = _network(rng, widths, 8, std)
-        out.append((f"{activation}/deep", activation, weights, x, y,
+        out.append((f"{activation}/deep", f"{activation}-deep", activation, weights, x, y,
                     f"10 {init}-initialised layers of widths {widths}, a batch of 8"))
     weights, x, y, widths, batch = _integer_relu_network(rng)
-    out.append(("relu/kink", "relu", weights, x, y,
+    out.append(("relu/kink", KINK[0], "relu", weights, x, y,
                 f"3 layers of widths {widths} with integer weights and inputs (some pre-activations are exactly 0), "
                 f"a batch of {batch}"))
     return out
@@ -154,23 +161,17 @@ def _cases(rng: np.random.Generator) -> list[tuple[str, str, list, np.ndarray, n
 def plan(seed: int) -> Plan:
     rng = exercise_rng(seed, "q10")
     p = Plan("q10", seed, [])
-    for tag, activation, weights, x, y, label in _cases(rng):
-        call = Call(f"layer_gradient_norms/{tag}", "layer_gradient_norms", (weights, x, y, activation), {}, label)
+    for name, tag, activation, weights, x, y, label in _cases(rng):
+        call = Call(f"{FUNC}/{name}", FUNC, (weights, x, y, activation), {}, label, tag=tag)
         p.calls.append(call)
         p.expected[call.id] = keys.layer_gradient_norms(weights, x, y, activation)
     weights, x, y = _network(rng, [4, 3, 2], 4, _xavier)
     for bad in BAD_ACTIVATIONS:
-        p.calls.append(Call(f"layer_gradient_norms/bad/{bad}", "layer_gradient_norms", (weights, x, y, bad), {},
-                            "an unknown activation"))
+        p.calls.append(Call(f"{FUNC}/bad/{bad}", FUNC, (weights, x, y, bad), {}, "an unknown activation", tag=BAD))
     return p
 
 
 # --- checks -----------------------------------------------------------------------------------------
-def _norm_calls(plan: Plan, tags: Sequence[str] | None = None) -> list[Call]:
-    return [c for c in plan.calls if c.id in plan.expected
-            and (tags is None or c.id.split("/", 1)[1] in tags)]
-
-
 def _norms_of(results: Results, call: Call) -> np.ndarray:
     """The result as a float array of shape (L,)."""
     L = len(call.args[0])
@@ -188,100 +189,49 @@ def _norms_of(results: Results, call: Call) -> np.ndarray:
     return value
 
 
-def _known(call: Call, key: np.ndarray) -> Iterator[tuple[np.ndarray, str]]:
-    weights, x, y, activation = call.args
-    for wrong, meaning in MISTAKES:
-        with np.errstate(all="ignore"):
-            value = np.asarray(wrong(weights, x, y, activation, key), dtype=np.float64)
-        yield value, meaning
+def _shape(plan: Plan, results: Results, call: Call) -> None:
+    _norms_of(results, call)
 
 
-def shape_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(_norm_calls(plan), lambda call: _norms_of(results, call))
-
-    return Criterion(name, points, check)
-
-
-def finite_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        def one(call: Call) -> None:
-            got = _norms_of(results, call)
-            assert_finite(got, call, hint="look for an exp() that overflows in the sigmoid, or a division by 0.")
-            if np.any(got < 0):
-                raise PropertyViolated(f"{call.describe()} returned a negative norm, {got[np.argmin(got)]:.6g} for "
-                                       f"layer {int(np.argmin(got))}.",
-                                       hint="a Frobenius norm is never negative: np.linalg.norm(grad).")
-
-        each(_norm_calls(plan), one)
-
-    return Criterion(name, points, check)
+def _finite(plan: Plan, results: Results, call: Call) -> None:
+    got = _norms_of(results, call)
+    assert_finite(got, call, hint="look for an exp() that overflows in the sigmoid, or a division by 0.")
+    if np.any(got < 0):
+        raise PropertyViolated(f"{call.describe()} returned a negative norm, {got[np.argmin(got)]:.6g} for "
+                               f"layer {int(np.argmin(got))}.",
+                               hint="a Frobenius norm is never negative: np.linalg.norm(grad).")
 
 
 def _one_value(plan: Plan, results: Results, call: Call) -> None:
     key = plan.expected[call.id]
     assert_close(_norms_of(results, call), key, call, inputs=np.arange(key.size), input_name="layer",
-                 mistakes=_known(call, key))
+                 mistakes=known(MISTAKES, *call.args, key))
 
 
-def values_criterion(name: str, points: float, tags: Sequence[str]) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each(_norm_calls(plan, tags), lambda call: _one_value(plan, results, call))
-
-    return Criterion(name, points, check)
-
-
-def vanishing_criterion(name: str, points: float) -> Criterion:
+def vanishing(plan: Plan, results: Results) -> None:
     """The contract's observation: sigmoid gradients vanish towards the input, ReLU ones (with He) do not."""
+    sig, relu = plan.call(f"{FUNC}/sigmoid/deep"), plan.call(f"{FUNC}/relu/deep")
+    got = np.abs(_norms_of(results, sig))  # a negative norm is graded by the finiteness criterion
+    if not got[0] < VANISHING_RATIO * got[-1]:
+        hint = ("the norms look reversed: the first entry is weights[0], next to the input."
+                if got[-1] < VANISHING_RATIO * got[0] else
+                "every hidden sigmoid layer multiplies the backward signal by sigmoid'(z) <= 1/4: "
+                "apply its derivative at every hidden layer.")
+        raise PropertyViolated(f"{sig.describe()}: the first layer's norm {got[0]:.3g} is not orders of "
+                               f"magnitude below the last's {got[-1]:.3g} (ratio {got[0] / got[-1]:.3g}, "
+                               f"expected below {VANISHING_RATIO:g}).", hint=hint)
+    got = np.abs(_norms_of(results, relu))
+    if not got[0] > HEALTHY_RATIO * got[-1]:
+        raise PropertyViolated(f"{relu.describe()}: the first layer's norm {got[0]:.3g} is orders of magnitude "
+                               f"below the last's {got[-1]:.3g} (ratio {got[0] / got[-1]:.3g}, expected above "
+                               f"{HEALTHY_RATIO:g}).",
+                               hint="ReLU passes the backward signal with factor 1 where z > 0: use the ReLU "
+                                    "derivative (z > 0), not the sigmoid's, for activation 'relu'.")
 
-    def check(plan: Plan, results: Results) -> None:
-        sig, relu = plan.call("layer_gradient_norms/sigmoid/deep"), plan.call("layer_gradient_norms/relu/deep")
-        got = np.abs(_norms_of(results, sig))  # a negative norm is graded by the finiteness criterion
-        if not got[0] < VANISHING_RATIO * got[-1]:
-            hint = ("the norms look reversed: the first entry is weights[0], next to the input."
-                    if got[-1] < VANISHING_RATIO * got[0] else
-                    "every hidden sigmoid layer multiplies the backward signal by sigmoid'(z) <= 1/4: "
-                    "apply its derivative at every hidden layer.")
-            raise PropertyViolated(f"{sig.describe()}: the first layer's norm {got[0]:.3g} is not orders of "
-                                   f"magnitude below the last's {got[-1]:.3g} (ratio {got[0] / got[-1]:.3g}, "
-                                   f"expected below {VANISHING_RATIO:g}).", hint=hint)
-        got = np.abs(_norms_of(results, relu))
-        if not got[0] > HEALTHY_RATIO * got[-1]:
-            raise PropertyViolated(f"{relu.describe()}: the first layer's norm {got[0]:.3g} is orders of magnitude "
-                                   f"below the last's {got[-1]:.3g} (ratio {got[0] / got[-1]:.3g}, expected above "
-                                   f"{HEALTHY_RATIO:g}).",
-                                   hint="ReLU passes the backward signal with factor 1 where z > 0: use the ReLU "
-                                        "derivative (z > 0), not the sigmoid's, for activation 'relu'.")
-
-    return Criterion(name, points, check)
-
-
-def unmutated_criterion(name: str, points: float) -> Criterion:
-    """No call that must return norms modifies weights (the list or its arrays), x or y."""
-
-    def check(plan: Plan, results: Results) -> None:
-        assert_none_mutated(results, _norm_calls(plan))
-
-    return Criterion(name, points, check)
-
-
-def value_error_criterion(name: str, points: float) -> Criterion:
-    def check(plan: Plan, results: Results) -> None:
-        each([c for c in plan.calls if c.id.startswith("layer_gradient_norms/bad/")],
-             lambda call: assert_raises_value_error(results, call))
-
-    return Criterion(name, points, check)
-
-
-SIGMOID = ("sigmoid/L2", "sigmoid/L3", "sigmoid/L6", "sigmoid/deep")
-RELU = ("relu/L2", "relu/L3", "relu/L6", "relu/deep")
-KINK = ("relu/kink",)
 
 #: Shape, finiteness, the vanishing ratio, ValueError and "not modified" are true of np.ones(L) or of
 #: np.logspace(-6, 0, L): they count once the norms of some network are right.
-WORKS = right_somewhere("the norms are right for at least one network",
-                        lambda plan: [[c] for c in _norm_calls(plan, SIGMOID + RELU)
-                                      if informative(plan.expected[c.id])], _one_value)
+WORKS = works("the norms are right for at least one network", calls(FUNC, SIGMOID + RELU), _one_value)
 
 EXERCISE = Exercise(
     id="q10",
@@ -290,19 +240,23 @@ EXERCISE = Exercise(
     names=("layer_gradient_norms",),
     plan=plan,
     criteria=(
-        values_criterion("sigmoid networks of depth 2 and 3: the norms match the gradient of the loss", 1.5,
-                         SIGMOID[:2]),
-        values_criterion("sigmoid networks of depth 6 and 10: the norms match the gradient of the loss", 1.5,
-                         SIGMOID[2:]),
-        values_criterion("ReLU networks of depth 2 and 3: the norms match the gradient of the loss", 1.5, RELU[:2]),
-        values_criterion("ReLU networks of depth 6 and 10: the norms match the gradient of the loss", 1.5, RELU[2:]),
-        values_criterion("ReLU derivative 0 at 0: integer network with pre-activations exactly 0", 1.5, KINK),
+        each_call("sigmoid networks of depth 2 and 3: the norms match the gradient of the loss", 1.5,
+                  calls(FUNC, SIGMOID[:1]), _one_value),
+        each_call("sigmoid networks of depth 6 and 10: the norms match the gradient of the loss", 1.5,
+                  calls(FUNC, SIGMOID[1:]), _one_value),
+        each_call("ReLU networks of depth 2 and 3: the norms match the gradient of the loss", 1.5,
+                  calls(FUNC, RELU[:1]), _one_value),
+        each_call("ReLU networks of depth 6 and 10: the norms match the gradient of the loss", 1.5,
+                  calls(FUNC, RELU[1:]), _one_value),
+        each_call("ReLU derivative 0 at 0: integer network with pre-activations exactly 0", 1.5, calls(FUNC, KINK),
+                  _one_value),
         *gated(WORKS,
-               shape_criterion("returns an array of shape (L,), one norm per weight matrix", 1.5),
-               finite_criterion("the norms are finite and non-negative", 1),
-               vanishing_criterion("depth 10: sigmoid gradients vanish towards the input, He-initialised ReLU ones "
-                                   "do not", 1),
-               value_error_criterion("an unknown activation ('tanh', 'linear') raises ValueError", 1),
-               unmutated_criterion("weights, x and y are not modified", 2)),
+               each_call("returns an array of shape (L,), one norm per weight matrix", 1.5, calls(FUNC, NORMS),
+                         _shape),
+               each_call("the norms are finite and non-negative", 1, calls(FUNC, NORMS), _finite),
+               Criterion("depth 10: sigmoid gradients vanish towards the input, He-initialised ReLU ones do not", 1,
+                         vanishing),
+               raises_value_error("an unknown activation ('tanh', 'linear') raises ValueError", 1, calls(FUNC, BAD)),
+               unmutated("weights, x and y are not modified", 2, calls(FUNC, NORMS))),
     ),
 )
