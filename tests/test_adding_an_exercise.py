@@ -85,3 +85,23 @@ def test_an_eleventh_exercise_is_told_every_file_to_update():
     for file in ("tests/golden/solution.py", "samples/alice_correct.ipynb", "tests/golden/expected.json",
                  "tests/snapshots/solution.md", "tests/test_exercise_q11.py"):
         assert any(file in m for m in found), file
+
+
+def test_the_registry_is_every_numbered_module_and_refuses_a_wrong_number(monkeypatch):
+    import sys
+    import types
+
+    import grader.exercises as registry
+    from grader.errors import GraderError
+
+    assert registry.module_names() == sorted(registry.module_names())
+    assert [int(n[1:3]) for n in registry.module_names()] == [ex.number for ex in EXERCISES.values()]
+    fake = types.ModuleType("grader.exercises.q11_swish")
+    q1 = EXERCISES["q1"]
+    fake.EXERCISE = Exercise("q12", "Swish", 5, ("swish",), q1.plan, q1.criteria)
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    monkeypatch.setattr(registry, "module_names", lambda: ["q11_swish"])
+    with pytest.raises(GraderError, match=r"q11_swish.py defines 'q12'.*defines q11"):
+        registry._load()
+    fake.EXERCISE = Exercise("q11", "Swish", 5, ("swish",), q1.plan, q1.criteria)
+    assert list(registry._load()) == ["q11"]
