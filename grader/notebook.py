@@ -266,7 +266,7 @@ def transform(source: str, budget: list[int] | None = None) -> str:
     by default a fresh one), which every realistic notebook does. Beyond, the same transforms
     are applied one logical line at a time after one tokenisation, in time linear in the cell:
     each rewrites only the logical line it finds, so the result is the same wherever the cell
-    is valid Python (tests/test_reading.py compares them).
+    is valid Python (tests/pipeline/test_reading.py compares them).
     """
     global _transformer
     if _transformer is None:

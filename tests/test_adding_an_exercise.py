@@ -51,13 +51,13 @@ def problems(ex: Exercise, exercises: dict[str, Exercise]) -> list[str]:
     stale = sorted(name for name, scores in expected.items() if ex.id not in scores)
     if stale:
         out.append(f"{ex.id}: tests/golden/expected.json has no score for {stale}; run "
-                   "UPDATE_SNAPSHOTS=1 pytest tests/test_golden.py and review the diff")
+                   "UPDATE_SNAPSHOTS=1 pytest tests/pipeline/test_golden.py and review the diff")
     if ex.title not in (ROOT / "tests" / "snapshots" / "solution.md").read_text():
         out.append(f"{ex.id}: tests/snapshots/solution.md does not mention {ex.title!r}; "
-                   "UPDATE_SNAPSHOTS=1 pytest tests/test_golden.py")
-    if not (ROOT / "tests" / f"test_exercise_{ex.id}.py").exists():
-        out.append(f"{ex.id}: write tests/test_exercise_{ex.id}.py: a realistic wrong answer fails each criterion, "
-                   "several correct ones pass, trivial answers score 0 (see tests/test_exercise_q1.py)")
+                   "UPDATE_SNAPSHOTS=1 pytest tests/pipeline/test_golden.py")
+    if not (ROOT / "tests" / "rubric" / f"test_exercise_{ex.id}.py").exists():
+        out.append(f"{ex.id}: write tests/rubric/test_exercise_{ex.id}.py: a realistic wrong answer fails each criterion, "
+                   "several correct ones pass, trivial answers score 0 (see tests/rubric/test_exercise_q1.py)")
     mistakes = _workload().MISTAKES
     if len(mistakes) != len(exercises):
         out.append(f"benchmarks/workload.py has {len(mistakes)} mistakes for {len(exercises)} exercises: "
@@ -83,7 +83,7 @@ def test_an_eleventh_exercise_is_told_every_file_to_update():
     found = problems(q11, {**EXERCISES, "q11": q11})
     assert [m.split(":")[0].split(" ")[0] for m in found] == ["q11"] * 5 + ["benchmarks/workload.py"]
     for file in ("tests/golden/solution.py", "samples/alice_correct.ipynb", "tests/golden/expected.json",
-                 "tests/snapshots/solution.md", "tests/test_exercise_q11.py"):
+                 "tests/snapshots/solution.md", "tests/rubric/test_exercise_q11.py"):
         assert any(file in m for m in found), file
 
 

@@ -49,7 +49,7 @@ def try_read(path):
 
 
 candidates = ["@CHECKOUT@/reference/keys.py", "@CHECKOUT@/reference", "@CHECKOUT@/grader", "@CHECKOUT@/tests",
-              "@CHECKOUT@/tests/golden/solution.py", "@CHECKOUT@/tests/test_hostile.py", "@CHECKOUT_PARENT@/shared",
+              "@CHECKOUT@/tests/golden/solution.py", "@CHECKOUT@/tests/sandbox/test_hostile.py", "@CHECKOUT_PARENT@/shared",
               "@CHECKOUT_PARENT@/shared/spec/exercises.md", "@CHECKOUT@", "@CHECKOUT_PARENT@", "/root", "/root/.bash_history", "/home",
               "/srv", "/opt", "/mnt", "/data", "/etc/shadow", "..", "../..", "../../..", "../reference",
               "../tests", "../out", "../results", "out", "results", "/tmp", "/var/tmp", "/dev/shm",

@@ -443,7 +443,7 @@ def test_report_reads_results_only_never_feedback_or_submission_files(tmp_path):
 def test_grading_a_notebook_writes_the_class_report(tmp_path):
     exe = Path(sys.executable).with_name("activation-grader")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "grader"]
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = tmp_path / "out"
     done = subprocess.run([*cmd, "grade", str(root / "tests" / "golden" / "solution.py"), "--out", str(out), "-q"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)

@@ -182,7 +182,7 @@ BAD_INPUTS = {
     "latin1.py": BadInput("unreadable", "not UTF-8"),
     "syntax_error_cell.ipynb": BadInput("graded", q1=10.0, check=_syntax_error_in_cell_2),
     "null_bytes.py": BadInput("graded", q1=10.0, check=_null_bytes_cell),
-    # saved outputs are dropped before any limit: 40 MiB of them cost nothing (the limits: tests/test_reading.py)
+    # saved outputs are dropped before any limit: 40 MiB of them cost nothing (the limits: tests/pipeline/test_reading.py)
     "huge_outputs.ipynb": BadInput("graded", q1=10.0, pad_to=40 * 2**20),
     "large_outputs_allowed.ipynb": BadInput("graded", q1=10.0, pad_to=12 * 2**20),
     "magics.ipynb": BadInput("graded", q1=10.0, check=_nothing_ran),

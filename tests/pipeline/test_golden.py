@@ -4,7 +4,7 @@ The solution is tests/golden/solution.py; the wrong, crashing and looping submis
 are derived from it by tests/variants.py. Each golden submission, and each sample, is graded with a fixed seed; its per-exercise scores
 must equal tests/golden/expected.json and its feedback must equal
 tests/snapshots/<name>.md, so any change to a message a student sees shows up
-in review. After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/test_golden.py``.
+in review. After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/pipeline/test_golden.py``.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from grader.merge import merge_shards
 from grader.record import SubmissionRecord
 from grader.report import read_record
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "solution.py"
 SBATCH = ROOT / "examples" / "slurm" / "grade-array.sbatch"
 INDEXED_JOB = ROOT / "examples" / "kubernetes" / "indexed-job.yaml"

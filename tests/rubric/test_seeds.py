@@ -19,6 +19,7 @@ from grader.probes import DEFAULT_SEED_POOL, SEED_SECRET_ENV, pool_seed, submiss
 from grader.sandbox import Limits
 
 from conftest import ROOT
+from variants import variant
 
 GOLDEN = ROOT / "tests" / "golden"
 CONTENTS = [f"# student {i}\n".encode() for i in range(400)]
@@ -93,8 +94,9 @@ def test_cached_plans_are_read_only_and_shared():
         arrays[0][...] = 0
 
 
-def _grade(path: Path, options: Options) -> dict:
-    return grade({"name": path.name, "content": path.read_bytes(), "options": options.to_dict()})
+def _grade(path: Path, options: Options, content: bytes | None = None) -> dict:
+    content = path.read_bytes() if content is None else content
+    return grade({"name": path.name, "content": content, "options": options.to_dict()})
 
 
 def _scores(record: dict) -> dict:
@@ -104,16 +106,16 @@ def _scores(record: dict) -> dict:
 
 @pytest.mark.parametrize("name", ["solution.py", "wrong_q3_q5_q7_q10.py"])
 def test_cached_plans_grade_exactly_as_fresh_ones(name, monkeypatch):
-    path = GOLDEN / name
+    path, content = GOLDEN / name, variant(name).encode()
     options = Options(seed_secret="s3cret", limits=LIMITS)
     warm._plan_cache.clear()
     try:
-        first, second = _grade(path, options), _grade(path, options)
+        first, second = _grade(path, options, content), _grade(path, options, content)
         assert (first["provenance"]["cpu"]["plans_cached"], second["provenance"]["cpu"]["plans_cached"]) == (False,
                                                                                                            True)
-        assert first["provenance"]["seed"] == second["provenance"]["seed"] == seed_of(path.read_bytes(), options)
+        assert first["provenance"]["seed"] == second["provenance"]["seed"] == seed_of(content, options)
         monkeypatch.setattr(grading, "cached_plans", lambda seed: (build_plans(seed), False))
-        fresh = _grade(path, options)
+        fresh = _grade(path, options, content)
     finally:
         close_workers()
     assert not fresh["provenance"]["cpu"]["plans_cached"]

@@ -22,7 +22,7 @@ import pytest
 from grader.exercises import EXERCISES
 from variants import derive
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_build():
@@ -649,7 +649,7 @@ SNAPSHOT = ROOT / "tests" / "snapshots" / "otter_messages.md"
 def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source, tmp_path):
     """Every message of this file's cases a student reads, in one reviewed file.
 
-    After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/test_assignment.py -k snapshot``."""
+    After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/interfaces/test_assignment.py -k snapshot``."""
     import os
 
     from grader.otter_gradescope import main
