@@ -101,7 +101,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
         _redirect_stdio()
         _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
         _confine(config, scratch, reap_fds, out_fd)
-        run_job(job, lambda obj: _write_all(out_fd, frame(obj)))
+        run_job(job, lambda obj, chunks=None: _write_all(out_fd, frame(obj, chunks)))
     except BaseException as exc:  # report, never propagate into the zygote's loop
         try:
             _write_all(out_fd, frame({"ev": "fatal", "error": f"{type(exc).__name__}: {exc}"}))
