@@ -45,10 +45,13 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
             # A new IPC namespace too: SysV shared memory, semaphores and message queues (and POSIX
             # queues) otherwise outlive the job in the host's namespace, where the next submission
             # with the same uid, or anyone, can read them.
-            _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
-            inner = os.fork()
-            if inner:
-                os._exit(_wait_exit(inner))
+            if os.getpid() == 1:  # the zygote forked us into a PID namespace of our own (worker.serve_job)
+                _unshare(CLONE_NEWNS | CLONE_NEWIPC)
+            else:  # (where it cannot: a user namespace's zygote) entered with one more fork
+                _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
+                inner = os.fork()
+                if inner:
+                    os._exit(_wait_exit(inner))
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
             _mount_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
@@ -171,7 +174,7 @@ def _fresh_keyrings(clear_user: bool) -> None:
 
 def _wait_exit(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
 def _reap_until(pid: int) -> None:
