@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.isolation import ETC, PROC, _allowed_paths, _hidden_paths, claim_uid, isolation_mode, landlock_paths
-from grader.wire import HEADER, FrameReader, WireError, frame
+from grader.wire import HEADER, Chunks, FrameReader, WireError, frame, payload
 
 PRELOAD = ("numpy", "scipy", "matplotlib", "matplotlib.pyplot")
 
@@ -81,8 +81,13 @@ class ZygoteChannel:
         self._child = FrameReader()
         self._received = 0
         try:
-            # a small control frame, then the job's own bytes, which only the child reads
-            data = json.dumps(job, allow_nan=True).encode("utf-8")
+            # a small control frame, then the job's own bytes, which only the child reads: JSON, or
+            # a binary payload whose arrays are raw bytes (``chunks``, see grader.execution.binary_job)
+            chunks = job.get("chunks")
+            if isinstance(chunks, Chunks):
+                data = payload({k: v for k, v in job.items() if k != "chunks"}, chunks)
+            else:
+                data = json.dumps(job, allow_nan=True).encode("utf-8")
             self._write(frame({"op": "job", "bytes": len(data)}) + data)
         except OSError as exc:
             raise WorkerDied(str(exc)) from None

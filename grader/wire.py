@@ -117,18 +117,19 @@ def decode_array(rec: Any, blob: Blob | None = None) -> np.ndarray:
         raw = base64.b64decode(rec["b64"].encode("ascii"), validate=True)
         if len(raw) != size * want.itemsize:
             raise WireError("array record whose data does not match its shape")
-    return np.frombuffer(raw, dtype=want).astype(ALLOWED_DTYPES[dtype]).reshape(shape)
+    return np.frombuffer(raw, dtype=want).reshape(shape).astype(ALLOWED_DTYPES[dtype])  # a copy of its own
 
 
 # --- probe arguments (trusted -> worker) -------------------------------------------------
-def encode_arg(value: Any) -> Any:
-    """Encode an argument: arrays, numbers, strings, None, lists, rng seeds."""
+def encode_arg(value: Any, chunks: Chunks | None = None) -> Any:
+    """Encode an argument: arrays, numbers, strings, None, lists, rng seeds; with ``chunks``, the
+    arrays' bytes go there (a binary job, see ``grader.execution``)."""
     if isinstance(value, np.ndarray):
-        return {"array": encode_array(value)}
+        return {"array": encode_array(value, chunks)}
     if hasattr(value, "seed") and type(value).__name__ == "Rng":
         return {"rng": int(value.seed)}
     if isinstance(value, (list, tuple)):
-        return {"list": [encode_arg(v) for v in value]}
+        return {"list": [encode_arg(v, chunks) for v in value]}
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -136,15 +137,15 @@ def encode_arg(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} to the worker")
 
 
-def decode_arg(obj: Any) -> Any:
-    """Worker side: rebuild an argument (fresh objects for every call)."""
+def decode_arg(obj: Any, blob: Blob | None = None) -> Any:
+    """Worker side: rebuild an argument (fresh objects for every call); ``blob``: the call's bytes."""
     if isinstance(obj, dict):
         if "array" in obj:
-            return decode_array(obj["array"]).copy()
+            return decode_array(obj["array"], blob)
         if "rng" in obj:
             return np.random.default_rng(int(obj["rng"]))
         if "list" in obj:
-            return [decode_arg(v) for v in obj["list"]]
+            return [decode_arg(v, blob) for v in obj["list"]]
         raise WireError("unknown argument record")
     return obj
 
@@ -300,6 +301,29 @@ def frame(obj: Any, chunks: Chunks | None = None) -> bytes:
                      *chunks.parts])
 
 
+def payload(obj: Any, chunks: Chunks | None = None) -> bytes:
+    """A frame without its length: JSON, or a binary payload with ``chunks``."""
+    return frame(obj, chunks)[HEADER.size:]
+
+
+def read_payload(data: bytes) -> tuple[Any, Blob | None]:
+    """A frame's payload as (JSON object, the :class:`Blob` of a binary frame or None)."""
+    blob = None
+    if data[:1] == BINARY:
+        if len(data) < 1 + HEADER.size:
+            raise WireError("binary frame too short")
+        (h,) = HEADER.unpack_from(data, 1)
+        start = 1 + HEADER.size
+        if h > len(data) - start:
+            raise WireError("binary frame whose header is longer than the frame")
+        blob = Blob(memoryview(data)[start + h:])
+        data = data[start:start + h]
+    try:
+        return json.loads(data), blob
+    except ValueError as exc:
+        raise WireError(f"frame is not JSON: {exc}") from None
+
+
 class FrameReader:
     """Splits a byte stream into JSON frames; refuses frames over ``max_frame`` bytes. A binary
     frame comes out as its JSON header with its bytes under ``"blob"`` (a :class:`Blob`, which no
@@ -320,20 +344,7 @@ class FrameReader:
                 break
             payload = bytes(self.buffer[HEADER.size:HEADER.size + n])
             del self.buffer[:HEADER.size + n]
-            blob = None
-            if payload[:1] == BINARY:
-                if n < 1 + HEADER.size:
-                    raise WireError("binary frame too short")
-                (h,) = HEADER.unpack_from(payload, 1)
-                start = 1 + HEADER.size
-                if h > n - start:
-                    raise WireError("binary frame whose header is longer than the frame")
-                blob = Blob(memoryview(payload)[start + h:])
-                payload = payload[start:start + h]
-            try:
-                obj = json.loads(payload)
-            except ValueError as exc:
-                raise WireError(f"frame is not JSON: {exc}") from None
+            obj, blob = read_payload(payload)
             if blob is not None and isinstance(obj, dict):
                 obj["blob"] = blob
             out.append(obj)

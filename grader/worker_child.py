@@ -13,7 +13,7 @@ import resource
 import signal
 import time
 
-from grader.wire import frame  # shipped-with-wire
+from grader.wire import frame, read_payload  # shipped-with-wire
 from grader.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_restrict  # shipped-with-wire
 from grader.confine import seccomp_restrict, start_reaper  # shipped-with-wire
 from grader.worker_isolation import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
@@ -37,7 +37,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
             os.write(got_job_fd, b"1")
         finally:
             os.close(got_job_fd)  # stdin goes back to the zygote
-        job = json.loads(raw)
+        job, blob = read_payload(raw)
         del raw
         os.setsid()
         mode = config["mode"]
@@ -106,7 +106,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
         _redirect_stdio()
         _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
         _confine(config, scratch, reap_fds, out_fd)
-        run_job(job, lambda obj, chunks=None: _write_all(out_fd, frame(obj, chunks)))
+        run_job(job, lambda obj, chunks=None: _write_all(out_fd, frame(obj, chunks)), blob)
     except BaseException as exc:  # report, never propagate into the zygote's loop
         try:
             _write_all(out_fd, frame({"ev": "fatal", "error": f"{type(exc).__name__}: {exc}"}))
