@@ -34,7 +34,7 @@ from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
 from grader.confine import empty_dir_as, end_descendants  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
-from grader.worker_child import _read_exactly, _write_all, child_main, job_dir  # shipped-with-wire
+from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 
 
 # --- the zygote: serving jobs ----------------------------------------------------------------------
@@ -229,6 +229,7 @@ def zygote_main(config: dict) -> None:
             _back_to_own_pid_namespace(_OWN_PID_NS[0])
         except OSError:
             os.close(_OWN_PID_NS.pop())
+    prepare_seccomp(config)
     _send(b"R", json.dumps({"isolation": isolation, "numpy": np.__version__, "python": sys.version.split()[0],
                             "startup_seconds": round(time.perf_counter() - started, 3)}).encode())
     requests = _ControlReader()

@@ -15,7 +15,7 @@ import time
 
 from grader.wire import frame, read_payload  # shipped-with-wire
 from grader.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_restrict  # shipped-with-wire
-from grader.confine import seccomp_restrict, start_reaper  # shipped-with-wire
+from grader.confine import seccomp_program, seccomp_restrict, start_reaper  # shipped-with-wire
 from grader.worker_isolation import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
                                      MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
                                      NAMESPACED, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
@@ -238,7 +238,18 @@ def _confine(config: dict, scratch: str, reap_fds: tuple[int, int], out_fd: int)
                    "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
         landlock_restrict(config["landlock_abi"], config["read"], config["listable"], [scratch], devices)
     if config.get("seccomp"):
-        seccomp_restrict(network=config["mode"] not in NAMESPACED)
+        seccomp_restrict(network=config["mode"] not in NAMESPACED, program=SECCOMP_PROGRAM.get("bpf"))
+
+
+#: The job's seccomp filter, compiled once by the zygote (see prepare_seccomp); jobs only load it.
+SECCOMP_PROGRAM: dict[str, bytes] = {}
+
+
+def prepare_seccomp(config: dict) -> None:
+    if config.get("seccomp"):
+        program = seccomp_program(network=config["mode"] not in NAMESPACED)
+        if program:
+            SECCOMP_PROGRAM["bpf"] = program
 
 
 def _scrub_environment(scratch: str, tmp: str) -> None:
