@@ -171,3 +171,19 @@ def test_the_seccomp_program_compiled_once_refuses_what_the_filter_refuses(netwo
     assert results[0] == results[1]
     assert results[0][:2] == [[True, errno.EPERM]] * 2 and results[0][3] == [False, 0]
     assert results[0][4] == ([True, errno.EAFNOSUPPORT] if network else [False, 0])
+
+
+def test_the_zygotes_matplotlib_cache_is_a_private_directory_or_none(tmp_path, monkeypatch):
+    from grader.sandbox import matplotlib_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = matplotlib_cache()
+    assert path == str(tmp_path / "activation-grader" / "matplotlib")
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    os.chmod(path, 0o770)  # writable by a group: not trusted with what every zygote reads
+    assert matplotlib_cache() is None
+    os.rmdir(path)
+    os.symlink(tmp_path, path)  # a link to elsewhere: refused too
+    assert matplotlib_cache() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/none")  # cannot be made: a fresh one per zygote
+    assert matplotlib_cache() is None
