@@ -29,8 +29,10 @@ docker-image: setup
 assignment: setup
 	$(BIN)/python assignments/build.py
 
+# make bench BENCH_ARGS="--scale 2000" (or --n, --skip-docker, --skip-dask: see benchmarks/throughput.py)
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf out assignments/dist .pytest_cache .hypothesis

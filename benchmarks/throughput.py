@@ -213,10 +213,10 @@ def scale_row(class_dir: Path, out: Path, secret: str | None = SECRET) -> dict:
 
 
 TRUSTED = [("read", "reading the notebook"), ("plans", "plans and answer keys"), ("send", "sending the job"),
-           ("frames", "reading frames (JSON)"), ("decode", "decoding and validating results"),
+           ("frames", "reading frames (JSON headers, raw arrays)"), ("decode", "decoding and validating results"),
            ("checks", "checks and scores")]
 CHILD = [("isolation", "fork and isolation (incl. the zygote's share)"), ("cells", "the notebook's cells"),
-         ("calls", "probe calls"), ("encode", "encoding results and frames")]
+         ("calls", "probe calls"), ("encode", "encoding and writing results")]
 
 
 def cpu_split(out: Path) -> tuple[int, dict, dict]:

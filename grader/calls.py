@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from grader.wire import ResultTooLarge, decode_arg, encode_result  # shipped-with-wire
+from grader.wire import Blob, Chunks, ResultTooLarge, decode_arg, encode_result  # shipped-with-wire
 
 # What is reported about a call (did it raise ValueError, did it modify its inputs) is decided
 # in the student's own process, so it must not follow the student's monkeypatches:
@@ -64,13 +64,15 @@ def _unchanged(before: np.ndarray, after) -> bool:
     return bool((_EQUAL(before, after) | (_ISNAN(before) & _ISNAN(after))).all())
 
 
-def run_call(ns: dict, call: dict) -> dict:
-    """Call one student function on freshly decoded arguments; report plain data."""
+def run_call(ns: dict, call: dict, chunks: Chunks | None = None, blob: Blob | None = None) -> dict:
+    """Call one student function on freshly decoded arguments; report plain data. With ``chunks``
+    the result's arrays go there as raw bytes, for a binary frame (see ``grader.wire.frame``);
+    ``blob``: the bytes of this call's arguments, when they came in a binary job."""
     func = ns.get(call["func"])
     if func is None or not callable(func):
         return {"status": "undefined"}
-    args = [decode_arg(a) for a in call["args"]]
-    kwargs = {k: decode_arg(v) for k, v in call["kwargs"].items()}
+    args = [decode_arg(a, blob) for a in call["args"]]
+    kwargs = {k: decode_arg(v, blob) for k, v in call["kwargs"].items()}
     originals = [(name, arr.copy()) for name, arr in _arrays_in(args, "argument ")]
     try:
         value = func(*args, **kwargs)
@@ -86,10 +88,16 @@ def run_call(ns: dict, call: dict) -> dict:
         # (see wire.encode_result); a result over the size the trusted side accepts is refused here,
         # where it costs this call only, instead of flooding the channel and costing the exercise
         started = _CLOCK()
-        encoded = encode_result(value)
-        ENCODING[0] += _CLOCK() - started
+        try:
+            encoded = encode_result(value, chunks=chunks)
+        finally:
+            ENCODING[0] += _CLOCK() - started
     except ResultTooLarge as exc:
+        if chunks is not None:
+            chunks.reset()
         return {"status": "invalid", "mutated": mutated, "error_message": str(exc)}
     except BaseException as exc:
+        if chunks is not None:
+            chunks.reset()
         return {"status": "invalid", "error_message": f"{type(exc).__name__}: {str(exc)[:200]}", "mutated": mutated}
     return {"status": "ok", "result": encoded, "mutated": mutated}

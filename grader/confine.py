@@ -185,14 +185,64 @@ def seccomp_available() -> bool:
     return True
 
 
-def seccomp_restrict(network: bool = True) -> bool:
+def seccomp_restrict(network: bool = True, program: bytes | None = None) -> bool:
     """Load the filter described above; False where no seccomp binding is available.
     ``network=False`` (a network namespace already has no network, and each job its own mount
-    namespace) leaves sockets and file metadata alone."""
+    namespace) leaves sockets and file metadata alone. ``program``: that filter as
+    :func:`seccomp_program` compiled it (once per zygote; compiling it is most of the cost)."""
+    if program is not None:
+        _load_program(program)
+        return True
+    f = _seccomp_filter(network)
+    if f is None:
+        return False
+    f.load()
+    return True
+
+
+def seccomp_program(network: bool = True) -> bytes | None:
+    """The filter of :func:`seccomp_restrict` as the BPF program libseccomp would load (None
+    where no seccomp binding is available)."""
+    f = _seccomp_filter(network)
+    if f is None:
+        return None
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "wb", closefd=False) as out:
+            f.export_bpf(out)
+        os.close(w)
+        w = -1
+        chunks = []
+        while chunk := os.read(r, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_program(program: bytes) -> None:
+    """What libseccomp's ``seccomp_load`` does with its program (no_new_privs is already set)."""
+    if not program or len(program) % 8 or len(program) // 8 > 0xFFFF:
+        raise OSError(errno.EINVAL, "not a seccomp program")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+    if _libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_SECCOMP): {os.strerror(err)}")
+
+
+def _seccomp_filter(network: bool):
     try:
         import pyseccomp as sc
     except Exception:
-        return False
+        return None
     deny = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(defaction=sc.ALLOW)
 
@@ -218,8 +268,7 @@ def seccomp_restrict(network: bool = True) -> bool:
     for flag in _CLONE_NEW:  # no new namespaces through clone; clone3 hides its flags in memory
         rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc then falls back to clone
-    f.load()
-    return True
+    return f
 
 
 # --- ending exactly the job's processes -------------------------------------------------------------

@@ -12,6 +12,7 @@ nothing a submission does costs more than the cell or exercise that did it.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from grader.outcomes import outcome_from_record
 from grader.probes import Plan
 from grader.sandbox import Limits, WorkerDied
 from grader.text import identifier, plain
-from grader.wire import WireError, encode_arg
+from grader.wire import Chunks, WireError, encode_arg
 
 
 class Worker(Protocol):
@@ -56,6 +57,46 @@ def wire_call(call) -> dict:
             "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
 
 
+class _WiredCall:
+    """One call as it goes into a binary job: its JSON, and its arrays' bytes (offsets from its own start)."""
+
+    __slots__ = ("id", "header", "parts", "size")
+
+    def __init__(self, call) -> None:
+        chunks = Chunks()
+        self.id = call.id
+        self.header = {"id": call.id, "func": call.func, "args": [encode_arg(a, chunks) for a in call.args],
+                       "kwargs": {k: encode_arg(v, chunks) for k, v in call.kwargs.items()}}
+        self.parts, self.size = chunks.parts, chunks.size
+
+
+#: Plans whose calls are wired already, by id (each entry leaves with its plan): a seed's plans come
+#: back from the grader's cache for every submission that draws that seed, and so do their bytes.
+_wired: dict[int, list[_WiredCall]] = {}
+
+
+def wired_calls(plan: Plan) -> list[_WiredCall]:
+    key = id(plan)
+    if key not in _wired:
+        _wired[key] = [_WiredCall(c) for c in plan.calls]
+        weakref.finalize(plan, _wired.pop, key, None)
+    return _wired[key]
+
+
+def binary_job(cells: list[str], skip_cells: list[int], exercises: list[tuple[str, list[_WiredCall]]]) -> dict:
+    """The job, its arrays as raw bytes: each call names where its own start (``at``) and size (``n``)."""
+    chunks = Chunks()
+    out = []
+    for q, calls in exercises:
+        entries = []
+        for c in calls:
+            entries.append({**c.header, "at": chunks.size, "n": c.size})
+            chunks.parts.extend(c.parts)
+            chunks.size += c.size
+        out.append({"q": q, "calls": entries})
+    return {"cells": cells, "skip_cells": skip_cells, "exercises": out, "chunks": chunks}
+
+
 def _describe_exit(info: dict) -> str:
     if info.get("killed"):
         return "was stopped"
@@ -71,7 +112,7 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: fl
     (what reading it did not use), by default the whole ``limits.timeout``."""
     limits = worker.limits
     result = Execution(outcomes={q: {} for q in plans})
-    wired = {q: [wire_call(c) for c in plan.calls] for q, plan in plans.items()}
+    wired = {q: wired_calls(plan) for q, plan in plans.items()}
     pending = [q for q, plan in plans.items() if plan.calls]  # exercises whose calls are still to be made
     start = time.monotonic()
     end = start + (limits.timeout if budget is None else min(limits.timeout, max(0.0, budget)))
@@ -80,9 +121,8 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: fl
         if time.monotonic() >= end or result.attempts > len(cells) + len(plans) + 1:
             break
         result.attempts += 1
-        job = {"cells": cells, "skip_cells": sorted(result.skipped_cells),
-               "exercises": [{"q": q, "calls": [c for c in wired[q] if c["id"] not in result.outcomes[q]]}
-                             for q in pending]}
+        job = binary_job(cells, sorted(result.skipped_cells),
+                         [(q, [c for c in wired[q] if c.id not in result.outcomes[q]]) for q in pending])
         where: tuple[str, Any] = ("start", None)
         heard = False  # any event from the child's run_job (its first is the first cell's)
         finished = False

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from grader.checks import Outcome
 from grader.text import identifier, one_line, plain
-from grader.wire import WireError, read_result
+from grader.wire import Blob, WireError, read_result
 
 STATUSES = {"ok", "raised", "undefined", "timeout", "crashed", "not-run", "invalid"}
 
@@ -26,7 +26,8 @@ def outcome_from_record(rec: Any) -> Outcome:
                        error_message=plain(rec.get("error_message")),
                        is_value_error=rec.get("is_value_error") is True, mutated=mutated)
     try:
-        decoded = read_result(rec.get("result"))
+        blob = rec.get("blob")  # the bytes of the binary frame it came in (only FrameReader makes a Blob)
+        decoded = read_result(rec.get("result"), blob if isinstance(blob, Blob) else None)
     except (WireError, ValueError, TypeError, RecursionError) as exc:
         return Outcome("invalid", error_message=plain(f"unreadable result ({exc})"))
     return Outcome("ok", value=decoded.value, mutated=mutated, source_dtype=one_line(decoded.source_dtype, 40),

@@ -2,7 +2,10 @@
 
 Arguments go from the trusted process to the worker; results come back. Both
 directions use JSON whose arrays are ``{"dtype", "shape", "b64"}`` records of raw
-little-endian bytes. The decoder on the trusted side accepts only float64,
+little-endian bytes, or, in a binary frame (see :func:`frame`), ``{"dtype",
+"shape", "off"}`` records whose bytes follow the frame's JSON header as they are
+(no base64, no JSON string to scan: most of what a result costs to send and to
+read). The decoder on the trusted side accepts only float64,
 int64 and bool arrays whose byte count matches their shape, in lists or tuples
 nested at most two deep, at most 4,000,000 elements in all, so a hostile worker
 can send wrong numbers but nothing else. Results say explicitly whether the
@@ -30,42 +33,103 @@ class WireError(ValueError):
 
 
 # --- arrays --------------------------------------------------------------------------------
-def encode_array(arr: np.ndarray) -> dict:
+_NAMES = {np.dtype(np.float64): "float64", np.dtype(np.int64): "int64", np.dtype(np.bool_): "bool"}
+_LITTLE = {name: np.dtype(t).newbyteorder("<") for name, t in ALLOWED_DTYPES.items()}
+_RECORD_KEYS, _BINARY_KEYS = frozenset(("dtype", "shape", "b64")), frozenset(("dtype", "shape", "off"))
+
+
+class Chunks:
+    """Worker side: the raw bytes of a binary frame's arrays, in the order their records name them."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> int:
+        offset = self.size
+        self.parts.append(data)
+        self.size += len(data)
+        return offset
+
+    def reset(self) -> None:
+        self.parts, self.size = [], 0
+
+
+class Blob:
+    """Trusted side: the bytes after a binary frame's header, handed out front to back.
+
+    Each array record names its offset; offsets must not go backwards or overlap, so a
+    frame's records together decode to at most the bytes it carried (no record can make
+    another read the same bytes again). Only :class:`FrameReader` makes one: nothing in a
+    frame's JSON can pose as a Blob.
+    """
+
+    __slots__ = ("data", "cursor")
+
+    def __init__(self, data: memoryview) -> None:
+        self.data, self.cursor = data, 0
+
+    def take(self, offset: Any, nbytes: int) -> memoryview:
+        if type(offset) is not int or offset < self.cursor or offset + nbytes > len(self.data):
+            raise WireError("array record whose data is not in its frame")
+        self.cursor = offset + nbytes
+        return self.data[offset:offset + nbytes]
+
+
+def encode_array(arr: np.ndarray, chunks: Chunks | None = None) -> dict:
+    """An array as a record; with ``chunks`` (a binary frame's), its bytes go there, raw."""
     arr = np.asarray(arr)
     if not arr.flags.c_contiguous:
         arr = arr.copy(order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
-    name = {np.dtype(np.float64): "float64", np.dtype(np.int64): "int64", np.dtype(np.bool_): "bool"}[arr.dtype]
-    return {"dtype": name, "shape": list(arr.shape),
-            "b64": base64.b64encode(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii")}
+    name = _NAMES[arr.dtype]
+    data = arr.astype(_LITTLE[name], copy=False).tobytes()
+    if chunks is not None:
+        return {"dtype": name, "shape": list(arr.shape), "off": chunks.add(data)}
+    return {"dtype": name, "shape": list(arr.shape), "b64": base64.b64encode(data).decode("ascii")}
 
 
-def decode_array(rec: Any) -> np.ndarray:
-    if not isinstance(rec, dict) or set(rec) != {"dtype", "shape", "b64"}:
+def decode_array(rec: Any, blob: Blob | None = None) -> np.ndarray:
+    """Validate and decode an array record; ``off`` records only with the ``blob`` of their frame."""
+    if not isinstance(rec, dict):
         raise WireError("malformed array record")
-    dtype, shape, b64 = rec["dtype"], rec["shape"], rec["b64"]
-    if dtype not in ALLOWED_DTYPES or not isinstance(shape, list) or not isinstance(b64, str):
+    keys = rec.keys()
+    binary = blob is not None and keys == _BINARY_KEYS
+    if not binary and keys != _RECORD_KEYS:
+        raise WireError("malformed array record")
+    dtype, shape = rec["dtype"], rec["shape"]
+    if dtype not in ALLOWED_DTYPES or not isinstance(shape, list) or not (binary or isinstance(rec["b64"], str)):
         raise WireError(f"array record with dtype {dtype!r}")
-    if len(shape) > 8 or not all(type(n) is int and 0 <= n <= MAX_ELEMENTS for n in shape):
+    if len(shape) > 8:
         raise WireError("array record with an invalid shape")
-    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    size = 1
+    for n in shape:
+        if type(n) is not int or not 0 <= n <= MAX_ELEMENTS:
+            raise WireError("array record with an invalid shape")
+        size *= n
     if size > MAX_ELEMENTS:
         raise WireError("array record too large")
-    raw = base64.b64decode(b64.encode("ascii"), validate=True)
-    want = np.dtype(ALLOWED_DTYPES[dtype]).newbyteorder("<")
-    if len(raw) != size * want.itemsize:
-        raise WireError("array record whose data does not match its shape")
-    return np.frombuffer(raw, dtype=want).astype(ALLOWED_DTYPES[dtype]).reshape(shape)
+    want = _LITTLE[dtype]
+    if binary:
+        raw = blob.take(rec["off"], size * want.itemsize)
+    else:
+        raw = base64.b64decode(rec["b64"].encode("ascii"), validate=True)
+        if len(raw) != size * want.itemsize:
+            raise WireError("array record whose data does not match its shape")
+    return np.frombuffer(raw, dtype=want).reshape(shape).astype(ALLOWED_DTYPES[dtype])  # a copy of its own
 
 
 # --- probe arguments (trusted -> worker) -------------------------------------------------
-def encode_arg(value: Any) -> Any:
-    """Encode an argument: arrays, numbers, strings, None, lists, rng seeds."""
+def encode_arg(value: Any, chunks: Chunks | None = None) -> Any:
+    """Encode an argument: arrays, numbers, strings, None, lists, rng seeds; with ``chunks``, the
+    arrays' bytes go there (a binary job, see ``grader.execution``)."""
     if isinstance(value, np.ndarray):
-        return {"array": encode_array(value)}
+        return {"array": encode_array(value, chunks)}
     if hasattr(value, "seed") and type(value).__name__ == "Rng":
         return {"rng": int(value.seed)}
     if isinstance(value, (list, tuple)):
-        return {"list": [encode_arg(v) for v in value]}
+        return {"list": [encode_arg(v, chunks) for v in value]}
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -73,15 +137,15 @@ def encode_arg(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} to the worker")
 
 
-def decode_arg(obj: Any) -> Any:
-    """Worker side: rebuild an argument (fresh objects for every call)."""
+def decode_arg(obj: Any, blob: Blob | None = None) -> Any:
+    """Worker side: rebuild an argument (fresh objects for every call); ``blob``: the call's bytes."""
     if isinstance(obj, dict):
         if "array" in obj:
-            return decode_array(obj["array"]).copy()
+            return decode_array(obj["array"], blob)
         if "rng" in obj:
             return np.random.default_rng(int(obj["rng"]))
         if "list" in obj:
-            return [decode_arg(v) for v in obj["list"]]
+            return [decode_arg(v, blob) for v in obj["list"]]
         raise WireError("unknown argument record")
     return obj
 
@@ -102,8 +166,9 @@ class ResultTooLarge(ValueError):
     """A result over :data:`MAX_ELEMENTS` elements (in one array or in all together)."""
 
 
-def encode_result(value: Any, depth: int = 0, _budget: list | None = None) -> dict:
-    """Worker side: a returned object as a result tree (see above).
+def encode_result(value: Any, depth: int = 0, _budget: list | None = None, chunks: Chunks | None = None) -> dict:
+    """Worker side: a returned object as a result tree (see above); with ``chunks``, the arrays'
+    bytes go there (for a binary frame) instead of into the tree.
 
     Raises TypeError/ValueError for anything that is not numeric, and
     :class:`ResultTooLarge` beyond the element budget: the worker reports
@@ -115,16 +180,16 @@ def encode_result(value: Any, depth: int = 0, _budget: list | None = None) -> di
         arr = _regular(value)
         several = kind == "tuple" and depth < MAX_DEPTH and len(value) <= MAX_ITEMS
         if arr is not None and not (several and arr.ndim > 1):
-            return _leaf(arr, str(arr.dtype), budget, value, container=kind)
+            return _leaf(arr, str(arr.dtype), budget, value, chunks, container=kind)
         # a tuple of arrays is several results: each item keeps its own dtype
         if depth >= MAX_DEPTH:
             raise TypeError(f"a {kind} nested more than {MAX_DEPTH} deep whose items do not form one array")
         if len(value) > MAX_ITEMS:
             raise TypeError(f"a {kind} of {len(value)} items that do not form one array (items of different "
                             f"shapes or types)")
-        return {kind: [encode_result(v, depth + 1, budget) for v in value]}
+        return {kind: [encode_result(v, depth + 1, budget, chunks) for v in value]}
     arr = np.asarray(value)
-    return _leaf(arr, str(arr.dtype), budget, value)
+    return _leaf(arr, str(arr.dtype), budget, value, chunks)
 
 
 def _regular(value: Any) -> np.ndarray | None:
@@ -138,7 +203,8 @@ def _regular(value: Any) -> np.ndarray | None:
     return arr
 
 
-def _leaf(arr: np.ndarray, source: str, budget: list, original: Any, container: str = "") -> dict:
+def _leaf(arr: np.ndarray, source: str, budget: list, original: Any, chunks: Chunks | None,
+          container: str = "") -> dict:
     size = int(arr.size)
     if size > MAX_ELEMENTS:
         raise ResultTooLarge(f"an array of {size:,} elements, more than the {MAX_ELEMENTS:,} the grader accepts")
@@ -156,7 +222,7 @@ def _leaf(arr: np.ndarray, source: str, budget: list, original: Any, container: 
     else:
         raise TypeError(f"result of type {type(original).__name__} with dtype {source}")
     out = np.array(out, copy=True)  # a plain ndarray, never a subclass
-    node = {"value": encode_array(out), "source_dtype": source}
+    node = {"value": encode_array(out, chunks), "source_dtype": source}
     if container:
         node["container"] = container
     return node
@@ -177,12 +243,13 @@ class Decoded:
         self.value, self.source_dtype, self.container = value, source_dtype, container
 
 
-def read_result(obj: Any) -> Decoded:
-    """Trusted side: validate a result tree from the (untrusted) worker and decode it."""
-    return _read(obj, 0, [MAX_ELEMENTS])
+def read_result(obj: Any, blob: Blob | None = None) -> Decoded:
+    """Trusted side: validate a result tree from the (untrusted) worker and decode it; ``blob``:
+    the bytes of the binary frame it came in, if it did."""
+    return _read(obj, 0, [MAX_ELEMENTS], blob)
 
 
-def _read(obj: Any, depth: int, budget: list) -> Decoded:
+def _read(obj: Any, depth: int, budget: list, blob: Blob | None) -> Decoded:
     if not isinstance(obj, dict):
         raise WireError("malformed result record")
     for kind in ("tuple", "list"):
@@ -190,7 +257,7 @@ def _read(obj: Any, depth: int, budget: list) -> Decoded:
             items = obj[kind]
             if set(obj) != {kind} or depth >= MAX_DEPTH or not isinstance(items, list) or len(items) > MAX_ITEMS:
                 raise WireError(f"malformed {kind} record")
-            parts = tuple(_read(v, depth + 1, budget).value for v in items)
+            parts = tuple(_read(v, depth + 1, budget, blob).value for v in items)
             return Decoded(parts, kind, kind)
     if "value" in obj and set(obj) <= {"value", "source_dtype", "container"}:
         source = obj.get("source_dtype", "")
@@ -198,7 +265,7 @@ def _read(obj: Any, depth: int, budget: list) -> Decoded:
         container = obj.get("container", "")
         if container not in ("", "list", "tuple"):
             raise WireError("malformed result record")
-        arr = decode_array(obj["value"])
+        arr = decode_array(obj["value"], blob)
         if arr.size > budget[0]:
             raise WireError("result too large")
         budget[0] -= arr.size
@@ -218,17 +285,49 @@ def decode_result(obj: Any) -> tuple[Any, str]:
 
 
 # --- framing -------------------------------------------------------------------------------
+# A frame is a 4-byte big-endian length and a payload: JSON, or, for a payload that starts with a
+# zero byte (which no JSON does), a binary frame: 4 bytes of header length, the JSON header, then
+# the raw bytes its ``off`` array records point into.
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
+BINARY = b"\0"
 
 
-def frame(obj: Any) -> bytes:
+def frame(obj: Any, chunks: Chunks | None = None) -> bytes:
     data = json.dumps(obj, allow_nan=True).encode("utf-8")
-    return HEADER.pack(len(data)) + data
+    if chunks is None:
+        return HEADER.pack(len(data)) + data
+    return b"".join([HEADER.pack(1 + HEADER.size + len(data) + chunks.size), BINARY, HEADER.pack(len(data)), data,
+                     *chunks.parts])
+
+
+def payload(obj: Any, chunks: Chunks | None = None) -> bytes:
+    """A frame without its length: JSON, or a binary payload with ``chunks``."""
+    return frame(obj, chunks)[HEADER.size:]
+
+
+def read_payload(data: bytes) -> tuple[Any, Blob | None]:
+    """A frame's payload as (JSON object, the :class:`Blob` of a binary frame or None)."""
+    blob = None
+    if data[:1] == BINARY:
+        if len(data) < 1 + HEADER.size:
+            raise WireError("binary frame too short")
+        (h,) = HEADER.unpack_from(data, 1)
+        start = 1 + HEADER.size
+        if h > len(data) - start:
+            raise WireError("binary frame whose header is longer than the frame")
+        blob = Blob(memoryview(data)[start + h:])
+        data = data[start:start + h]
+    try:
+        return json.loads(data), blob
+    except ValueError as exc:
+        raise WireError(f"frame is not JSON: {exc}") from None
 
 
 class FrameReader:
-    """Splits a byte stream into JSON frames; refuses frames over ``max_frame`` bytes."""
+    """Splits a byte stream into JSON frames; refuses frames over ``max_frame`` bytes. A binary
+    frame comes out as its JSON header with its bytes under ``"blob"`` (a :class:`Blob`, which no
+    JSON can make: whatever the header itself says under that key is replaced)."""
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.buffer = bytearray()
@@ -245,8 +344,8 @@ class FrameReader:
                 break
             payload = bytes(self.buffer[HEADER.size:HEADER.size + n])
             del self.buffer[:HEADER.size + n]
-            try:
-                out.append(json.loads(payload))
-            except ValueError as exc:
-                raise WireError(f"frame is not JSON: {exc}") from None
+            obj, blob = read_payload(payload)
+            if blob is not None and isinstance(obj, dict):
+                obj["blob"] = blob
+            out.append(obj)
         return out

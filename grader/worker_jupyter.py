@@ -8,6 +8,7 @@ import builtins
 import sys
 import types
 
+from grader.wire import Blob, Chunks  # shipped-with-wire
 from grader.calls import ENCODING, _CLOCK, describe_error, run_call  # shipped-with-wire
 
 # functions below resolve builtins in this snapshot, not in what the student's code patches
@@ -69,7 +70,11 @@ def run_cells(cells: list[str], skip: set[int], ns: dict, emit) -> None:
         emit({"ev": "cell_done", "i": i, "error": error})
 
 
-def run_job(job: dict, emit) -> None:
+def run_job(job: dict, emit, blob: Blob | None = None) -> None:
+    """Run the cells, then every call; ``emit(obj, chunks=None)`` writes one frame (a binary one
+    with ``chunks``). Each result goes out as soon as it is made, in its own frame: whatever a
+    later call does (hang, kill the process), what came before has reached the grader. ``blob``:
+    the bytes of a binary job, where each call's arrays are (from ``at``, ``n`` bytes)."""
     setup = _CLOCK()  # this process's CPU before the first cell: its share of the isolation
     ns = fresh_namespace()
     run_cells(job["cells"], set(job.get("skip_cells", ())), ns, emit)
@@ -78,9 +83,12 @@ def run_job(job: dict, emit) -> None:
     for exercise in job["exercises"]:
         emit({"ev": "exercise", "q": exercise["q"]})
         for call in exercise["calls"]:
-            result = run_call(ns, call)
+            chunks = Chunks()
+            at, n = call.get("at"), call.get("n")
+            own = Blob(blob.data[at:at + n]) if blob is not None and type(at) is int and type(n) is int else None
+            result = run_call(ns, call, chunks, own)
             started = _CLOCK()
-            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **result})
+            emit({"ev": "result", "q": exercise["q"], "id": call["id"], **result}, chunks if chunks.parts else None)
             ENCODING[0] += _CLOCK() - started
     probes = _CLOCK()  # the calls, and encoding their results (encode_result, then the frames)
     emit({"ev": "done", "cpu": {"setup": setup, "cells": cells - setup, "calls": probes - cells - ENCODING[0],

@@ -350,3 +350,48 @@ def test_a_job_that_never_starts_is_retried_once_then_an_error(monkeypatch, solu
     record = grade({"name": "correct.py", "content": solution_source.encode(), "options": OPTIONS.to_dict()})
     assert record["status"] == "error" and record["score"] == 0
     assert "sandbox failed, not the submission" in record["message"]
+
+
+def test_a_binary_job_gives_the_student_the_same_arguments_and_the_grader_the_same_results():
+    """The job's arrays cross as raw bytes (grader.execution.binary_job): every call gets fresh
+    arrays equal to those a JSON job gives, and the results decode to the same outcomes."""
+    from grader.calls import run_call
+    from grader.execution import binary_job, wire_call, wired_calls
+    from grader.outcomes import outcome_from_record
+    from grader.probes import Call, Plan, Rng
+    from grader.wire import FrameReader, frame, payload, read_payload
+    from grader.worker_jupyter import run_job
+
+    calls = [Call("a", "f", (np.arange(6.0).reshape(2, 3),)), Call("b", "f", (np.zeros(0),), {"axis": 0}),
+             Call("c", "g", ([np.eye(2), np.ones(3)], Rng(3), "relu", 2.5), {"w": np.array([True, False])}),
+             Call("d", "h", ())]
+    plan = Plan("q", 1, calls)
+    assert wired_calls(plan) is wired_calls(plan)  # wired once per plan
+    job = binary_job(["def f(x, axis=None):\n    x *= 2\n    return x\n",
+                      "def g(xs, rng, name, s, w):\n    return (xs[0] * s, rng.normal(size=2), w)\n",
+                      "def h():\n    return [1, 2]\n"], [], [("q", wired_calls(plan)[1:]), ("r", wired_calls(plan)[:1])])
+    header, blob = read_payload(payload({k: v for k, v in job.items() if k != "chunks"}, job["chunks"]))
+    frames = []
+    import builtins
+    import sys
+
+    saved = sys.modules["__main__"], sys.argv, builtins.input  # run_job makes a fresh kernel's __main__
+    try:
+        run_job(header, lambda obj, chunks=None: frames.append(frame(obj, chunks)), blob)
+    finally:
+        sys.modules["__main__"], sys.argv, builtins.input = saved
+    events = [ev for ev in FrameReader().feed(b"".join(frames)) if ev.get("ev") == "result"]
+    assert [ev["id"] for ev in events] == ["b", "c", "d", "a"]
+    for ev in events:
+        call = next(c for c in calls if c.id == ev["id"])
+        ns: dict = {}
+        for cell in job["cells"]:
+            exec(cell, ns)
+        want = outcome_from_record(json.loads(json.dumps(run_call(ns, wire_call(call)))))
+        got = outcome_from_record(ev)
+        assert (got.status, got.mutated, got.container) == (want.status, want.mutated, want.container)
+        flat = lambda v: [v] if isinstance(v, np.ndarray) else [x for item in v for x in flat(item)]  # noqa: E731
+        assert all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(flat(got.value), flat(want.value),
+                                                                                strict=True))
+    assert next(ev for ev in events if ev["id"] == "a")["mutated"] == ["argument 1"]  # its own copy, changed
+    assert np.array_equal(calls[0].args[0], np.arange(6.0).reshape(2, 3))  # the plan's array untouched

@@ -11,6 +11,8 @@ harm nothing and leave nothing running; the correct notebook after it must score
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -130,3 +132,58 @@ def test_an_allowed_directory_holding_the_grader_is_split(tmp_path):
     readable, listable = landlock_paths([str(site)], [str(site / "grader"), str(site / "reference")])
     assert listable == [str(site)]
     assert sorted(readable) == sorted(str(site / n) for n in ("numpy", "scipy", "six.py"))
+
+
+@pytest.mark.parametrize("network", [True, False])
+def test_the_seccomp_program_compiled_once_refuses_what_the_filter_refuses(network):
+    """Zygotes compile the job's filter once (grader.confine.seccomp_program) and every job loads
+    those bytes: in a throw-away child, they refuse what libseccomp's own load refuses."""
+    from grader import confine
+
+    program = confine.seccomp_program(network=network)
+    if program is None:
+        pytest.skip("no seccomp binding here")
+    results = []
+    for precompiled in (True, False):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            code = 1
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, as the job sets it first
+                confine.seccomp_restrict(network=network, program=program if precompiled else None)
+                outcome = []
+                for number, args in ((29, (0, 4096, 0o1600)), (248, (0, 0, 0, 0, 0)), (272, (0,)), (39, ())):
+                    ret = libc.syscall(number, *args)  # shmget, add_key, unshare(0), getpid
+                    outcome.append((ret == -1, ctypes.get_errno() if ret == -1 else 0))
+                sock = libc.syscall(41, 2, 1, 0)  # socket(AF_INET, SOCK_STREAM)
+                outcome.append((sock == -1, ctypes.get_errno() if sock == -1 else 0))
+                os.write(w, json.dumps(outcome).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        data = os.read(r, 4096)
+        os.close(r)
+        os.waitpid(pid, 0)
+        results.append(json.loads(data))
+    assert results[0] == results[1]
+    assert results[0][:2] == [[True, errno.EPERM]] * 2 and results[0][3] == [False, 0]
+    assert results[0][4] == ([True, errno.EAFNOSUPPORT] if network else [False, 0])
+
+
+def test_the_zygotes_matplotlib_cache_is_a_private_directory_or_none(tmp_path, monkeypatch):
+    from grader.sandbox import matplotlib_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = matplotlib_cache()
+    assert path == str(tmp_path / "activation-grader" / "matplotlib")
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    os.chmod(path, 0o770)  # writable by a group: not trusted with what every zygote reads
+    assert matplotlib_cache() is None
+    os.rmdir(path)
+    os.symlink(tmp_path, path)  # a link to elsewhere: refused too
+    assert matplotlib_cache() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/none")  # cannot be made: a fresh one per zygote
+    assert matplotlib_cache() is None

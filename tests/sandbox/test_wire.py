@@ -105,3 +105,80 @@ def test_results_say_whether_a_list_or_a_tuple_was_returned():
     assert set(encode_result((np.ones(2), np.zeros(2)))) == {"tuple"}  # several results, each its own dtype
     decoded, _ = decode_result(json.loads(json.dumps(encode_result([np.ones(2), np.zeros(2)]))))
     assert type(decoded) is np.ndarray and decoded.shape == (2, 2)  # a list of rows is one array
+
+
+# --- binary frames: a result's arrays as raw bytes after a small JSON header -----------------------
+def _binary(value):
+    from grader.wire import Chunks
+
+    chunks = Chunks()
+    tree = encode_result(value, chunks=chunks)
+    (obj,) = FrameReader().feed(frame({"ev": "result", "status": "ok", "result": tree}, chunks))
+    return obj
+
+
+@pytest.mark.parametrize("value", [np.arange(6.0).reshape(2, 3), 3, [1, 2, 3], (1.0, 2.0), np.array([True, False]),
+                                   (np.ones((2, 3)), np.zeros(2)), [np.ones((2, 3)), np.ones(2)], np.zeros((0, 4)),
+                                   (np.eye(2), (np.ones(3), 2.0))])
+def test_binary_frames_decode_to_what_the_json_encoding_gives(value):
+    obj = _binary(value)
+    assert "b64" not in json.dumps({k: v for k, v in obj.items() if k != "blob"})
+    via_json = outcome_from_record({"status": "ok", "result": json.loads(json.dumps(encode_result(value)))})
+    via_binary = outcome_from_record(obj)
+    assert via_binary.status == via_json.status == "ok"
+    assert (via_binary.source_dtype, via_binary.container) == (via_json.source_dtype, via_json.container)
+    flat = lambda v: [v] if isinstance(v, np.ndarray) else [x for item in v for x in flat(item)]  # noqa: E731
+    for a, b in zip(flat(via_binary.value), flat(via_json.value), strict=True):
+        assert type(a) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        assert a.flags.writeable  # a copy of its own, not a view of the frame
+
+
+def _forged(header: dict, data: bytes) -> bytes:
+    head = json.dumps(header).encode()
+    payload = b"\0" + len(head).to_bytes(4, "big") + head + data
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def _rec(off, shape=(2,)):
+    return {"status": "ok", "result": {"value": {"dtype": "float64", "shape": list(shape), "off": off},
+                                       "source_dtype": "float64"}}
+
+
+@pytest.mark.parametrize("result, data", [
+    (_rec(8)["result"], b"\0" * 16),  # past the end
+    (_rec(-8)["result"], b"\0" * 16),  # before the start
+    (_rec("0")["result"], b"\0" * 16),  # not an int
+    (_rec(True)["result"], b"\0" * 16),  # a bool is not an offset
+    ({"tuple": [_rec(0)["result"], _rec(0)["result"]]}, b"\0" * 16),  # the same bytes twice (no aliasing)
+    ({"tuple": [_rec(8, (1,))["result"], _rec(0, (1,))["result"]]}, b"\0" * 16),  # going backwards
+    (_rec(0, (10**6,))["result"], b"\0" * 16),  # a shape the bytes do not cover
+])
+def test_forged_binary_records_become_invalid_outcomes(result, data):
+    (obj,) = FrameReader().feed(_forged({"ev": "result", "status": "ok", "result": result}, data))
+    assert outcome_from_record(obj).status == "invalid"
+
+
+def test_only_a_binary_frame_carries_bytes_and_json_cannot_pose_as_them():
+    # an "off" record in a JSON frame (with or without a "blob" key of its own) is refused
+    forged = {"ev": "result", **_rec(0), "blob": "AAAAAAAAAAAAAAAAAAAAAA=="}
+    (obj,) = FrameReader().feed(frame(forged))
+    assert outcome_from_record(obj).status == "invalid"
+    assert outcome_from_record(_rec(0)).status == "invalid"
+    # a binary frame's own "blob" key is replaced by its real bytes
+    (obj,) = FrameReader().feed(_forged({**_rec(0), "blob": [1, 2]}, np.array([1.5, 2.5]).tobytes()))
+    assert np.array_equal(outcome_from_record(obj).value, [1.5, 2.5])
+
+
+@pytest.mark.parametrize("raw", [
+    b"\0\0\0\3\0\0\0",  # too short for its header length
+    b"\0\0\0\5\0\0\0\0\x09",  # a header longer than the frame
+    b"\0\0\0\7\0\0\0\0\2{x",  # a header that is not JSON
+])
+def test_malformed_binary_frames_are_refused(raw):
+    with pytest.raises(WireError):
+        FrameReader().feed(raw)
+
+
+def test_a_binary_frame_that_is_not_an_object_comes_out_as_it_is():
+    (obj,) = FrameReader().feed(_forged([1, 2], b"abc"))  # type: ignore[arg-type]
+    assert obj == [1, 2]  # the driver refuses it as "a frame that is not an object"
