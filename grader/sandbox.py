@@ -198,10 +198,15 @@ class Zygote(ZygoteChannel):
     def command(self, config: dict) -> list[str]:
         return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]
 
+    def matplotlib_dir(self, config: dict) -> str:
+        """The user's font cache where student code cannot write to it; in ``none`` mode, where it
+        could (and so reach the next zygote's import), a fresh directory per zygote."""
+        return (matplotlib_cache() if self.mode != "none" else None) or config["scratch_base"]
+
     def start(self) -> dict:
         config = self.config()
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-               "MPLCONFIGDIR": matplotlib_cache() or config["scratch_base"], "OPENBLAS_NUM_THREADS": "1",
+               "MPLCONFIGDIR": self.matplotlib_dir(config), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1"}
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
