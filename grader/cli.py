@@ -93,10 +93,10 @@ def main() -> None:
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
           executor, scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
-    from grader import batch
-    from grader.executors import default_jobs
     from grader.sandbox import Limits
+    from grader.submissions import collect, shard_of
     from grader.tasks import Options
+    from grader.warm import prestart
 
     limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
     options = Options(seed=seed, seed_secret=seed_secret or None, sandbox=sandbox, limits=limits, image=image,
@@ -106,16 +106,22 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
         from grader.isolation import isolation_mode, require
 
         require(isolation_mode(isolation), require_isolation)  # IsolationUnavailable is a GraderError
-    items = batch.collect(list(paths))
+    items = collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb or .py files found in the given paths")
+    inline = executor != "dask" and (len(shard_of(items, shard)) == 1 or jobs == 1)
+    if inline:  # this process grades: its worker starts now, while the rubric is imported and the first read
+        prestart(options)
+    from grader import batch
+    from grader.executors import default_jobs
+
     jobs = jobs or default_jobs()
     pool = None
     if executor == "dask":
         from grader.executors import dask_executor
 
         pool = dask_executor(scheduler)
-    elif len(batch.shard_of(items, shard)) == 1 or jobs == 1:
+    elif inline:
         from grader.executors import InlineExecutor
 
         pool = InlineExecutor()

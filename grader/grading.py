@@ -23,7 +23,8 @@ from grader.record import TIMEOUT, Cells, CellError, CriterionRecord, ExerciseRe
 from grader.scoring import ExerciseScore, score_exercise
 from grader.tasks import Options, grader_version, now, seed_of, task_key
 from grader.text import file_name, plain
-from grader.warm import build_plans, cached_plans, get_worker
+from grader.plans import build_plans, cached_plans
+from grader.warm import get_worker
 
 
 class _Timed:

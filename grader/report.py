@@ -6,7 +6,6 @@ submission wrote.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -17,24 +16,9 @@ from typing import Any, Iterable
 
 from grader.exercises import EXERCISES
 from grader.record import RecordError, SubmissionRecord
-from grader.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain
+from grader.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain, safe_name
 
 CSV_COLUMNS = ["file", *EXERCISES, "total", "possible", "status"]
-
-
-def safe_name(name: str) -> str:
-    """A file-system-safe stem for ``results/<name>.json`` and ``feedback/<name>.md``.
-
-    Only ``[A-Za-z0-9._-]``, never starting with ``.`` or ``-`` (a hidden file, a shell option),
-    at most 100 characters: a longer name is cut and keeps a digest of the whole, so that two
-    long names sharing their start still get two files.
-    """
-    stem = re.sub(r"\.(ipynb|py)$", "", name)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "submission"
-    if len(safe) > 100:
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-        safe = f"{safe[:89].rstrip('._-')}-{digest}"
-    return safe
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -204,6 +204,16 @@ class Zygote(ZygoteChannel):
         return (matplotlib_cache() if self.mode != "none" else None) or config["scratch_base"]
 
     def start(self) -> dict:
+        """Launch the worker and wait until it has imported what submissions use and isolated itself."""
+        self.launch()
+        return self.wait_ready()
+
+    @property
+    def launched(self) -> bool:
+        return self.proc is not None
+
+    def launch(self) -> None:
+        """Start the worker's interpreter and return at once (:meth:`wait_ready` waits for it)."""
         config = self.config()
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "MPLCONFIGDIR": self.matplotlib_dir(config), "OPENBLAS_NUM_THREADS": "1",
@@ -214,6 +224,9 @@ class Zygote(ZygoteChannel):
                                      start_new_session=True)
         self._out = self.proc.stdout.fileno()
         self._buffer = bytearray()
+
+    def wait_ready(self) -> dict:
+        """The worker's first message: what isolation holds (``info``); WorkerDied if it never came."""
         kind, payload = self._next_message(time.monotonic() + 120)
         if kind != b"R":
             raise WorkerDied("the worker did not start")
@@ -231,6 +244,9 @@ class Zygote(ZygoteChannel):
             return ""
 
     def close(self) -> None:
+        if self.proc and self.proc.poll() is None and not self.info:  # launched, never used: our own child
+            self.proc.kill()
+            self.proc.wait()
         if self.proc and self.proc.poll() is None:
             try:
                 self.proc.stdin.write(frame({"op": "quit"}))

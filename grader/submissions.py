@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.notebook import submission_files
-from grader.report import safe_name
-from grader.text import file_name
+from grader.text import file_name, safe_name
 
 
 def collect(paths: list[Path]) -> list[tuple[str, Path]]:

@@ -20,6 +20,7 @@ without changing text that was already clean.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from typing import Any
@@ -172,3 +173,18 @@ def csv_cell(value: Any) -> Any:
     if text.lstrip(" ").startswith(_FORMULA_START):
         return "'" + text
     return text
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe stem for ``results/<name>.json`` and ``feedback/<name>.md``.
+
+    Only ``[A-Za-z0-9._-]``, never starting with ``.`` or ``-`` (a hidden file, a shell option),
+    at most 100 characters: a longer name is cut and keeps a digest of the whole, so that two
+    long names sharing their start still get two files.
+    """
+    stem = re.sub(r"\.(ipynb|py)$", "", name)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "submission"
+    if len(safe) > 100:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        safe = f"{safe[:89].rstrip('._-')}-{digest}"
+    return safe

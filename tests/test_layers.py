@@ -39,7 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*"),
-    "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.grading", "grader.executors",
+    "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
                  "grader.submissions", "grader.regrade", "grader.batch", "grader.merge"),
     "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
 }

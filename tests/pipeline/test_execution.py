@@ -15,7 +15,8 @@ import pytest
 
 from grader.grading import grade
 from grader.tasks import Options
-from grader.warm import build_plans, close_workers, get_worker
+from grader.plans import build_plans
+from grader.warm import close_workers, get_worker
 from grader.sandbox import ETC, Limits, _allowed_paths
 
 from conftest import ROOT

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import grading, warm
+from grader import grading
+from grader import plans as plan_cache
 from grader.grading import grade
 from grader.tasks import Options, seed_of, task_key
-from grader.warm import build_plans, cached_plans, close_workers
+from grader.plans import build_plans, cached_plans
+from grader.warm import close_workers
 from grader.probes import DEFAULT_SEED_POOL, SEED_SECRET_ENV, pool_seed, submission_seed
 from grader.sandbox import Limits
 
@@ -84,7 +86,7 @@ def test_the_key_follows_the_secret():
 
 
 def test_cached_plans_are_read_only_and_shared():
-    warm._plan_cache.clear()
+    plan_cache._plan_cache.clear()
     plans, hit = cached_plans(11)
     again, hit_again = cached_plans(11)
     assert (hit, hit_again) == (False, True) and again is plans
@@ -108,7 +110,7 @@ def _scores(record: dict) -> dict:
 def test_cached_plans_grade_exactly_as_fresh_ones(name, monkeypatch):
     path, content = GOLDEN / name, variant(name).encode()
     options = Options(seed_secret="s3cret", limits=LIMITS)
-    warm._plan_cache.clear()
+    plan_cache._plan_cache.clear()
     try:
         first, second = _grade(path, options, content), _grade(path, options, content)
         assert (first["provenance"]["cpu"]["plans_cached"], second["provenance"]["cpu"]["plans_cached"]) == (False,
