@@ -214,11 +214,15 @@ def csv_row(record: SubmissionRecord) -> dict[str, Any]:
 
 
 def write_grades_csv(out_dir: Path, records: Iterable[SubmissionRecord]) -> Path:
+    return write_grades_rows(out_dir, [tuple(row[c] for c in CSV_COLUMNS) for row in map(csv_row, records)])
+
+
+def write_grades_rows(out_dir: Path, rows: Iterable[tuple]) -> Path:
+    """``final_grades.csv`` from rows of :func:`csv_row`'s values in ``CSV_COLUMNS`` order (a batch keeps only those)."""
     path = out_dir / "final_grades.csv"
-    rows = [csv_row(r) for r in records]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
     writer.writerows(rows)
     atomic_write(path, buf.getvalue())
     return path
