@@ -177,13 +177,28 @@ def _read_directory(d: Path, warnings: list[str]) -> list[Source]:
     sources = []
     for path in sorted(results.glob("*.json")):
         try:  # read once, as the merge and as the class report will use it
-            data = record_json(path)
-            record, shown = record_from_json(path, data), Submission(record_from_json(path, data, printable))
+            record, shown = _read_twice(path)
         except NotARecord:
             warnings.append(f"{path} is not a grader result file (damaged, or from another tool); skipped.")
             continue
         sources.append(Source(record, path, d / "feedback" / f"{path.stem}.md", _graded_at(record, path), shown))
     return sources
+
+
+def _read_twice(path: Path) -> tuple[SubmissionRecord, Submission]:
+    """The record in ``path``, and the same record as the class report reads it (every string printable).
+    Built once when every string is printable already (nearly always): then the two are the same record."""
+    data = record_json(path)
+    changed = False
+
+    def convert(text: str) -> str:
+        nonlocal changed
+        out = printable(text)
+        changed = changed or out is not text
+        return out
+
+    shown = record_from_json(path, data, convert)
+    return (record_from_json(path, data) if changed else shown), Submission(shown)
 
 
 def _distinct(sources: list[Source]) -> list[Source]:
