@@ -138,7 +138,7 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
                 try:
                     record = SubmissionRecord.from_dict(future.result())
                 except BaseException as exc:  # a worker process died, the cluster failed ...
-                    record = error_record(name, path.read_bytes(), options, exc)
+                    record = error_record(name, _content(path), options, exc)
                 del future
                 if name in previous:
                     old = read_record(out_dir / "results" / f"{safe_name(name)}.json")
@@ -158,6 +158,15 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
     batch.entries = [entries[name] for name, _ in items]
     write_grades_rows(out_dir, [e.row for e in batch.entries])
     return batch
+
+
+def _content(path: Path) -> bytes:
+    """The submission's bytes again, for the key of an error record; none if it is gone (an error is never
+    reused, so that key only has to be a key)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tuple[tuple, object]]:
