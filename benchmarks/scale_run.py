@@ -3,9 +3,10 @@
     python benchmarks/scale_run.py DIR OUT JOBS      (the seed secret from ACTIVATION_GRADER_SEED_SECRET)
 
 Prints one JSON object: seconds of the batch, the trusted processes' peak memory (this process, which
-holds every record, by ``resource.getrusage``; each pool process, which builds answer keys and runs
-the checks, by its VmHWM just before the pool ends), and this process's CPU for writing the results.
-Started by benchmarks/throughput.py for its scaling rows.
+hands out the tasks and writes every result, keeping one small entry per submission, by
+``resource.getrusage``; each pool process, which builds answer keys and runs the checks, by its VmHWM
+just before the pool ends), and this process's CPU for writing the results. Started by
+benchmarks/throughput.py for its scaling rows (which then time ``report`` and ``merge`` on the results).
 """
 from __future__ import annotations
 

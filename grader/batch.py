@@ -5,34 +5,78 @@ plain data out, see ``grader.grading.grade``) to a ``concurrent.futures``-style
 executor: a local process pool by default, or a Dask cluster
 (``grader.executors``). Each result is written atomically as soon as it
 arrives, so an interrupted run loses nothing; a result already on disk with the
-same key (content, grader version, seed) is not recomputed.
+same key (content, grader version, seed) is not recomputed. Nothing grows with the
+class but one small :class:`Entry` per submission (its CSV row and status).
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from grader.executors import LocalExecutor, as_completed
 from grader.grading import error_record, grade
 from grader.record import ERROR, SubmissionRecord
 from grader.regrade import changed_scores
-from grader.report import read_record, safe_name, write_grades_csv, write_submission
+from grader.report import CSV_COLUMNS, csv_row, load_record, read_record, safe_name, write_grades_rows, write_submission
 from grader.submissions import collect, shard_of
 from grader.tasks import Options, grading_key, task_key
 from grader.text import one_line
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the end of a run needs of one submission: its CSV row, status and isolation, not its record."""
+
+    file: str
+    stem: str
+    status: str
+    isolation: str | None
+    row: tuple
+
+    @classmethod
+    def of(cls, record: SubmissionRecord) -> Entry:
+        row = csv_row(record)
+        return cls(record.file, safe_name(record.file), record.status, record.provenance.isolation,
+                   tuple(row[c] for c in CSV_COLUMNS))
+
+
+class RecordsOnDisk(Sequence):
+    """The records of a run, in input order, each read from its results file when asked for.
+
+    A run keeps no record in memory once it is written (the batch process stays the same size
+    for 20 submissions or 20,000); what was written is what this returns.
+    """
+
+    def __init__(self, out_dir: Path, entries: list[Entry]) -> None:
+        self._results, self._entries = out_dir / "results", entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return load_record(self._results / f"{self._entries[index].stem}.json")
+
+
 @dataclass
 class Batch:
-    """What a batch run did; ``records`` in input order, one per submission."""
+    """What a batch run did; ``entries`` in input order, one per submission (``records`` reads them back)."""
 
-    records: list[SubmissionRecord] = field(default_factory=list)
+    out_dir: Path = Path(".")
+    entries: list[Entry] = field(default_factory=list)
     reused: int = 0
     graded: int = 0
     changes: dict[str, list[str]] = field(default_factory=dict)
     write_cpu: float = 0.0  # seconds of this process's CPU spent writing results and feedback
+
+    @property
+    def records(self) -> Sequence[SubmissionRecord]:
+        """Every submission's record, in input order, read from ``results/`` on access."""
+        return RecordsOnDisk(self.out_dir, self.entries)
 
 
 def submit(executor, task: dict):
@@ -45,60 +89,112 @@ def submit(executor, task: dict):
     return keyed(grading_key(task), grade, task, resources=resources)
 
 
+#: Tasks in flight per job on a local pool: enough to keep every process busy, few enough that the
+#: submissions waiting for a process are not all read into memory at once.
+IN_FLIGHT_PER_JOB = 4
+
+
 def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, executor=None,
         regrade: bool = False, shard: tuple[int, int] | None = None,
         on_result: Callable[[SubmissionRecord], None] | None = None, progress: bool = True) -> Batch:
-    """Grade every submission under ``paths`` into ``out_dir``; see the module docstring."""
+    """Grade every submission under ``paths`` into ``out_dir``; see the module docstring.
+
+    Memory stays flat however large the class: a submission is read when its task is handed
+    out (at most ``IN_FLIGHT_PER_JOB`` per job in flight on a local pool), and each record is
+    let go once it is written, keeping only its CSV row and status (:class:`Entry`).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     items = shard_of(collect(paths), shard)
-    batch = Batch()
-    records: dict[str, SubmissionRecord] = {}
-    todo = []
-    previous: dict[str, SubmissionRecord] = {}
+    batch = Batch(out_dir=out_dir)
+    entries: dict[str, Entry] = {}
+    todo: list[tuple[str, Path]] = []
+    previous: set[str] = set()  # graded before: its old record is read again when the new one arrives
     for name, path in items:
-        content = path.read_bytes()
-        existing = read_record(out_dir / "results" / f"{safe_name(name)}.json")
+        result_path = out_dir / "results" / f"{safe_name(name)}.json"
+        if not result_path.exists():
+            todo.append((name, path))
+            continue
+        existing = None if regrade else read_record(result_path)
         # a grader failure ("error") is never reused: the next run tries again
-        if (not regrade and existing and existing.status != ERROR
-                and existing.provenance.key == task_key(content, options)):
-            records[name] = existing
+        if (existing and existing.status != ERROR
+                and existing.provenance.key == task_key(path.read_bytes(), options)):
+            entries[name] = Entry.of(existing)
             batch.reused += 1
         else:
-            if existing:
-                previous[name] = existing
-            todo.append((name, content))
+            previous.add(name)
+            todo.append((name, path))
     own_executor = executor is None
     if own_executor:
         executor = LocalExecutor(max(1, jobs))
+    window = None if getattr(executor, "submit_keyed", None) else max(2, IN_FLIGHT_PER_JOB * max(1, jobs))
+    task_options = options.to_dict()
+
+    def start(name: str, path: Path):
+        return submit(executor, {"name": name, "content": path.read_bytes(), "options": task_options})
+
     try:
-        futures = {}
-        for name, content in todo:
-            task = {"name": name, "content": content, "options": options.to_dict()}
-            futures[submit(executor, task)] = (name, content)
         with _progress(len(todo), progress) as advance:
-            for future in as_completed(futures):
-                name, content = futures.pop(future)
+            for (name, path), future in _in_flight(todo, start, window):
                 try:
                     record = SubmissionRecord.from_dict(future.result())
                 except BaseException as exc:  # a worker process died, the cluster failed ...
-                    record = error_record(name, content, options, exc)
+                    record = error_record(name, _content(path), options, exc)
+                del future
+                if name in previous:
+                    old = read_record(out_dir / "results" / f"{safe_name(name)}.json")
+                    if old and (changes := changed_scores(old, record)):
+                        batch.changes[name] = changes
                 started = time.process_time()
                 write_submission(out_dir, record)
                 batch.write_cpu += time.process_time() - started
-                records[name] = record
+                entries[name] = Entry.of(record)
                 batch.graded += 1
-                if name in previous:
-                    if changes := changed_scores(previous[name], record):
-                        batch.changes[name] = changes
                 if on_result:
                     on_result(record)
                 advance(record)
     finally:
         if own_executor:
             executor.shutdown()
-    batch.records = [records[name] for name, _ in items]
-    write_grades_csv(out_dir, batch.records)
+    batch.entries = [entries[name] for name, _ in items]
+    write_grades_rows(out_dir, [e.row for e in batch.entries])
     return batch
+
+
+def _content(path: Path) -> bytes:
+    """The submission's bytes again, for the key of an error record; none if it is gone (an error is never
+    reused, so that key only has to be a key)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tuple[tuple, object]]:
+    """(item, finished future) for every item of ``todo``, started by ``start(*item)``, as they finish.
+
+    With a ``window``, at most that many are in flight: the next starts when one finishes.
+    Without (Dask: the tasks wait on the scheduler, not here), every task is handed out at once.
+    """
+    pending = iter(todo)
+    futures = {}
+
+    def fill() -> None:
+        while window is None or len(futures) < window:
+            item = next(pending, None)
+            if item is None:
+                return
+            futures[start(*item)] = item
+
+    fill()
+    if window is None:
+        for future in as_completed(list(futures)):
+            yield futures.pop(future), future
+        return
+    while futures:
+        done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            yield futures.pop(future), future
+        fill()
 
 
 class _progress:

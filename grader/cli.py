@@ -148,12 +148,12 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
                                             f"are complete in {out_dir / 'final_grades.csv'}; `activation-grader "
                                             f"report {out_dir}` tries again.", style="yellow"))
     # Nothing a submission wrote is ever parsed as Rich markup: every string is a Text (grader.text).
-    if len(result.records) == 1 and not quiet:
+    if len(result.entries) == 1 and not quiet:
         from grader.report import terminal_table
 
         console.print(terminal_table(result.records[0]))
-    graded = sum(r.status == "graded" for r in result.records)
-    isolations = sorted({r.provenance.isolation for r in result.records if r.provenance.isolation})
+    graded = sum(e.status == "graded" for e in result.entries)
+    isolations = sorted({e.isolation for e in result.entries if e.isolation})
     if isolations and not quiet:
         from grader.isolation import describe_isolation
 
@@ -165,7 +165,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
             for line in lines:
                 console.print(Text(one_line(f"  {line}")))
     if not quiet:
-        console.print(Text(f"{len(result.records)} submission(s): {graded} graded, {len(result.records) - graded} "
+        console.print(Text(f"{len(result.entries)} submission(s): {graded} graded, {len(result.entries) - graded} "
                            f"with problems ({result.reused} reused from an earlier run). Wrote "
                            f"{out_dir / 'final_grades.csv'}."))
 

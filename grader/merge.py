@@ -20,10 +20,13 @@ from pathlib import Path
 from grader import classreport
 from grader.errors import GraderError
 from grader.record import SubmissionRecord
+from grader.classreport.model import Submission, printable
 from grader.report import (
+    NotARecord,
     atomic_write,
     feedback_markdown,
-    read_record,
+    record_from_json,
+    record_json,
     safe_name,
     write_grades_csv,
 )
@@ -61,6 +64,7 @@ class Source:
     result: Path
     feedback: Path
     graded_at: datetime
+    shown: Submission  # the record as the class report reads it (every string printable), read with it
 
     @property
     def directory(self) -> Path:
@@ -158,8 +162,8 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     merged = Merged(out=out, csv=csv_path, records=records, duplicates=duplicates, warnings=warnings)
     if submissions:
         merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
-    if report:
-        classreport.write_report(out)
+    if report:  # the report reads out/results; what was just copied there it has already
+        classreport.write_report(out, known={f"{safe_name(name)}.json": chosen[name].shown for name in order})
     return merged
 
 
@@ -172,12 +176,29 @@ def _read_directory(d: Path, warnings: list[str]) -> list[Source]:
                         f"merged; run the same grade command again (finished results are reused), then merge.")
     sources = []
     for path in sorted(results.glob("*.json")):
-        record = read_record(path)
-        if record is None:
+        try:  # read once, as the merge and as the class report will use it
+            record, shown = _read_twice(path)
+        except NotARecord:
             warnings.append(f"{path} is not a grader result file (damaged, or from another tool); skipped.")
             continue
-        sources.append(Source(record, path, d / "feedback" / f"{path.stem}.md", _graded_at(record, path)))
+        sources.append(Source(record, path, d / "feedback" / f"{path.stem}.md", _graded_at(record, path), shown))
     return sources
+
+
+def _read_twice(path: Path) -> tuple[SubmissionRecord, Submission]:
+    """The record in ``path``, and the same record as the class report reads it (every string printable).
+    Built once when every string is printable already (nearly always): then the two are the same record."""
+    data = record_json(path)
+    changed = False
+
+    def convert(text: str) -> str:
+        nonlocal changed
+        out = printable(text)
+        changed = changed or out is not text
+        return out
+
+    shown = record_from_json(path, data, convert)
+    return (record_from_json(path, data) if changed else shown), Submission(shown)
 
 
 def _distinct(sources: list[Source]) -> list[Source]:

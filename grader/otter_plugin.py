@@ -30,7 +30,10 @@ Register the plugin in the assignment config::
           require_isolation: uid # optional: refuse to grade where the isolation is weaker
 
 Other keys: ``seed`` (default: derived from the file's content, as
-``activation-grader grade`` does), ``timeout``, ``step_timeout``,
+``activation-grader grade`` does), ``seed_secret`` (default: the environment
+variable ``ACTIVATION_GRADER_SEED_SECRET``; as ``grade --seed-secret``, each
+submission's seed is drawn from a pool by a keyed hash of its content, and
+``seed`` wins over it), ``timeout``, ``step_timeout``,
 ``memory_mb``, ``sandbox`` (``process`` or ``docker``) and
 ``execute_in_otter`` (default false; true lets Otter run the student's notebook
 in its kernel as usual, for its outputs, while the scores still come from the
@@ -53,6 +56,7 @@ from grader.warm import close_workers
 from grader.otter_gradescope import complete_gradescope_fields
 from grader.outcomes import outcome_from_record
 from grader.isolation import describe_isolation, protect_installation
+from grader.probes import SEED_SECRET_ENV
 from grader.record import CriterionRecord, SubmissionRecord
 from grader.sandbox import Limits
 from grader.tasks import Options
@@ -133,7 +137,17 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         required = self._config("require_isolation", None)
         return Options(seed=None if seed is None else int(seed), sandbox=str(self._config("sandbox", "process")),
                        limits=limits, isolation=str(self._config("isolation", "auto")),
-                       require_isolation=None if required is None else str(required))
+                       require_isolation=None if required is None else str(required), seed_secret=self._seed_secret())
+
+    def _seed_secret(self) -> str | None:
+        """The instructor's secret, as ``activation-grader grade --seed-secret`` takes it: the config key
+        ``seed_secret``, else the environment variable (set on the grading host, it stays out of the
+        autograder's files); empty means none. The student's process never sees it (its environment is
+        built from scratch)."""
+        secret = self._config("seed_secret", None)
+        if secret is None:
+            secret = os.environ.get(SEED_SECRET_ENV)
+        return str(secret) if secret else None
 
     @property
     def execute_in_otter(self) -> bool:

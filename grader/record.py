@@ -39,6 +39,9 @@ class RecordError(GraderError, ValueError):
 
 # -- reading JSON values, with the field's name in every complaint ---------------------------------
 def _number(value: Any, where: str) -> Number:
+    kind = type(value)
+    if kind is float and math.isfinite(value) or kind is int:  # the common case, without isinstance
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RecordError(where, "is not a finite number")
     return value
@@ -56,15 +59,23 @@ def _int(value: Any, where: str) -> int | None:
     return value
 
 
-def _text(value: Any, where: str, default: str | None = "") -> str | None:
+#: What ``from_dict`` does to each string it reads: nothing, unless a reader asks (see ``SubmissionRecord.from_dict``).
+Convert = Callable[[str], str] | None
+
+
+def _text(value: Any, where: str, default: str | None = "", convert: Convert = None) -> str | None:
     if value is None:
-        return default
-    if not isinstance(value, str):
+        value = default
+        if value is None:
+            return None
+    elif type(value) is not str and not isinstance(value, str):
         raise RecordError(where, "is not text")
-    return value
+    return value if convert is None else convert(value)
 
 
 def _mapping(value: Any, where: str, default: Mapping | None = None) -> Mapping:
+    if type(value) is dict:  # JSON's: no abstract-class check needed
+        return value
     if value is None and default is not None:
         return default
     if not isinstance(value, Mapping):
@@ -106,12 +117,36 @@ class CriterionRecord:
                 "kind": self.kind}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "criterion") -> CriterionRecord:
+    def from_dict(cls, data: Any, where: str = "criterion", convert: Convert = None) -> CriterionRecord:
+        return _plain_criterion(data, convert) or cls._checked(data, where, convert)
+
+    @classmethod
+    def _checked(cls, data: Any, where: str, convert: Convert) -> CriterionRecord:
         data = _mapping(data, where)
-        return cls(_text(_require(data, "name", where), f"{where}.name", None),
+        return cls(_text(_require(data, "name", where), f"{where}.name", None, convert),
                    _number(_require(data, "points", where), f"{where}.points"),
                    _number(_require(data, "max_points", where), f"{where}.max_points"),
-                   _text(data.get("message"), f"{where}.message"), _text(data.get("kind"), f"{where}.kind", None))
+                   _text(data.get("message"), f"{where}.message", "", convert),
+                   _text(data.get("kind"), f"{where}.kind", None, convert))
+
+
+def _plain_criterion(data: Any, convert: Convert) -> CriterionRecord | None:
+    """The common case of ``CriterionRecord.from_dict`` (a JSON object with every field of the right type),
+    read without building the names of fields for complaints; None for anything else, which the checked
+    path then reads (and names the field that is wrong). A record has a hundred criteria or more."""
+    if type(data) is not dict:
+        return None
+    name, points, max_points = data.get("name"), data.get("points"), data.get("max_points")
+    message, kind = data.get("message", ""), data.get("kind")
+    if not (type(name) is str and (type(message) is str or message is None) and (kind is None or type(kind) is str)
+            and (type(points) is int or type(points) is float and math.isfinite(points))
+            and (type(max_points) is int or type(max_points) is float and math.isfinite(max_points))):
+        return None
+    if message is None:
+        message = ""
+    if convert is not None:
+        name, message, kind = convert(name), convert(message), None if kind is None else convert(kind)
+    return CriterionRecord(name, points, max_points, message, kind)
 
 
 @dataclass(frozen=True)
@@ -144,15 +179,15 @@ class ExerciseRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "exercise") -> ExerciseRecord:
+    def from_dict(cls, data: Any, where: str = "exercise", convert: Convert = None) -> ExerciseRecord:
         data = _mapping(data, where)
-        criteria = tuple(CriterionRecord.from_dict(c, f"{where}.criteria[{i}]")
+        criteria = tuple(_plain_criterion(c, convert) or CriterionRecord._checked(c, f"{where}.criteria[{i}]", convert)
                          for i, c in enumerate(_items(data.get("criteria"), f"{where}.criteria")))
-        return cls(_text(data.get("title"), f"{where}.title"),
+        return cls(_text(data.get("title"), f"{where}.title", "", convert),
                    _number(_require(data, "score", where), f"{where}.score"),
                    _number(_require(data, "max_score", where), f"{where}.max_score"),
-                   _text(data.get("feedback"), f"{where}.feedback"), _text(data.get("note"), f"{where}.note", None),
-                   criteria)
+                   _text(data.get("feedback"), f"{where}.feedback", "", convert),
+                   _text(data.get("note"), f"{where}.note", None, convert), criteria)
 
 
 @dataclass(frozen=True)
@@ -169,11 +204,11 @@ class CellError:
         return {"cell": self.cell, "type": self.type, "message": self.message, "line": self.line}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> CellError:
+    def from_dict(cls, data: Any, where: str, convert: Convert = None) -> CellError:
         data = _mapping(data, where)
         line = data.get("line")
-        return cls(_int(data.get("cell"), f"{where}.cell"), _text(data.get("type"), f"{where}.type"),
-                   _text(data.get("message"), f"{where}.message"), line if type(line) is int else None)
+        return cls(_int(data.get("cell"), f"{where}.cell"), _text(data.get("type"), f"{where}.type", "", convert),
+                   _text(data.get("message"), f"{where}.message", "", convert), line if type(line) is int else None)
 
 
 @dataclass(frozen=True)
@@ -187,9 +222,9 @@ class SkippedCell:
         return {"cell": self.cell, "why": self.why}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> SkippedCell:
+    def from_dict(cls, data: Any, where: str, convert: Convert = None) -> SkippedCell:
         data = _mapping(data, where)
-        return cls(_int(data.get("cell"), f"{where}.cell"), _text(data.get("why"), f"{where}.why"))
+        return cls(_int(data.get("cell"), f"{where}.cell"), _text(data.get("why"), f"{where}.why", "", convert))
 
 
 @dataclass(frozen=True)
@@ -207,12 +242,12 @@ class Cells:
                 "skipped": [s.to_dict() for s in self.skipped]}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "cells") -> Cells:
+    def from_dict(cls, data: Any, where: str = "cells", convert: Convert = None) -> Cells:
         data = _mapping(data, where, {})
         return cls(_int(data.get("count"), f"{where}.count"),
-                   tuple(CellError.from_dict(e, f"{where}.errors[{i}]")
+                   tuple(CellError.from_dict(e, f"{where}.errors[{i}]", convert)
                          for i, e in enumerate(_items(data.get("errors"), f"{where}.errors"))),
-                   tuple(SkippedCell.from_dict(s, f"{where}.skipped[{i}]")
+                   tuple(SkippedCell.from_dict(s, f"{where}.skipped[{i}]", convert)
                          for i, s in enumerate(_items(data.get("skipped"), f"{where}.skipped"))))
 
 
@@ -242,9 +277,9 @@ class Provenance:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "provenance") -> Provenance:
+    def from_dict(cls, data: Any, where: str = "provenance", convert: Convert = None) -> Provenance:
         data = _mapping(data, where, {})
-        text = {name: _text(data.get(name), f"{where}.{name}", None)
+        text = {name: _text(data.get(name), f"{where}.{name}", None, convert)
                 for name in ("key", "grader_version", "content_sha256", "sandbox", "executor", "isolation",
                              "graded_at")}
         cpu = data.get("cpu")
@@ -307,17 +342,22 @@ class SubmissionRecord:
                 "notes": list(self.notes), "provenance": self.provenance.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Any) -> SubmissionRecord:
-        """Read (and validate) a record; :class:`RecordError` names the first field that is wrong."""
+    def from_dict(cls, data: Any, convert: Convert = None) -> SubmissionRecord:
+        """Read (and validate) a record; :class:`RecordError` names the first field that is wrong.
+
+        With ``convert``, the record of ``from_dict(data).with_text(convert)``, built in one pass (every
+        string passed through ``convert`` as it is read): how the class report reads thousands of them.
+        """
         data = _mapping(data, "record")
         exercises = _mapping(_require(data, "exercises", ""), "exercises")
-        notes = tuple(_text(n, f"notes[{i}]") for i, n in enumerate(_items(data.get("notes"), "notes")))
+        notes = tuple(_text(n, f"notes[{i}]", "", convert) for i, n in enumerate(_items(data.get("notes"), "notes")))
         schema = _int(data.get("schema"), "schema")
-        return cls(_text(data.get("file"), "file"), _text(data.get("status"), "status"),
+        return cls(_text(data.get("file"), "file", "", convert), _text(data.get("status"), "status", "", convert),
                    _number(_require(data, "score", ""), "score"), _number(_require(data, "possible", ""), "possible"),
-                   {str(q): ExerciseRecord.from_dict(e, f"exercises.{q}") for q, e in exercises.items()},
-                   _text(data.get("message"), "message"), Cells.from_dict(data.get("cells")), notes,
-                   Provenance.from_dict(data.get("provenance")), SCHEMA if schema is None else schema)
+                   {str(q): ExerciseRecord.from_dict(e, f"exercises.{q}", convert) for q, e in exercises.items()},
+                   _text(data.get("message"), "message", "", convert), Cells.from_dict(data.get("cells"), "cells", convert),
+                   notes, Provenance.from_dict(data.get("provenance"), "provenance", convert),
+                   SCHEMA if schema is None else schema)
 
 
 def _map_text(value: Any, convert: Callable[[str], str]) -> Any:

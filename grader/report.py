@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from grader.exercises import EXERCISES
 from grader.record import RecordError, SubmissionRecord
@@ -143,8 +143,9 @@ class NotARecord(Exception):
 FOREIGN = "not a results file written by this grader (unreadable, damaged or foreign JSON)"
 
 
-def load_record(path: Path) -> SubmissionRecord:
-    """The grader's record from a results file; :class:`NotARecord` if it is missing, not ours or incomplete."""
+def record_json(path: Path) -> dict:
+    """The JSON form of the grader's record in a results file (its ``extra_data``), not yet validated;
+    :class:`NotARecord` if the file is missing or not ours."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         record = data["extra_data"]
@@ -152,10 +153,24 @@ def load_record(path: Path) -> SubmissionRecord:
         raise NotARecord(path, FOREIGN) from None
     if not isinstance(record, dict) or "exercises" not in record:
         raise NotARecord(path, FOREIGN)
+    return record
+
+
+def record_from_json(path: Path, record: dict, convert: Callable[[str], str] | None = None) -> SubmissionRecord:
+    """:meth:`SubmissionRecord.from_dict` of what :func:`record_json` read; :class:`NotARecord` if incomplete."""
     try:
-        return SubmissionRecord.from_dict(record)
+        return SubmissionRecord.from_dict(record, convert)
     except RecordError as exc:
         raise NotARecord(path, f"an incomplete grader record ({exc})") from None
+
+
+def load_record(path: Path, convert: Callable[[str], str] | None = None) -> SubmissionRecord:
+    """The grader's record from a results file; :class:`NotARecord` if it is missing, not ours or incomplete.
+
+    With ``convert``, the record of ``load_record(path).with_text(convert)``, built in one pass (a class
+    report reads thousands).
+    """
+    return record_from_json(path, record_json(path), convert)
 
 
 def read_record(path: Path) -> SubmissionRecord | None:
@@ -183,11 +198,15 @@ def csv_row(record: SubmissionRecord) -> dict[str, Any]:
 
 
 def write_grades_csv(out_dir: Path, records: Iterable[SubmissionRecord]) -> Path:
+    return write_grades_rows(out_dir, [tuple(row[c] for c in CSV_COLUMNS) for row in map(csv_row, records)])
+
+
+def write_grades_rows(out_dir: Path, rows: Iterable[tuple]) -> Path:
+    """``final_grades.csv`` from rows of :func:`csv_row`'s values in ``CSV_COLUMNS`` order (a batch keeps only those)."""
     path = out_dir / "final_grades.csv"
-    rows = [csv_row(r) for r in records]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
     writer.writerows(rows)
     atomic_write(path, buf.getvalue())
     return path

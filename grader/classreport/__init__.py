@@ -23,6 +23,7 @@ the page, and ``$`` is escaped before it reaches matplotlib (mathtext).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from grader.classreport.grouping import (FailureGroup, cell_error_groups, failure_groups, first_statement,
@@ -39,11 +40,15 @@ __all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_
            "render_plots", "summarise", "write_report", "write_summary_csv"]
 
 
-def write_report(out_dir: Path) -> Path:
-    """Write ``out_dir/report.html`` and ``out_dir/summary.csv`` from ``out_dir/results``; return the page's path."""
+def write_report(out_dir: Path, known: Mapping[str, Submission] | None = None) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/summary.csv`` from ``out_dir/results``; return the page's path.
+
+    ``known``: results files (by name) the caller has just read or written, as :meth:`Submission.of` of
+    each file's record; they are not read again (``merge`` copies thousands, then reports on them).
+    """
 
     out_dir = Path(out_dir)
-    subs, unreadable = load_results(out_dir)
+    subs, unreadable = load_results(out_dir, known)
     summary = summarise(subs, unreadable)
     plots = render_plots(summary)
     path = out_dir / "report.html"

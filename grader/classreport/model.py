@@ -20,6 +20,15 @@ EPS = 1e-9
 TEXT_LIMIT = 20_000
 
 
+def printable(text: str) -> str:
+    """``plain(text, TEXT_LIMIT)``, with a fast path for text that ``plain`` leaves as it is: short
+    enough, and printable but for its line breaks (every character ``plain`` escapes is one that
+    ``str.isprintable`` refuses). Nearly every string of a record the grader wrote is such text."""
+    if len(text) <= TEXT_LIMIT and text.replace("\n", " ").isprintable():
+        return text
+    return plain(text, TEXT_LIMIT)
+
+
 @dataclass(frozen=True)
 class Submission:
     """One submission as the class report reads it: a record, every string printable."""
@@ -28,7 +37,7 @@ class Submission:
 
     @classmethod
     def of(cls, record: SubmissionRecord) -> Submission:
-        return cls(record.with_text(lambda s: plain(s, TEXT_LIMIT)))
+        return cls(record.with_text(printable))
 
     @property
     def file(self) -> str:
@@ -71,16 +80,23 @@ class Submission:
         return self.scored and q in self.record.exercises
 
 
-def load_results(out_dir: Path) -> tuple[list[Submission], list[tuple[str, str]]]:
-    """(submissions, unreadable) from ``out_dir/results/*.json``; unreadable is (file name, why)."""
+def load_results(out_dir: Path, known: Mapping[str, Submission] | None = None
+                 ) -> tuple[list[Submission], list[tuple[str, str]]]:
+    """(submissions, unreadable) from ``out_dir/results/*.json``; unreadable is (file name, why).
+
+    A file named in ``known`` is not read: its submission is taken from there (see ``write_report``).
+    """
 
     subs: list[Submission] = []
     unreadable: list[tuple[str, str]] = []
     results = Path(out_dir) / "results"
     paths = sorted(results.glob("*.json")) if results.is_dir() else []
     for path in paths:
-        try:
-            subs.append(Submission.of(load_record(path)))
+        if known and path.name in known:
+            subs.append(known[path.name])
+            continue
+        try:  # Submission.of(load_record(path)), in one pass
+            subs.append(Submission(load_record(path, printable)))
         except NotARecord as exc:
             unreadable.append((path.name, exc.why))
     subs.sort(key=lambda s: s.file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -677,3 +678,61 @@ def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source,
     if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
         SNAPSHOT.write_text(text)
     assert text == SNAPSHOT.read_text(), f"messages changed: UPDATE_SNAPSHOTS=1 to accept ({SNAPSHOT})"
+
+
+# --- the plugin's seed secret: as `activation-grader grade --seed-secret` takes it --------------------------
+@pytest.mark.parametrize("config, env, expected", [
+    ({"seed_secret": "from-config"}, None, "from-config"),
+    ({}, "from-env", "from-env"),
+    ({"seed_secret": "from-config"}, "from-env", "from-config"),  # as a command-line option beats its variable
+    ({"seed_secret": None}, "from-env", "from-env"),
+    ({"seed_secret": ""}, "from-env", None),  # given, and empty: no secret (`--seed-secret ''`)
+    ({}, "", None),
+    ({}, None, None),
+])
+def test_plugin_takes_the_seed_secret_from_its_config_or_the_environment(config, env, expected, monkeypatch):
+    from grader.otter_plugin import ActivationGraderPlugin
+    from grader.probes import SEED_SECRET_ENV, submission_seed
+    from grader.tasks import seed_of
+
+    monkeypatch.delenv(SEED_SECRET_ENV, raising=False)
+    if env is not None:
+        monkeypatch.setenv(SEED_SECRET_ENV, env)
+    options = ActivationGraderPlugin("sub.ipynb", {}, {"isolation": "auto", **config})._options()
+    assert options.seed_secret == expected
+    content = b"a submission"
+    if expected:
+        assert seed_of(content, options) == submission_seed(content, secret=expected)
+        assert seed_of(content, options) != submission_seed(content)
+    else:
+        assert seed_of(content, options) == submission_seed(content)
+    with_seed = ActivationGraderPlugin("sub.ipynb", {}, {"seed": 5, **config})._options()
+    assert seed_of(content, with_seed) == 5  # an explicit seed wins, as on the command line
+
+
+def test_plugin_grades_with_the_secret_like_the_command_and_never_writes_it(tmp_path, solution_source, monkeypatch):
+    from types import SimpleNamespace
+
+    from grader.otter_plugin import ActivationGraderPlugin
+    from grader.probes import SEED_SECRET_ENV
+    from grader.report import load_record
+
+    secret = "plugin-secret-8734"
+    submission = tmp_path / "mine.py"
+    submission.write_text(solution_source.replace("delta = (out - y) / x.shape[0]", "delta = out - y"))
+    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--out", str(tmp_path / "cli"),
+                           "--quiet", "--no-report"], capture_output=True, text=True,
+                          env={**os.environ, SEED_SECRET_ENV: secret})
+    assert proc.returncode == 0, proc.stderr
+    command = load_record(tmp_path / "cli" / "results" / "mine.json")
+    monkeypatch.setenv(SEED_SECRET_ENV, secret)
+    plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "auto"})
+    plugin.before_grading(SimpleNamespace(grade_from_log=False))
+    record = plugin.record
+    assert record.provenance.seed == command.provenance.seed
+    assert {q: e.score for q, e in record.exercises.items()} == {q: e.score for q, e in command.exercises.items()}
+    assert record.score < 100 and secret not in json.dumps(record.to_dict())
+    monkeypatch.delenv(SEED_SECRET_ENV)
+    plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "auto"})
+    plugin.before_grading(SimpleNamespace(grade_from_log=False))
+    assert plugin.record.provenance.seed != command.provenance.seed  # without it: the content's own seed

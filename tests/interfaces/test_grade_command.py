@@ -200,3 +200,64 @@ def test_a_task_that_fails_gets_an_error_record_with_every_field(tmp_path):
     assert rows(tmp_path / "out")["a.py"]["status"] == "error"
     again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
     assert (again.graded, again.reused) == (1, 0)  # a grader failure is never reused
+
+
+# --- a large class: the batch process keeps no record, and reads a submission only when it hands it out ------
+class _CannedExecutor:
+    """Answers every task at once with a made-up record (``points`` on q1), counting what is in flight."""
+
+    def __init__(self, points: float = 0.0) -> None:
+        self.points, self.submitted, self.finished, self.most_in_flight = points, 0, 0, 0
+
+    def submit(self, fn, task):
+        import concurrent.futures as cf
+
+        from grader.record import Cells, ExerciseRecord, Provenance, SubmissionRecord
+
+        self.submitted += 1
+        self.most_in_flight = max(self.most_in_flight, self.submitted - self.finished)
+        exercises = {q: ExerciseRecord(ex.title, self.points if q == "q1" else 0.0, float(ex.points), "fb")
+                     for q, ex in EXERCISES.items()}
+        record = SubmissionRecord.graded(task["name"], exercises, float(TOTAL_POINTS), cells=Cells(),
+                                         notes=(), provenance=Provenance(key="k", isolation="uid"))
+        future: cf.Future = cf.Future()
+        future.set_result(record.to_dict())
+        return future
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        pass
+
+
+def test_a_batch_lets_every_record_go_once_it_is_written_and_bounds_what_is_in_flight(tmp_path):
+    import gc
+    import weakref
+
+    from grader.report import load_record
+
+    (tmp_path / "in").mkdir()
+    for i in range(40):
+        (tmp_path / "in" / f"s{i:02d}.py").write_text(f"x = {i}\n")
+    executor, alive = _CannedExecutor(points=1.0), []
+
+    def seen(record):
+        executor.finished += 1
+        alive.append(weakref.ref(record))
+
+    result = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, jobs=2, executor=executor, on_result=seen,
+                       progress=False)
+    gc.collect()
+    assert len(alive) == 40 and not [ref for ref in alive if ref() is not None]  # no record kept
+    assert executor.most_in_flight == batch.IN_FLIGHT_PER_JOB * 2  # not all 40 read and handed out at once
+    # what the batch reports is what it wrote
+    assert [e.file for e in result.entries] == [f"s{i:02d}.py" for i in range(40)]
+    assert {e.status for e in result.entries} == {"graded"} and {e.isolation for e in result.entries} == {"uid"}
+    assert result.records[3] == load_record(tmp_path / "out" / "results" / "s03.json")
+    assert [r.exercises["q1"].score for r in result.records] == [1.0] * 40
+    assert [r.file for r in result.records[38:]] == ["s38.py", "s39.py"]
+    assert [r["q1"] for r in rows(tmp_path / "out").values()] == ["1"] * 40
+
+    # a regrade still says what changed, from the record it replaces
+    again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, jobs=2, executor=_CannedExecutor(points=0.5),
+                      regrade=True, progress=False)
+    assert again.graded == 40 and again.changes["s07.py"][:2] == ["total: 1 -> 0.5", again.changes["s07.py"][1]]
+    assert again.changes["s07.py"][1].startswith("q1: ") and "1 -> 0.5" in again.changes["s07.py"][1]

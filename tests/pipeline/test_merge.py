@@ -50,7 +50,7 @@ def rows(path: Path) -> list[dict]:
 @pytest.fixture(autouse=True)
 def report_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr("grader.classreport.write_report", lambda out: calls.append(Path(out)) or Path(out))
+    monkeypatch.setattr("grader.classreport.write_report", lambda out, **_: calls.append(Path(out)) or Path(out))
     return calls
 
 
@@ -199,3 +199,27 @@ def test_changed_scores_reads_result_files(tmp_path):
     lines = changed_scores(old, record("a.py", {"q2": 10}, content="y"))
     assert any(line.startswith("q2:") for line in lines)
     json.dumps(lines)
+
+
+def test_merge_reads_each_result_once_for_itself_and_the_class_report(tmp_path):
+    """A record whose text a report must escape is kept as written for the merge (its CSV, its feedback) and
+    made printable for the report; a clean one is read once and shared."""
+    from dataclasses import replace
+
+    from grader.classreport.model import Submission
+    from grader.merge import _read_twice
+    from grader.report import load_record
+
+    clean = record("a.py")
+    odd = replace(record("b.py"), message="bell\x07 and \u202e reversed", notes=("tab\tnote",))
+    shard_dir(tmp_path / "s", [clean, odd])
+    for r in (clean, odd):
+        path = tmp_path / "s" / "results" / f"{safe_name(r.file)}.json"
+        kept, shown = _read_twice(path)
+        assert kept == load_record(path) == r
+        assert shown == Submission.of(load_record(path))
+    kept, shown = _read_twice(tmp_path / "s" / "results" / "a.json")
+    assert shown.record is kept
+    kept, shown = _read_twice(tmp_path / "s" / "results" / "b.json")
+    assert kept.message == odd.message and shown.message == "bell\\x07 and \\u202e reversed"
+    assert shown.record.notes == ("tab    note",)

@@ -81,7 +81,7 @@ def test_shard_of_partitions_in_sorted_order():
 
 
 def test_three_shards_merged_equal_the_unsharded_run(tmp_path, inline, monkeypatch):
-    monkeypatch.setattr("grader.classreport.write_report", lambda out: Path(out) / "report.html")
+    monkeypatch.setattr("grader.classreport.write_report", lambda out, **_: Path(out) / "report.html")
     subs = make_submissions(tmp_path)
     options = Options(seed=11)
     full = batch.run([subs], tmp_path / "full", options, executor=inline, progress=False)

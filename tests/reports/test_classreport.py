@@ -456,3 +456,44 @@ def test_grading_a_notebook_writes_the_class_report(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows and rows[0]["exercise"] == "q1" and set(rows[0]) == {
         "exercise", "title", "points", "mean", "mean_fraction", "full", "partial", "zero", "not_graded"}
+
+
+# --- reading thousands of records: the fast paths give what the plain ones give ------------------------------
+def test_printable_is_plain_for_text_of_every_kind():
+    from hypothesis import given, settings, strategies as st
+
+    from grader.classreport.model import TEXT_LIMIT, Submission, printable
+    from grader.text import _SUSPECT, plain
+
+    # every character that str.isprintable accepts and plain looks at (astral ones: emoji, rare scripts)
+    odd = [chr(c) for c in range(0x110000) if chr(c).isprintable() and _SUSPECT.search(chr(c))]
+    assert odd and all(plain(c, TEXT_LIMIT) == c for c in odd)
+    cases = ["", "abc", "a\nb", "a\r\nb", "tab\there", "\x1b[2J", "\u202eevil", "x" * TEXT_LIMIT,
+             "x" * (TEXT_LIMIT + 1), "emoji 😀\nline", "\u2028", "\ud800", "\u00a0nbsp", "é\n" * 50]
+    assert [printable(s) for s in cases] == [plain(s, TEXT_LIMIT) for s in cases]
+
+    @given(st.text(max_size=60) | st.text(alphabet=st.characters(max_codepoint=0x7f), max_size=60))
+    @settings(max_examples=300, deadline=None)
+    def same(s):
+        assert printable(s) == plain(s, TEXT_LIMIT)
+
+    same()
+    record = SubmissionRecord.from_dict(make_record("a\x1b.ipynb", {("q1", "sigmoid matches"): "bad\r\n\x07"}))
+    assert Submission.of(record) == Submission(record.with_text(lambda s: plain(s, TEXT_LIMIT)))
+
+
+def test_a_report_given_known_results_is_the_report_that_reads_them(tmp_path):
+    from grader.classreport.model import Submission, load_results, printable
+    from grader.report import load_record
+
+    records = known_class()
+    out = write_records(tmp_path / "a", records)
+    (out / "results" / "broken.json").write_text("{not json", encoding="utf-8")
+    page = write_report(out).read_bytes()
+    paths = sorted((out / "results").glob("*.json"))
+    known = {p.name: Submission(load_record(p, printable)) for p in paths[:4] if p.name != "broken.json"}
+    assert write_report(out, known=known).read_bytes() == page
+    assert load_results(out, known) == load_results(out)
+    # what is known is what is shown: the file is not read again
+    first = next(iter(known))
+    assert load_results(out, {first: Submission(load_record(paths[-1]))})[0] != load_results(out)[0]

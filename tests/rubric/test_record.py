@@ -87,3 +87,38 @@ def test_an_incomplete_record_names_the_field(broken, where):
         SubmissionRecord.from_dict(broken)
     assert caught.value.message == where
     assert isinstance(caught.value, GraderError) and isinstance(caught.value, ValueError)
+
+
+convert_functions = st.sampled_from([str.upper, lambda s: f"<{s}>", lambda s: s[:3]])
+
+
+@given(records, convert_functions)
+@settings(max_examples=200, deadline=None)
+def test_reading_with_a_convert_is_with_text_in_one_pass(record, convert):
+    """``from_dict(d, convert)`` (how the class report reads thousands of records) is ``from_dict(d).with_text``."""
+    data = json.loads(json.dumps(record.to_dict()))
+    assert SubmissionRecord.from_dict(data, convert) == SubmissionRecord.from_dict(data).with_text(convert)
+
+
+@pytest.mark.parametrize("criterion, where", [
+    ({"name": "x", "points": True, "max_points": 1}, "criteria[0].points is not a finite number"),
+    ({"name": "x", "points": 1, "max_points": float("inf")}, "criteria[0].max_points is not a finite number"),
+    ({"name": 3, "points": 1, "max_points": 1}, "criteria[0].name is not text"),
+    ({"points": 1, "max_points": 1}, "criteria[0].name is missing"),
+    ({"name": "x", "points": 1, "max_points": 1, "message": ["a"]}, "criteria[0].message is not text"),
+    ({"name": "x", "points": 1, "max_points": 1, "kind": 2}, "criteria[0].kind is not text"),
+    ("x", "criteria[0] is not a mapping"),
+])
+def test_a_criterion_off_the_fast_path_is_still_checked_and_named(criterion, where):
+    broken = {"exercises": {"q1": {"score": 1, "max_score": 2, "criteria": [criterion]}}, "score": 1, "possible": 2}
+    for convert in (None, str.upper):
+        with pytest.raises(RecordError) as caught:
+            SubmissionRecord.from_dict(broken, convert)
+        assert caught.value.message == f"exercises.q1.{where}"
+
+
+def test_a_criterion_with_no_name_or_message_reads_as_before():
+    data = {"exercises": {"q1": {"score": 1, "max_score": 2, "criteria": [
+        {"name": None, "points": 1, "max_points": 2, "message": None, "kind": None}]}}, "score": 1, "possible": 2}
+    (c,) = SubmissionRecord.from_dict(data).exercises["q1"].criteria
+    assert c == CriterionRecord(None, 1, 2, "", None)  # type: ignore[arg-type]
