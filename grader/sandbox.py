@@ -74,7 +74,7 @@ class WorkerDied(Exception):
 
 
 #: The worker program's parts, in the order they are joined; each imports only those before it.
-SHIPPED = ("wire.py", "confine.py", "calls.py", "worker_isolation.py", "worker_jupyter.py", "worker_child.py",
+SHIPPED = ("wire.py", "confine.py", "reaping.py", "calls.py", "worker_isolation.py", "worker_jupyter.py", "worker_child.py",
            "worker.py")
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
-from grader.confine import empty_dir_as, end_descendants  # shipped-with-wire
+from grader.reaping import empty_dir_as, end_descendants  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
 from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 

@@ -1,7 +1,7 @@
 """The worker program, part 1 of 4: isolating the zygote once (namespaces, an allowlisted root).
 
 Shipped as one script with the other parts (see ``grader.sandbox.worker_source``): after
-``grader/wire.py``, ``grader/confine.py`` and ``grader/calls.py``; it imports nothing from the
+``grader/wire.py``, ``grader/confine.py``, ``grader/reaping.py`` and ``grader/calls.py``; it imports nothing from the
 grader at run time. :func:`isolate` runs once per zygote, before any job.
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ import builtins
 import ctypes
 import os
 
-from grader.confine import become_subreaper, landlock_abi, seccomp_available  # shipped-with-wire
+from grader.confine import landlock_abi, seccomp_available  # shipped-with-wire
+from grader.reaping import become_subreaper  # shipped-with-wire
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 CLONE_NEWIPC = 0x08000000
