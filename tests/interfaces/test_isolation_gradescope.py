@@ -44,7 +44,9 @@ def gradescope(submission: bytes, zip_bytes: bytes) -> dict:
               "sleep 0.5; "
               "echo VERDICT $(kill -0 $BYSTANDER 2>/dev/null && echo alive || echo dead) "
               "$(cat /tmp/bystander 2>/dev/null || echo gone) $(cat /listener.log 2>/dev/null | wc -l) "
-              "$(pgrep -f 'sleep 4242.5' | wc -l); "
+              # the attacker's daemons, by command line (the image has no pgrep; [.] keeps grep from
+              # finding itself)
+              "$(for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <$f 2>/dev/null; echo; done | grep -c 'sleep 4242[.]5'); "
               "echo RESULTS; cat /autograder/results/results.json")
     client = docker_client()
     container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="none",
