@@ -115,4 +115,12 @@ def gate_groups(plan: Plan, chosen: Sequence[Call], key: Callable[[Any], Any] | 
 
 def works(what: str, select: Select, one: One, key: Callable[[Any], Any] | None = None) -> Gate:
     """The gate "``what``": every call of at least one :func:`gate_groups` group of the selected calls passes ``one``."""
-    return right_somewhere(what, lambda plan: gate_groups(plan, select(plan), key), one)
+    token = object()  # this gate's own entry in each plan's ``derived``
+
+    def groups(plan: Plan) -> list[list[Call]]:
+        found = plan.derived.get(token)
+        if found is None:
+            found = plan.derived[token] = gate_groups(plan, select(plan), key)
+        return found
+
+    return right_somewhere(what, groups, one)

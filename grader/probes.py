@@ -84,6 +84,9 @@ class Plan:
     seed: int
     calls: list[Call]
     expected: dict[str, Any] = field(default_factory=dict)
+    #: What the rubric derives from the plan alone (a gate's groups), kept with it: a plan cached for
+    #: a seed of the pool is graded many times, and what it derives is the same every time.
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def call(self, call_id: str) -> Call:
         for c in self.calls:
