@@ -81,6 +81,14 @@ def golden_sources() -> dict[str, str]:
     return {SOLUTION.name: solution, **{v.name: v.source(solution) for v in VARIANTS}}
 
 
+def solution_cells(*names: str) -> str:
+    """The solution's import cell and the cells that define any of ``names``, as one cell's source."""
+    cells = [c.strip("\n") for c in SOLUTION.read_text().split("# %%") if c.strip()]
+    defining = [c for c in cells if any(f"def {n}(" in c for n in names)]
+    assert defining, f"tests/golden/solution.py defines none of {names}"
+    return "\n\n\n".join([cells[0], *defining]) + "\n"
+
+
 def variant(name: str) -> str:
     """The source of one golden submission by file name."""
     return golden_sources()[name]

@@ -20,27 +20,11 @@ from grader.warm import close_workers, get_worker
 from grader.sandbox import ETC, Limits, _allowed_paths
 
 from conftest import ROOT
+from variants import solution_cells
 
 OPTIONS = Options(limits=Limits(timeout=20, step_timeout=3, memory_bytes=1024**3))
 
-Q1 = """
-import numpy as np
-
-
-def sigmoid(x):
-    x = np.asarray(x, dtype=float)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def sigmoid_derivative(x):
-    s = sigmoid(x)
-    return s * (1.0 - s)
-
-
-def tanh_derivative(x):
-    return 1.0 - np.tanh(x) ** 2
-"""
+Q1 = solution_cells("sigmoid", "sigmoid_derivative", "tanh_derivative")  # q1 alone, from the solution
 WRONG_Q1 = """
 import numpy as np
 
