@@ -12,6 +12,7 @@ from grader.runner import Criterion, run_criteria
 from grader.exercises import EXERCISES
 from grader.exercises.q10_deep_gradients import BAD_ACTIVATIONS, MISTAKES
 from helpers import criterion_named, grade_quietly, failed, message_of as message, namespace_of, points, run_plan, wire_call
+from variants import derive
 
 EXERCISE = EXERCISES["q10"]
 SEEDS = (0, 1, 2, 12345)
@@ -104,8 +105,7 @@ def test_a_correct_implementation_gets_full_marks_for_any_seed(seed):
 
 
 def _replace(old: str, new: str, source: str = CACHED_BACKPROP) -> str:
-    assert old in source
-    return source.replace(old, new)
+    return derive(source, ((old, new),), variant=f"q10 mistake {old[:30]!r}")
 
 
 RETURN = "    return np.array([np.linalg.norm(g) for g in grads])\n"

@@ -13,6 +13,7 @@ from grader.exercises.q07_initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES
                                              _variance_mistakes)
 from grader.probes import Rng
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
+from variants import derive
 
 EXERCISE = EXERCISES["q7"]
 SEEDS = (0, 1, 2, 12345)
@@ -94,8 +95,7 @@ def test_a_correct_implementation_passes_the_statistical_tests_for_any_seed(seed
 
 
 def _replace(old: str, new: str, source: str = NORMAL_SCALE) -> str:
-    assert old in source
-    return source.replace(old, new)
+    return derive(source, ((old, new),), variant=f"q7 mistake {old[:30]!r}")
 
 
 DRAW = "return rng.normal(0.0, np.sqrt(var), size=(n_in, n_out))"

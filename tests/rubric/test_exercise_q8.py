@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from grader.exercises import EXERCISES
 from grader.exercises.q08_dead_relu import MISTAKES
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
+from variants import derive
 
 EXERCISE = EXERCISES["q8"]
 SEEDS = (0, 1, 2, 12345)
@@ -68,8 +69,7 @@ def test_a_correct_implementation_gets_full_marks_for_any_seed(seed):
 
 
 def _replace(old: str, new: str, source: str = MEAN) -> str:
-    assert old in source
-    return source.replace(old, new)
+    return derive(source, ((old, new),), variant=f"q8 mistake {old[:30]!r}")
 
 
 RETURN = "    return np.mean(preacts > 0, axis=0) < threshold\n"

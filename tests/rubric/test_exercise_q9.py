@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from grader.exercises import EXERCISES
 from grader.exercises.q09_prelu import FIXED_ALPHAS, GRAD_ALPHA_MISTAKES, GRAD_X_MISTAKES, PRELU_MISTAKES
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
+from variants import derive
 
 EXERCISE = EXERCISES["q9"]
 SEEDS = (0, 1, 2, 12345)
@@ -89,8 +90,7 @@ def test_a_correct_implementation_gets_full_marks_for_any_seed(seed):
 
 
 def _replace(old: str, new: str, source: str = WHERE) -> str:
-    assert old in source
-    return source.replace(old, new)
+    return derive(source, ((old, new),), variant=f"q9 mistake {old[:30]!r}")
 
 
 GRAD_X_LINE = "grad_x = grad_out * np.where(x > 0, 1.0, alpha)"
