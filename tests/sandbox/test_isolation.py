@@ -198,3 +198,29 @@ def test_without_isolation_the_zygote_never_reads_a_cache_student_code_could_wri
     isolating = Zygote(mode="none")
     isolating.mode = "landlock"  # what a Landlock zygote would read; nothing is started here
     assert isolating.matplotlib_dir(config) == str(tmp_path / "activation-grader" / "matplotlib")
+
+
+def test_a_worker_launched_and_never_used_is_killed_and_only_it(tmp_path):
+    """``prestart`` may launch a worker the run never needs (every result reused): closing it kills
+    that one child of ours and removes only the directories it made; bystanders of our uid survive."""
+    import subprocess
+    import tempfile
+
+    from grader.sandbox import Zygote
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    kept = [tempfile.NamedTemporaryFile(dir=d, prefix="bystander-", delete=False).name for d in ("/tmp", "/dev/shm")]
+    try:
+        zygote = Zygote(mode="none")
+        zygote.launch()
+        proc, made = zygote.proc, list(zygote._dirs)
+        assert proc.poll() is None and made and not zygote.info
+        zygote.close()
+        assert proc.poll() is not None and proc.returncode < 0  # killed, not asked to quit
+        assert not any(os.path.exists(d) for d in made)
+        assert bystander.poll() is None and all(os.path.exists(k) for k in kept)
+    finally:
+        bystander.kill()
+        bystander.wait()
+        for k in kept:
+            os.unlink(k)
