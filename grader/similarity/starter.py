@@ -12,8 +12,12 @@ Pure: no I/O.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
+
+from grader.exercises import EXERCISES
+from grader.similarity.normalise import ExerciseCode, exercise_code
 
 _BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.M | re.S)
 _LINE = re.compile(r"^([ \t]*)(.*?)[ \t]*# SOLUTION[ \t]*$", re.M)
@@ -44,6 +48,21 @@ def solution_cells(master: Mapping) -> list[str]:
         if cell.get("cell_type") == "code" and "# BEGIN TEST CONFIG" not in source:
             out.append(source)
     return out
+
+
+NAMES: dict[str, tuple[str, ...]] = {q: tuple(ex.names) for q, ex in EXERCISES.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def starter_code() -> dict[str, ExerciseCode]:
+    """The starter code's own part of each exercise (the stubs, with their docstrings)."""
+    return exercise_code(list(CELLS), NAMES)
+
+
+@functools.lru_cache(maxsize=1)
+def starter_keys() -> frozenset[str]:
+    """The canonical statements of the starter code (never shown as shared)."""
+    return frozenset(s.key for code in starter_code().values() for unit in code.units for s in unit)
 
 
 # generated: do not edit by hand (see the module docstring)
