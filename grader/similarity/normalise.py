@@ -171,7 +171,12 @@ def _render(units: list[tuple[str, list[str], ast.stmt]], module: _Module, contr
     for _, lines, node in units:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         text = "\n".join(lines[first - 1:node.end_lineno])
-        statements.append(tuple(_statements(node, module, contract, helpers, offset - first + 1)))
+        try:  # a fresh tree of the unit's own text: cheaper than copying the cell's (lines count from the unit)
+            fresh = ast.parse(text).body[0]
+        except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
+            fresh = None
+        if fresh is not None:
+            statements.append(tuple(_statements(fresh, module, contract, helpers, offset)))
         shown.append(text)
         offset += text.count("\n") + 2  # units are shown one blank line apart
     return ExerciseCode("\n\n".join(shown), tuple(statements))
@@ -446,7 +451,7 @@ def _flatten(node: ast.stmt, shift: int, out: list[Statement]) -> None:
 
 def _statements(node: ast.stmt, module: _Module, contract: set[str], helpers: set[str],
                 shift: int) -> list[Statement]:
-    node = copy.deepcopy(node)
+    """The canonical statements of one unit (a tree of its own: it is rewritten in place)."""
     params, bound = _locals(node)
     try:
         canonical = _Canonical(module, contract, helpers, bound).visit(node)
