@@ -140,7 +140,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.codefiles import update_similarity
 
     try:  # after the grades, before the report (which shows its pairs); docs/similarity.md
-        update_similarity(out_dir, shard_of(items, shard))
+        update_similarity(out_dir, shard_of(items, shard), jobs)
     except Exception as exc:  # the grades are written: a similarity problem must not hide them
         Console(stderr=True).print(Text(f"Warning: similarity.csv could not be written ({one_line(str(exc), 300)}); "
                                         f"`activation-grader similarity {out_dir}` tries again.", style="yellow"))

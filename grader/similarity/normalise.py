@@ -16,7 +16,7 @@ with :mod:`ast` and rewritten into one canonical form:
   ``np.minimum`` in one order, ``0 < x``/``x > 0``, ``x.sum()``/``np.sum(x)``, ``a += b``/``a = a + b``,
   ``np.array``/``np.asarray``, ``1``/``1.0``.
 
-The canonical form is unparsed statement by statement and cut into tokens by :mod:`tokenize`:
+The canonical form is unparsed statement by statement and cut into Python's tokens:
 each statement keeps its lines in the code shown to an instructor, so that the shared parts
 can be highlighted. Reformatting, renaming, reordering functions, moving code between cells
 and rewriting comments or docstrings change nothing here. Pure: no I/O.
@@ -26,8 +26,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import io
-import tokenize
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -393,17 +392,16 @@ def _preorder(node: ast.AST) -> Iterable[ast.AST]:
         stack.extend(reversed(list(ast.iter_child_nodes(n))))
 
 
+#: Python's tokens as ``ast.unparse`` writes them (one canonical layout: no comments, no line breaks
+#: inside a statement but in strings, which it writes as one literal each).
+_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|'\'\'[\s\S]*?'\'\'|\"\"\"[\s\S]*?\"\"\")"""
+                    r"|\d[\w.]*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\w+"
+                    r"|\*\*=?|//=?|->|:=|<<=?|>>=?|[-+*/%@&|^<>!=]=|\.\.\.|\S")
+
+
 def _tokens(text: str) -> list[str]:
-    out = []
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
-                            tokenize.COMMENT):
-                continue
-            out.append(tok.string)
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        out = text.split()
-    return out
+    """The tokens of canonical text (what ``ast.unparse`` wrote), as :mod:`tokenize` cuts them."""
+    return _TOKEN.findall(text)
 
 
 def _header(node: ast.stmt) -> str | None:
@@ -460,7 +458,6 @@ def _statements(node: ast.stmt, module: _Module, contract: set[str], helpers: se
         if isinstance(canonical, (ast.FunctionDef, ast.AsyncFunctionDef)) and canonical.name in helpers:
             canonical.name = "H"
         _rename(canonical, params, bound)
-        ast.fix_missing_locations(canonical)
         out: list[Statement] = []
         _flatten(canonical, shift, out)
         return out

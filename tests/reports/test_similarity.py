@@ -262,3 +262,19 @@ def test_scores_are_in_zero_one(calibration):
     _, _, scores = calibration
     values = np.concatenate([scores.overall, *[v[~np.isnan(v)] for v in scores.per_exercise.values()]])
     assert values.min() >= 0.0 and values.max() <= 1.0 + 1e-9
+
+
+def test_merging_shards_compares_the_whole_class(tmp_path):
+    """A copy graded in another shard than its original is found once the shards are merged."""
+    from grader.merge import merge_shards
+
+    found = corpus()
+    for shard, names in (("s0", ["golden.py", "masks.py"]), ("s1", ["compact.py", "masks_renamed.py"])):
+        for name in names:
+            write_code(tmp_path / shard, code_file(name, "0" * 64, cells(found[name][1])))
+            write_submission(tmp_path / shard, _record(name, {}))
+        assert not [r for r in write_similarity(tmp_path / shard).rows if r.exercise == "all"]  # apart: no pair
+    merge_shards([tmp_path / "s0", tmp_path / "s1"], tmp_path / "all", report=False)
+    with open(tmp_path / "all" / "similarity.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["exercise"] == "all"]
+    assert [(r["a"], r["b"]) for r in rows] == [("masks.py", "masks_renamed.py")]
