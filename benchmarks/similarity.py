@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import random
 import sys
 import tempfile
@@ -89,14 +90,15 @@ def main() -> None:
             items.append((path.name, path))
             write_submission(out, _record(path.name, rng))
         started = time.perf_counter()
-        keep_code(out, items)
+        keep_code(out, items, jobs=os.cpu_count() or 1)
         kept = time.perf_counter() - started
         started = time.perf_counter()
         found = write_similarity(out)
         scored = time.perf_counter() - started
         copied = {(f"student{k:05d}.py", f"student{args.n - 1 - k:05d}.py") for k in range(copies)}
         listed = {(r.a, r.b) for r in found.rows if r.exercise == "all" and r.score >= 0.5}
-        print(f"similarity of {args.n} submissions: keeping their code {kept:.1f} s (once; a second run reuses it), "
+        print(f"similarity of {args.n} submissions: keeping their code {kept:.1f} s on {os.cpu_count()} processes "
+              f"(once; a second run reuses it), "
               f"similarity.csv from out/ {scored:.1f} s; {len(found.rows)} rows, "
               f"{len(copied & listed)} of {len(copied)} hidden copies listed, {len(listed - copied)} other pairs")
 
