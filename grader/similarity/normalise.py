@@ -140,8 +140,9 @@ def exercise_code(cells: Sequence[str], names: Mapping[str, Sequence[str]],
     module = _read(cells)
     contract = {n for ns in names.values() for n in ns}
     helpers = {n for n in module.definitions if n not in contract and module.is_function(n)}
-    out: dict[str, ExerciseCode] = {}
-    for q in (names if only is None else only):
+    free: dict[int, set[str]] = {}
+    wanted: dict[str, list[tuple[str, list[str], ast.stmt]]] = {}
+    for q in (names if only is None else only):  # every exercise's units first: rendering rewrites the trees
         units = [(n, *module.definitions[n]) for n in names[q] if n in module.definitions]
         if not units:
             continue
@@ -149,33 +150,36 @@ def exercise_code(cells: Sequence[str], names: Mapping[str, Sequence[str]],
         nodes = [u[2] for u in units]
         i = 0
         while i < len(units) and len(units) < 50:  # the helpers and globals they reach
-            for free in sorted(_free_names(units[i][2])):
-                if free in seen or free in contract or free in BUILTINS or free not in module.definitions:
+            node = units[i][2]
+            if id(node) not in free:
+                free[id(node)] = _free_names(node)
+            for name in sorted(free[id(node)]):
+                if name in seen or name in contract or name in BUILTINS or name not in module.definitions:
                     continue
-                seen.add(free)
-                node = module.definitions[free][1]
-                if not any(node is n for n in nodes):
-                    units.append((free, *module.definitions[free]))
-                    nodes.append(node)
+                seen.add(name)
+                found = module.definitions[name][1]
+                if not any(found is n for n in nodes):
+                    units.append((name, *module.definitions[name]))
+                    nodes.append(found)
             i += 1
-        out[q] = _render(units, module, contract, helpers)
-    return out
+        wanted[q] = units
+    canonical: dict[int, tuple[Statement, ...]] = {}  # a unit several exercises use is rewritten once
+    return {q: _render(units, module, contract, helpers, canonical) for q, units in wanted.items()}
 
 
 def _render(units: list[tuple[str, list[str], ast.stmt]], module: _Module, contract: set[str],
-            helpers: set[str]) -> ExerciseCode:
+            helpers: set[str], canonical: dict[int, tuple[Statement, ...]]) -> ExerciseCode:
     shown: list[str] = []
     statements: list[tuple[Statement, ...]] = []
     offset = 0
     for _, lines, node in units:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         text = "\n".join(lines[first - 1:node.end_lineno])
-        try:  # a fresh tree of the unit's own text: cheaper than copying the cell's (lines count from the unit)
-            fresh = ast.parse(text).body[0]
-        except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
-            fresh = None
-        if fresh is not None:
-            statements.append(tuple(_statements(fresh, module, contract, helpers, offset)))
+        if id(node) not in canonical:  # the cell's own tree, rewritten in place (lines count in the cell)
+            canonical[id(node)] = tuple(_statements(node, module, contract, helpers, 0))
+        shift = offset - first + 1
+        statements.append(tuple(Statement(s.first + shift, s.last + shift, s.tokens) if s.first > 0 else s
+                                for s in canonical[id(node)]))
         shown.append(text)
         offset += text.count("\n") + 2  # units are shown one blank line apart
     return ExerciseCode("\n\n".join(shown), tuple(statements))

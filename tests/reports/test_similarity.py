@@ -117,8 +117,10 @@ def test_the_starter_code_alone_makes_no_pair():
                                                  cells(TRANSFORMS["reformatted"]("# %%\n" + "\n# %%\n".join(CELLS))))
     rows = similarity.compute(codes, {}, threshold=0.0)
     assert not [r for r in rows if "blank" in r.a or "blank" in r.b]
-    # five independent solutions: nothing to look at, but q3's few lines, which two of them wrote alike
-    assert [(r.a, r.b, r.exercise) for r in rows if r.score >= THRESHOLD] == [("beginner.py", "masks.py", "q3")]
+    # five independent solutions: nothing to look at over all; exercise by exercise, only the short answers
+    # (q3's two products, q7's if/elif on the scheme) that students write alike, in a class this small
+    listed = [r for r in rows if r.score >= THRESHOLD]
+    assert listed and {r.exercise for r in listed} <= {"q3", "q7"}
 
 
 def test_twenty_students_writing_the_same_short_answer_are_not_twenty_suspects():
@@ -230,11 +232,11 @@ def test_the_command_writes_the_csv_and_the_report_section_from_out_alone(tmp_pa
     assert list(rows[0]) == ["a", "b", "exercise", "score", "shared_failures"]
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True) and scores[0] >= THRESHOLD
-    # the copy over all exercises and exercise by exercise; besides, only q3's few lines written alike
+    # the copy over all exercises and exercise by exercise; besides, only the short answers written alike
     copy = {r["exercise"] for r in rows if "masks.py" in (r["a"], r["b"]) and "HYPERLINK" in r["a"] + r["b"]}
     assert copy >= {"all", "q1", "q2", "q4", "q10"}
     assert {r["exercise"] for r in rows if not ("masks.py" in (r["a"], r["b"]) and "HYPERLINK" in r["a"] + r["b"])} \
-        <= {"q3"}
+        <= {"q3", "q7"}
     assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())
     page = _Page()
     page.feed((out / "report.html").read_text(encoding="utf-8"))
