@@ -3,7 +3,7 @@
 
     python benchmarks/similarity.py [--n 2000]
 
-The class: N scripts, each function taken from one of the calibration solutions
+The class: N notebooks, each function taken from one of the calibration solutions
 (tests/similarity/, the golden one included) chosen at random, its names renamed, a constant of
 its own added (so that no two students are alike), one of a hundred shared idioms (so that
 fingerprints held by a few dozen students propose pairs, as in a real class), and 1% of the
@@ -17,10 +17,13 @@ import argparse
 import ast
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "similarity")]
@@ -70,6 +73,12 @@ def _record(name: str, rng: random.Random) -> SubmissionRecord:
                                    provenance=Provenance(seed=rng.randrange(1000)))
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the machine may be shared: wall time varies)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000)
@@ -85,21 +94,23 @@ def main() -> None:
             sources[args.n - 1 - k] = rename(sources[k])
         items = []
         for k, source in enumerate(sources):
-            path = subs / f"student{k:05d}.py"
-            path.write_text(source)
+            path = subs / f"student{k:05d}.ipynb"
+            notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip("\n"))
+                                                       for c in source.split("# %%\n") if c.strip()])
+            path.write_text(nbformat.writes(notebook))
             items.append((path.name, path))
             write_submission(out, _record(path.name, rng))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         keep_code(out, items, jobs=os.cpu_count() or 1)
-        kept = time.perf_counter() - started
-        started = time.perf_counter()
+        kept, kept_cpu = time.perf_counter() - started, _cpu() - cpu
+        started, cpu = time.perf_counter(), _cpu()
         found = write_similarity(out)
-        scored = time.perf_counter() - started
-        copied = {(f"student{k:05d}.py", f"student{args.n - 1 - k:05d}.py") for k in range(copies)}
+        scored, scored_cpu = time.perf_counter() - started, _cpu() - cpu
+        copied = {(f"student{k:05d}.ipynb", f"student{args.n - 1 - k:05d}.ipynb") for k in range(copies)}
         listed = {(r.a, r.b) for r in found.rows if r.exercise == "all" and r.score >= 0.5}
-        print(f"similarity of {args.n} submissions: keeping their code {kept:.1f} s on {os.cpu_count()} processes "
-              f"(once; a second run reuses it), "
-              f"similarity.csv from out/ {scored:.1f} s; {len(found.rows)} rows, "
+        print(f"similarity of {args.n} submissions: keeping their code {kept:.1f} s ({kept_cpu:.1f} s of CPU on "
+              f"{os.cpu_count()} processes; once, a second run reuses it), similarity.csv from out/ {scored:.1f} s "
+              f"({scored_cpu:.1f} s of CPU); {len(found.rows)} rows, "
               f"{len(copied & listed)} of {len(copied)} hidden copies listed, {len(listed - copied)} other pairs")
 
 
