@@ -33,6 +33,8 @@ def _code(name: str, path: str, digest: str) -> dict:
         return CodeFile(name, digest, {}, note=exc.message).to_dict()
     except OSError as exc:
         return CodeFile(name, digest, {}, note=f"the file could not be read again ({exc.strerror})").to_dict()
+    except (RecursionError, MemoryError, ValueError) as exc:  # a submission built to break the parser
+        return CodeFile(name, digest, {}, note=f"its code could not be compared ({type(exc).__name__})").to_dict()
 
 
 def keep_code(out_dir: Path, items: Sequence[tuple[str, Path]], jobs: int = 1) -> int:

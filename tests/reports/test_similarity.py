@@ -280,3 +280,21 @@ def test_merging_shards_compares_the_whole_class(tmp_path):
     with open(tmp_path / "all" / "similarity.csv", newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["exercise"] == "all"]
     assert [(r["a"], r["b"]) for r in rows] == [("masks.py", "masks_renamed.py")]
+
+
+def test_code_that_breaks_the_parser_costs_only_its_own_comparison(tmp_path):
+    """Deep nesting, a cell that does not parse, a huge expression: the submission is left out, the rest compared."""
+    from grader.codefiles import keep_code
+
+    found = corpus()
+    sources = {"deep.py": "import numpy as np\ndef sigmoid(x):\n    return " + "(" * 5000 + "x" + ")" * 5000 + "\n",
+               "broken.py": "# %%\ndef sigmoid(x:\n# %%\ndef glu(a, b):\n    return a * b\n",
+               "long.py": "def softmax(z, axis=-1):\n    return z" + " + z" * 20000 + "\n",
+               "masks.py": found["masks.py"][1], "masks_renamed.py": found["masks_renamed.py"][1]}
+    items = []
+    for name, source in sources.items():
+        (tmp_path / name).write_text(source)
+        items.append((name, tmp_path / name))
+    assert keep_code(tmp_path / "out", items) == 5
+    rows = write_similarity(tmp_path / "out").rows
+    assert [(r.a, r.b) for r in rows if r.exercise == "all"] == [("masks.py", "masks_renamed.py")]
