@@ -271,7 +271,7 @@ class _Canonical(ast.NodeTransformer):
         node.returns = None
         self.generic_visit(node)
         if not node.body:
-            node.body = [ast.Pass()]
+            node.body = [ast.copy_location(ast.Pass(), node)]
         return node
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
@@ -428,6 +428,21 @@ def _header(node: ast.stmt) -> str | None:
     return None
 
 
+def _header_end(node: ast.stmt) -> int:
+    """The last line of a compound statement's header (its signature or condition; not the comments after)."""
+    parts: list[ast.AST] = []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        parts = [node.args, *([node.returns] if node.returns else [])]
+    elif isinstance(node, (ast.If, ast.While)):
+        parts = [node.test]
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        parts = [node.iter]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        parts = [i.context_expr for i in node.items]
+    ends = [getattr(n, "end_lineno", None) for part in parts for n in ast.walk(part)]
+    return max([node.lineno, *(e for e in ends if isinstance(e, int))])
+
+
 def _flatten(node: ast.stmt, shift: int, out: list[Statement]) -> None:
     header = _header(node)
     if header is None:
@@ -435,7 +450,7 @@ def _flatten(node: ast.stmt, shift: int, out: list[Statement]) -> None:
                              tuple(_tokens(ast.unparse(node)))))
         return
     body = getattr(node, "body", [])
-    last = max(node.lineno, body[0].lineno - 1) if body else node.lineno
+    last = _header_end(node)
     out.append(Statement(node.lineno + shift, last + shift, tuple(_tokens(header))))
     for child in body:
         _flatten(child, shift, out)

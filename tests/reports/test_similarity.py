@@ -25,9 +25,9 @@ from grader.report import write_submission
 from grader.similarity import compute as similarity
 from grader.similarity.compute import THRESHOLD, code_file, generated_starter, write_similarity
 from grader.similarity.failures import shared_failures, signatures
-from grader.similarity.index import score_pairs
+from grader.similarity.index import grams, score_pairs
 from grader.similarity.normalise import exercise_code
-from grader.similarity.starter import CELLS, NAMES, REFERENCE, starter_code
+from grader.similarity.starter import CELLS, NAMES, REFERENCE, starter_code, starter_keys
 from grader.similarity.store import write_code
 from similarity.corpus import TRANSFORMS, cells, corpus
 
@@ -62,6 +62,8 @@ def test_shipped_starter_and_reference_are_the_masters():
     assert MARK + shipped == expected, ("grader/similarity/starter.py is out of date with the master notebook: "
                                         "UPDATE_SNAPSHOTS=1 pytest tests/reports/test_similarity.py -k starter")
     assert any("def sigmoid(x):" in c and "..." in c for c in CELLS)
+    assert {"def sigmoid ( p0 ) :", "def softmax ( p0 , p1 = - 1.0 ) :"} <= starter_keys()
+    assert all(not (grams(code) - grams(starter_code()[q])) for q, code in starter_code().items())
     assert not any("np.exp(-np.abs(x))" in c for c in CELLS), "a solution leaked into the starter code"
 
 
