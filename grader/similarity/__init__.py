@@ -1,6 +1,6 @@
 """Code similarity across a class: which pairs of submissions are worth a look, and why.
 
-The package: :mod:`.normalise`, :mod:`.starter`, :mod:`.index`, :mod:`.failures`, :mod:`.store`, and
+The package: :mod:`.normalise` (with :mod:`.canonical`), :mod:`.starter`, :mod:`.index`, :mod:`.failures`, :mod:`.store`, and
 :mod:`.compute`, which puts them together.
 
 For each exercise, each submission's own code (:mod:`.normalise`: the functions the contract
