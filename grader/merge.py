@@ -167,7 +167,11 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     merged = Merged(out=out, csv=csv_path, records=records, duplicates=duplicates, warnings=warnings)
     if submissions:
         merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
-    write_similarity(out)  # the class is whole only now
+    try:  # the class is whole only now (docs/similarity.md)
+        write_similarity(out)
+    except Exception as exc:  # the grades are merged: a similarity problem must not hide them
+        warnings.append(f"similarity.csv could not be written ({type(exc).__name__}: {exc}); "
+                        f"`activation-grader similarity {out}` tries again.")
     if report:  # the report reads out/results; what was just copied there it has already
         classreport.write_report(out, known={f"{safe_name(name)}.json": chosen[name].shown for name in order})
     return merged
