@@ -32,8 +32,11 @@ assignment: setup
 # make bench: the whole benchmark, with the scaling rows for 2,000 notebooks; BENCH_ARGS= leaves them out
 # (or --n, --skip-docker, --skip-dask: see benchmarks/throughput.py)
 BENCH_ARGS ?= --scale 2000
+# and the similarity of a class of SIMILARITY_N submissions (benchmarks/similarity.py)
+SIMILARITY_N ?= 2000
 bench: setup
 	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/similarity.py --n $(SIMILARITY_N)
 
 clean:
 	rm -rf out assignments/dist .pytest_cache .hypothesis

@@ -137,6 +137,13 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.text import one_line
 
     console = Console()
+    from grader.codefiles import update_similarity
+
+    try:  # after the grades, before the report (which shows its pairs); docs/similarity.md
+        update_similarity(out_dir, shard_of(items, shard), jobs)
+    except Exception as exc:  # the grades are written: a similarity problem must not hide them
+        Console(stderr=True).print(Text(f"Warning: similarity.csv could not be written ({one_line(str(exc), 300)}); "
+                                        f"`activation-grader similarity {out_dir}` tries again.", style="yellow"))
     if not no_report:
         from grader.classreport import write_report
 
@@ -178,6 +185,27 @@ def report(out_dir: Path) -> None:
 
     path = write_report(out_dir)
     click.echo(f"Wrote {path}")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-report", is_flag=True, help="Do not rebuild report.html.")
+@_user_errors
+def similarity(out_dir: Path, no_report: bool) -> None:
+    """(Re)compute OUT_DIR/similarity.csv from OUT_DIR alone (code/ and results/), and the report's section."""
+    from grader.similarity.compute import write_similarity
+
+    found = write_similarity(out_dir)
+    for name in found.damaged:
+        click.echo(f"Warning: code/{name} is not a code file of this grader; left out.", err=True)
+    if found.missing_code:
+        click.echo(f"Warning: {len(found.missing_code)} graded submission(s) have no code in {out_dir / 'code'} "
+                   f"(graded by an older grader?): run `activation-grader grade` again to compare them.", err=True)
+    if not no_report:
+        from grader.classreport import write_report
+
+        write_report(out_dir)
+    click.echo(f"Wrote {out_dir / 'similarity.csv'}: {len(found.rows)} row(s) for {found.submissions} submission(s).")
 
 
 @main.group()

@@ -3,7 +3,7 @@
 A SLURM array or a Kubernetes Indexed Job grades shard I of N into its own
 directory (``grade --shard I/N --out out/shard-I``). ``merge`` turns those
 directories into one: one ``final_grades.csv`` (a row per submission, in file
-name order), one ``results/`` and ``feedback/`` set, and one class report.
+name order), one ``results/``, ``feedback/`` and ``code/`` set, one ``similarity.csv`` and one class report.
 A submission found in more than one directory is taken once: from the
 directory whose result is newest, and reported (harmless when the results have
 the same key, a conflict otherwise).
@@ -30,6 +30,8 @@ from grader.report import (
     safe_name,
     write_grades_csv,
 )
+from grader.similarity.compute import write_similarity
+from grader.similarity.store import CODE_DIR
 from grader.submissions import collect
 
 
@@ -146,6 +148,9 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
         source = chosen[name]
         stem = safe_name(name)
         _copy(source.result, out / "results" / f"{stem}.json")
+        code = source.result.parent.parent / CODE_DIR / f"{stem}.json"  # the similarity report's (docs/similarity.md)
+        if code.is_file():
+            _copy(code, out / CODE_DIR / f"{stem}.json")
         if source.feedback.is_file():
             _copy(source.feedback, out / "feedback" / f"{stem}.md")
         else:
@@ -162,6 +167,11 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     merged = Merged(out=out, csv=csv_path, records=records, duplicates=duplicates, warnings=warnings)
     if submissions:
         merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
+    try:  # the class is whole only now (docs/similarity.md)
+        write_similarity(out)
+    except Exception as exc:  # the grades are merged: a similarity problem must not hide them
+        warnings.append(f"similarity.csv could not be written ({type(exc).__name__}: {exc}); "
+                        f"`activation-grader similarity {out}` tries again.")
     if report:  # the report reads out/results; what was just copied there it has already
         classreport.write_report(out, known={f"{safe_name(name)}.json": chosen[name].shown for name in order})
     return merged

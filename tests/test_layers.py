@@ -9,9 +9,10 @@ The layers, from the ground up (README, "How grading works"):
    result record; pure: no I/O;
 3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
    validation of what it sends back, the process and Docker workers, the image;
-4. reports: what is written from result records (results files, feedback, CSV, class report);
+4. reports: what is written from result records (results files, feedback, CSV, class report), and the
+   similarity of the code kept beside them;
 5. pipeline: reading a submission, running it, a task's options and keys, grading it, the worker
-   pool and executors, a batch, shards, regrades, merging;
+   pool and executors, a batch, shards, regrades, merging, keeping each submission's code;
 6. interfaces: the command line and the Otter plugin.
 
 Imports are read with ``ast`` (nothing is imported), at module level and inside functions alike,
@@ -38,9 +39,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "sandbox": ("grader.wire", "grader.confine", "grader.reaping", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
-    "reports": ("grader.report", "grader.classreport", "grader.classreport.*"),
+    "reports": ("grader.report", "grader.classreport", "grader.classreport.*", "grader.similarity",
+                "grader.similarity.*"),
     "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
-                 "grader.submissions", "grader.regrade", "grader.batch", "grader.merge"),
+                 "grader.submissions", "grader.regrade", "grader.batch", "grader.merge", "grader.codefiles"),
     "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
 }
 LEVEL = {name: i for i, name in enumerate(LAYERS)}

@@ -11,6 +11,9 @@ wrote and never ``feedback/*.md``, and writes
   the submissions with problems, and the results files that could not be read;
 - ``summary.csv``: the per-exercise numbers.
 
+With ``similarity.json`` beside ``results/`` (``activation-grader grade`` and ``similarity`` write it), the
+page has a section on similar code (:mod:`.similarity`).
+
 Vocabulary used throughout. A submission is *scored* when the grader ran it and
 awarded points per exercise (status ``graded``, or ``timeout``, which keeps the
 points earned before the submission ran out of time); otherwise (``invalid-notebook``,
@@ -31,8 +34,10 @@ from grader.classreport.grouping import (FailureGroup, cell_error_groups, failur
 from grader.classreport.model import EPS, FOREIGN, SCORED_STATUSES, Submission, load_results
 from grader.classreport.page import CSS, GROUPS_SHOWN, render_html
 from grader.classreport.plots import render_plots
+from grader.classreport.similarity import similarity_section
 from grader.classreport.stats import SUMMARY_COLUMNS, ClassSummary, ExerciseStats, summarise, write_summary_csv
 from grader.report import atomic_write
+from grader.similarity.starter import starter_keys
 
 __all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary",
            "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
@@ -52,6 +57,6 @@ def write_report(out_dir: Path, known: Mapping[str, Submission] | None = None) -
     summary = summarise(subs, unreadable)
     plots = render_plots(summary)
     path = out_dir / "report.html"
-    atomic_write(path, render_html(summary, plots))
+    atomic_write(path, render_html(summary, plots, sections=(similarity_section(out_dir, starter_keys()),)))
     write_summary_csv(out_dir / "summary.csv", summary)
     return path

@@ -224,7 +224,9 @@ def _versions(summary: ClassSummary) -> str:
     return f' <b>Mixed grader versions:</b> {listed}.'
 
 
-def render_html(summary: ClassSummary, plots: dict[str, tuple[str, int, int]], title: str = "Class report") -> str:
+def render_html(summary: ClassSummary, plots: dict[str, tuple[str, int, int]], title: str = "Class report",
+                sections: tuple[str, ...] = ()) -> str:
+    """The page; ``sections``: HTML of further sections (escaped by their makers), after the problems."""
     head = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
@@ -264,5 +266,5 @@ def render_html(summary: ClassSummary, plots: dict[str, tuple[str, int, int]], t
                  "and the checks that gave it; the most common first. Open a group for the hint, an example and "
                  "the submissions."
                  f"</p>{_failures(summary)}</section>")
-    parts += [_cell_errors(summary), _problems(summary), _unreadable(summary), _all_students(summary)]
+    parts += [_cell_errors(summary), _problems(summary), *sections, _unreadable(summary), _all_students(summary)]
     return head + "".join(parts) + foot

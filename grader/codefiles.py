@@ -1,0 +1,68 @@
+"""Each submission's own code, kept in the output directory for the similarity report.
+
+The results records keep no code, so a run keeps it beside them: ``out/code/<name>.json`` holds,
+per exercise, the code a submission wrote and its canonical statements
+(:mod:`grader.similarity`). A file is written again only when its submission's content or the
+canonical form changed, so a second run reads each submission once to hash it and parses none;
+the submissions to parse are shared among ``jobs`` processes. Then ``similarity.csv`` is
+computed from the output directory alone, as ``activation-grader similarity OUT`` does.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.notebook import SubmissionError, load
+from grader.similarity.compute import Similarity, code_file, write_similarity
+from grader.similarity.normalise import VERSION
+from grader.similarity.store import CodeFile, code_path, read_code, write_code
+from grader.text import file_name
+
+#: Below this many submissions to parse, one process does it (starting others costs more).
+PARALLEL_FROM = 64
+
+
+def _code(name: str, path: str, digest: str) -> dict:
+    """The code file of one submission, as plain data (what a pool's process sends back)."""
+    try:
+        content = Path(path).read_bytes()
+        return code_file(name, digest, load(name, content).cells).to_dict()
+    except SubmissionError as exc:
+        return CodeFile(name, digest, {}, note=exc.message).to_dict()
+    except OSError as exc:
+        return CodeFile(name, digest, {}, note=f"the file could not be read again ({exc.strerror})").to_dict()
+    except (RecursionError, MemoryError, ValueError) as exc:  # a submission built to break the parser
+        return CodeFile(name, digest, {}, note=f"its code could not be compared ({type(exc).__name__})").to_dict()
+
+
+def keep_code(out_dir: Path, items: Sequence[tuple[str, Path]], jobs: int = 1) -> int:
+    """Write ``out_dir/code/<name>.json`` for every (name, path) whose file is missing or stale;
+    return how many were written. A submission that cannot be read gets a file that says why."""
+    todo: list[tuple[str, str, str]] = []
+    for name, path in items:
+        name = file_name(name)  # as the record names it
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        target = code_path(out_dir, name)
+        old = read_code(target) if target.exists() else None
+        if old is None or old.content_sha256 != digest or old.version != VERSION or old.file != name:
+            todo.append((name, str(path), digest))
+    if jobs > 1 and len(todo) >= PARALLEL_FROM:
+        with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+            done = pool.map(_code, *zip(*todo), chunksize=16)
+            for data in done:
+                write_code(out_dir, CodeFile.from_dict(data))
+    else:
+        for task in todo:
+            write_code(out_dir, CodeFile.from_dict(_code(*task)))
+    return len(todo)
+
+
+def update_similarity(out_dir: Path, items: Sequence[tuple[str, Path]], jobs: int = 1) -> Similarity:
+    """Keep every submission's code, then write ``similarity.csv`` from the output directory alone."""
+    keep_code(out_dir, items, jobs)
+    return write_similarity(out_dir)
