@@ -75,10 +75,8 @@ def main() -> None:
     repo, options = Path(sys.argv[1]), sys.argv[2:]
     attacks = os.environ.get("SCENARIO_ATTACKS", "deep,flood,fill").split(",")
     work = Path(os.environ.get("SCENARIO_DIR", "/tmp/aftermath"))
-    (work / "in").mkdir(parents=True, exist_ok=True)
     subs = submissions(repo, attacks)
-    for name, source in subs.items():
-        (work / "in" / f"{name}.py").write_text(source)
+    solution = (repo / "tests" / "golden" / "solution.py").read_text()
     files = [Path(d) / f"bystander-{os.getpid()}" for d in ("/tmp", "/dev/shm", "/var/tmp")]
     for f in files:
         f.write_text("keep me")
@@ -92,23 +90,38 @@ def main() -> None:
     tmp = tempfile.gettempdir()
     before = set(os.listdir(tmp))
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(work / "in"), "--out", str(work / "out"),
-                           "--jobs", "1", "--regrade", "--no-report", *options], capture_output=True, text=True,
-                          cwd=repo, preexec_fn=limit, timeout=900)
+    # the deep chains and the flood on one worker (--jobs 1: everything after them runs there);
+    # the disk filler next to a second worker, whose results are written while it fills the disk
+    runs = [("one", [n for n in subs if "fill" not in n], 1), ("two", [n for n in subs if "fill" in n], 2)]
+    exits, errors, records, rows = [], "", {}, []
+    for run, names, jobs in runs:
+        if len(names) <= 1:
+            continue
+        (work / run).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (work / run / f"{name}.py").write_text(subs[name])
+        if run == "two":  # the yardstick again, and correct notebooks for the second worker
+            for name in ("a00_figure",) + tuple(f"z{i}_solution" for i in range(4)):
+                (work / run / f"{name}.py").write_text(subs["a00_figure"] if "figure" in name else solution)
+        proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(work / run), "--out", str(work / f"out-{run}"),
+                               "--jobs", str(jobs), "--regrade", "--no-report", *options], capture_output=True,
+                              text=True, cwd=repo, preexec_fn=limit, timeout=900)
+        exits.append(proc.returncode)
+        errors += proc.stderr[-3000:]
+        for path in sorted((work / f"out-{run}" / "results").glob("*.json")):
+            try:
+                records[f"{run}/{path.stem}"] = json.loads(path.read_text()).get("extra_data", {})
+            except ValueError:
+                records[f"{run}/{path.stem}"] = {"status": "unreadable"}
+        grades = work / f"out-{run}" / "final_grades.csv"
+        expected = sorted(p.stem for p in (work / run).glob("*.py"))
+        got = sorted(row["file"].rsplit(".", 1)[0] for row in csv.DictReader(grades.open())) if grades.exists() else []
+        rows.append(got == expected)
     seconds = round(time.time() - started, 1)
     time.sleep(0.5)
-    records = {}
-    for path in sorted((work / "out" / "results").glob("*.json")):
-        data = json.loads(path.read_text())
-        records[path.stem] = data.get("extra_data", {})
-    rows = []
-    grades = work / "out" / "final_grades.csv"
-    if grades.exists():
-        rows = [row["file"].rsplit(".", 1)[0] for row in csv.DictReader(grades.open())]
     verdict = {
-        "exit": proc.returncode, "stderr": proc.stderr[-3000:], "seconds": seconds,
-        "submissions": sorted(subs),
-        "rows": rows,
+        "exits": exits, "stderr": errors[-4000:], "seconds": seconds,
+        "all_rows": rows,
         "records": {name: {"status": r.get("status"), "score": r.get("score"),
                            "seconds": r.get("provenance", {}).get("seconds"),
                            "isolation": r.get("provenance", {}).get("isolation"),

@@ -56,11 +56,10 @@ def in_container(attacks: str, nofile: str | None, *docker_options: str, setup: 
 
 def assert_nothing_spoiled(verdict: dict, isolation: str) -> None:
     records = verdict["records"]
-    assert verdict["exit"] == 0, verdict["stderr"]
-    assert sorted(verdict["rows"]) == sorted(verdict["submissions"]), "final_grades.csv lacks rows"
-    assert set(records) == set(verdict["submissions"])
-    assert records["a00_figure"]["isolation"] == isolation
-    yardstick = records["a00_figure"]["seconds"]
+    assert verdict["exits"] and set(verdict["exits"]) == {0}, verdict["stderr"]
+    assert all(verdict["all_rows"]), "final_grades.csv lacks rows"
+    yardsticks = {k.split("/")[0]: r["seconds"] for k, r in records.items() if k.endswith("/a00_figure")}
+    assert all(r["isolation"] == isolation for k, r in records.items() if k.endswith("/a00_figure")), records
     for name, record in records.items():
         if "attack" in name:
             assert record["status"] in ("graded", "error"), (name, record)
@@ -68,6 +67,7 @@ def assert_nothing_spoiled(verdict: dict, isolation: str) -> None:
         assert (record["status"], record["score"]) == ("graded", 100), (name, record)
         # the same notebook as the yardstick, on a worker an attacker has used: never slowed down
         # by what it left (generous: this machine is shared; the failure was 2.5 s against 0.08 s)
+        yardstick = yardsticks[name.split("/")[0]]
         assert record["seconds"] < 3 * yardstick + 2.0, (name, record["seconds"], yardstick)
     print(json.dumps(records, indent=1))
     assert verdict["job_processes"] == [], "a job's processes outlived grade"
