@@ -106,3 +106,45 @@ def test_a_non_root_user_in_a_container_landlock_mode():
 def test_a_non_root_user_with_user_namespaces():
     assert_nothing_spoiled(in_container(ALL, "1024", "--user", "1000:1000", "--security-opt", "seccomp=unconfined"),
                            "userns+pidns+seccomp")
+
+
+# --- a restart in the middle of a job ---------------------------------------------------------------------
+RESTART = "tests/isolation/restart.py"
+
+
+def restarted(mode: str, *docker_options: str, setup: str = "true") -> dict:
+    """``tests/isolation/restart.py`` in a throw-away namespace (root, landlock) or container."""
+    if docker_options:
+        command = f"{setup} && exec python /src/{RESTART} {mode}"
+        proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
+                               *docker_options, IMAGE, "sh", "-c", command], capture_output=True, text=True, timeout=300)
+    else:
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            pytest.skip("needs root and unshare(1) for a throw-away namespace")
+        command = f"{private_tmp()} && exec {sys.executable} {RESTART} {mode}"
+        proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                               "sh", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                              env={**os.environ, "SRC": str(ROOT)})
+    return _verdict(proc.stdout + proc.stderr)
+
+
+RESTARTS = [
+    pytest.param("root", (), "true", id="root"),
+    pytest.param("landlock", (), "true", id="landlock-as-root"),
+    pytest.param("uid", ("--user", "0:0"), "userdel sandbox", id="uid", marks=pytest.mark.docker),
+    pytest.param("landlock", ("--user", "1000:1000"), "true", id="landlock", marks=pytest.mark.docker),
+    pytest.param("userns", ("--user", "1000:1000", "--security-opt", "seccomp=unconfined"), "true", id="userns",
+                 marks=pytest.mark.docker),
+]
+
+
+@pytest.mark.parametrize("mode,docker_options,setup", RESTARTS)
+def test_a_restart_ends_every_process_of_the_job(mode, docker_options, setup):
+    """Daemons in sessions of their own, forking on, die with the worker's restart, before the
+    fresh worker takes the next job (which then runs normally); the bystander survives."""
+    verdict = restarted(mode, *docker_options, setup=setup)
+    assert verdict["ended_early"] is None and verdict["during"] >= 6, verdict  # the job and its daemons ran
+    assert verdict["after_restart"] == [], verdict
+    assert verdict["after_close"] == [], verdict
+    assert verdict["next_job"] is not None and verdict["next_job"]["exit"] == 0, verdict
+    assert verdict["bystander_alive"], verdict
