@@ -113,14 +113,19 @@ def kill_uid_until_none(uid: int, seconds: float = 5.0) -> int:
     ``kill(-1)`` as an unprivileged uid reaches exactly the processes of that uid, every one of
     them in one pass however fast they fork; looping until ``/proc`` shows none left covers what a
     process was doing in between (a daemon in the middle of ``setsid``, a fork under way)."""
+    if uid == 0 or os.getresuid() != (uid, uid, uid):
+        # kill(-1) as root (or as any uid but the job's own) would reach far more than the job
+        raise PermissionError(f"kill_uid_until_none must run as uid {uid} itself, not {os.getresuid()}")
     me = os.getpid()
     deadline = time.monotonic() + seconds
     left = -1
     while True:
         try:
             os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return 0  # not a process of this uid left, not even a zombie (the usual case: no scan)
         except OSError:
-            pass  # ESRCH: nothing of ours to signal
+            pass
         left = 0
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == me:
@@ -142,6 +147,8 @@ def kill_uid_until_none(uid: int, seconds: float = 5.0) -> int:
 def end_uid(uid: int, seconds: float = 5.0) -> int:
     """From the zygote (single-threaded, root): end every process of ``uid`` in a helper that drops
     to it (:func:`kill_uid_until_none`); returns how many were left, -1 if the helper failed."""
+    if uid in (0, os.getuid()):
+        raise PermissionError(f"not a uid of student code only: {uid}")
     helper = os.fork()
     if helper == 0:
         code = 255
@@ -225,6 +232,9 @@ def end_uid_from_outside(uid: int, seconds: float = 5.0) -> int:
     import inspect
     import subprocess
     import sys
+
+    if uid in (0, os.getuid()):
+        raise PermissionError(f"not a uid of student code only: {uid}")
 
     program = ("import os, signal, sys, time\n" + inspect.getsource(kill_uid_until_none)
                + f"\nsys.exit(min(kill_uid_until_none({int(uid)}, {float(seconds)}), 254))\n")

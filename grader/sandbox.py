@@ -308,7 +308,10 @@ class Zygote(ZygoteChannel):
         the uid is released or serves another job."""
         if self.mode != "uid" or self.uid is None or self._uid_claim is None or os.geteuid() != 0:
             return
-        left = end_uid(self.uid)
+        try:
+            left = end_uid(self.uid)
+        except Exception:  # (a uid that is not the job's own is refused: nothing was signalled)
+            left = -1
         if left:
             _report_once(f"uid {self.uid}", f"{left} process(es) of the job uid {self.uid} could not be ended"
                          if left > 0 else f"could not end the processes of the job uid {self.uid}")

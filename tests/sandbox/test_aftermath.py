@@ -148,3 +148,31 @@ def test_a_restart_ends_every_process_of_the_job(mode, docker_options, setup):
     assert verdict["after_close"] == [], verdict
     assert verdict["next_job"] is not None and verdict["next_job"]["exit"] == 0, verdict
     assert verdict["bystander_alive"], verdict
+
+
+GUARD = """
+import os, subprocess, sys, time
+from grader.reaping import end_uid, end_uid_from_outside, kill_uid_until_none
+bystander = subprocess.Popen(["sleep", "60"])
+refused = []
+for attempt in (lambda: kill_uid_until_none(61234), lambda: kill_uid_until_none(0),
+                lambda: end_uid(0), lambda: end_uid(os.getuid()), lambda: end_uid_from_outside(0)):
+    try:
+        attempt()
+    except PermissionError:
+        refused.append(True)
+time.sleep(0.2)
+print("GUARD", len(refused), bystander.poll() is None)
+"""
+
+
+def test_ending_a_uid_refuses_anything_but_a_job_uid_of_its_own():
+    """``kill(-1)`` reaches everything its caller may signal: as root, every process. The helpers
+    refuse to run but as the job's own uid (never 0, never the grader's). Checked inside a
+    throw-away PID namespace, so that a broken guard could harm nothing else."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a throw-away namespace")
+    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+                           sys.executable, "-c", GUARD], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "GUARD 5 True" in proc.stdout, proc.stdout + proc.stderr
