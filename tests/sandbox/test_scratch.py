@@ -143,3 +143,30 @@ def test_the_budget_counts_bytes_entries_depth_and_what_it_cannot_list(tmp_path)
         (top / "hidden").mkdir(mode=0o300)
         assert "cannot list" in over_budget(str(top), 100 * 1024**2, 1000)
     assert over_budget(str(tmp_path / "gone"), 1, 1) is None
+
+
+def test_closing_a_worker_removes_a_deep_leftover_and_never_raises(tmp_path):
+    """What the zygote could not remove (a chain left when it was killed mid-cleanup) is removed
+    when the grader closes the worker: shutil.rmtree recursed once (RecursionError), which left
+    the slot broken. The worker is only launched (never given a job); bystanders of our uid
+    survive."""
+    from grader.sandbox import Zygote
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    kept = tmp_path / "bystander.txt"
+    kept.write_text("keep me")
+    try:
+        zygote = Zygote(mode="none")
+        zygote.launch()
+        made = list(zygote._dirs)
+        leftover = os.path.join(made[-1], "job-1")
+        os.mkdir(leftover)
+        chain(leftover, 3000)
+        os.symlink(tmp_path, os.path.join(leftover, "to-outside"))
+        zygote.close()
+        assert not any(os.path.lexists(d) for d in made)
+        assert zygote.proc is None and zygote._dirs == []
+        assert bystander.poll() is None and kept.read_text() == "keep me"
+    finally:
+        bystander.kill()
+        bystander.wait()
