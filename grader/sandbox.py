@@ -276,8 +276,7 @@ class Zygote(ZygoteChannel):
         try:
             self._end_zygote()
         finally:
-            self.proc = None
-            self.info = {}
+            self.proc = None  # (``info`` stays: what the last job ran under, for its record)
             dirs, self._dirs = self._dirs, []
             try:
                 self._end_job_uid()
