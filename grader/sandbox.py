@@ -100,8 +100,8 @@ class WorkerDied(Exception):
 
 
 #: The worker program's parts, in the order they are joined; each imports only those before it.
-SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "calls.py", "worker_isolation.py", "worker_jupyter.py", "worker_child.py",
-           "worker.py")
+SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "calls.py", "worker_isolation.py", "worker_jupyter.py",
+           "worker_child.py", "worker.py")
 
 
 def worker_source() -> str:

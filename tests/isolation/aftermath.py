@@ -58,7 +58,8 @@ def job_processes() -> list[str]:
         if not entry.isdigit():
             continue
         try:
-            status = dict(line.split(":", 1) for line in open(f"/proc/{entry}/status").read().splitlines() if ":" in line)
+            lines = open(f"/proc/{entry}/status").read().splitlines()
+            status = dict(line.split(":", 1) for line in lines if ":" in line)
             cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
         except (OSError, ValueError):
             continue
@@ -103,8 +104,8 @@ def main() -> None:
         if run == "two":  # the yardstick again, and correct notebooks for the second worker
             for name in ("a00_figure",) + tuple(f"z{i}_solution" for i in range(4)):
                 (work / run / f"{name}.py").write_text(subs["a00_figure"] if "figure" in name else solution)
-        proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(work / run), "--out", str(work / f"out-{run}"),
-                               "--jobs", str(jobs), "--regrade", "--no-report", *options], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(work / run),
+                               "--out", str(work / f"out-{run}"), "--jobs", str(jobs), "--regrade", "--no-report", *options], capture_output=True,
                               text=True, cwd=repo, preexec_fn=limit, timeout=900)
         exits.append(proc.returncode)
         errors += proc.stderr[-3000:]

@@ -52,7 +52,8 @@ def job_processes() -> list[str]:
         if not entry.isdigit():
             continue
         try:
-            status = dict(line.split(":", 1) for line in open(f"/proc/{entry}/status").read().splitlines() if ":" in line)
+            lines = open(f"/proc/{entry}/status").read().splitlines()
+            status = dict(line.split(":", 1) for line in lines if ":" in line)
             cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
         except (OSError, ValueError):
             continue

@@ -48,8 +48,8 @@ def in_namespace(mode: str, attacks: str, nofile: str | None) -> dict:
 def in_container(attacks: str, nofile: str | None, *docker_options: str, setup: str = "true") -> dict:
     env = ["-e", f"SCENARIO_ATTACKS={attacks}"] + (["-e", f"SCENARIO_NOFILE={nofile}"] if nofile else [])
     command = f"{setup} && exec python /src/{SCENARIO} /src"
-    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
-                           "--tmpfs", f"/tmp:rw,exec,size={SMALL_TMP},mode=1777", *env, *docker_options, IMAGE,
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src",
+                           "-w", "/src", "--tmpfs", f"/tmp:rw,exec,size={SMALL_TMP},mode=1777", *env, *docker_options, IMAGE,
                            "sh", "-c", command], capture_output=True, text=True, timeout=900)
     return _verdict(proc.stdout + proc.stderr)
 
@@ -116,8 +116,9 @@ def restarted(mode: str, *docker_options: str, setup: str = "true") -> dict:
     """``tests/isolation/restart.py`` in a throw-away namespace (root, landlock) or container."""
     if docker_options:
         command = f"{setup} && exec python /src/{RESTART} {mode}"
-        proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
-                               *docker_options, IMAGE, "sh", "-c", command], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src",
+                               "-w", "/src", *docker_options, IMAGE, "sh", "-c", command], capture_output=True, text=True,
+                              timeout=300)
     else:
         if os.geteuid() != 0 or not shutil.which("unshare"):
             pytest.skip("needs root and unshare(1) for a throw-away namespace")
