@@ -132,7 +132,10 @@ def serve_job(size: int, config: dict) -> None:
     if config["mode"] not in NAMESPACED:
         scratch = job_dir(config, pid)
         if os.path.isdir(scratch):
-            left = empty_dir_as(dedicated, scratch, CLEANUP_SECONDS)
+            try:
+                left = empty_dir_as(dedicated, scratch, CLEANUP_SECONDS)
+            except OSError:  # (no helper could be forked): the directory stays, the zygote goes on
+                left = -1
             try:
                 os.rmdir(scratch)
             except OSError:
