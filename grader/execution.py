@@ -98,6 +98,8 @@ def binary_job(cells: list[str], skip_cells: list[int], exercises: list[tuple[st
 
 
 def _describe_exit(info: dict) -> str:
+    if info.get("disk"):
+        return f"was stopped: its files went over the disk budget ({plain(info['disk'], 100)})"
     if info.get("killed"):
         return "was stopped"
     if info.get("signal"):

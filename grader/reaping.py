@@ -1,4 +1,4 @@
-"""Ending exactly what the job started, and removing only the job's own files.
+"""Ending exactly what the job started, and nothing else.
 
 Shipped with the worker program (after ``grader/confine.py``): it imports
 nothing from the grader.
@@ -9,9 +9,10 @@ nothing from the grader.
   PIDs cannot be reused before it reaps them. A process that is not a
   descendant of the job is never signalled; with a uid of the job's own it is
   ``kill(-1)`` as that uid, which reaches nothing else.
-* **Cleanup through directory descriptors** (:func:`empty_dir_as`): the job's
-  scratch directory is emptied from descriptors opened without following
-  links, so a link swapped in mid-cleanup leads nowhere outside it.
+* **Ending a uid** (:func:`end_uid`, :func:`kill_uid_until_none`): as the job's dedicated uid,
+  ``kill(-1)`` until ``/proc`` shows no process of it left, from the zygote or the trusted side.
+
+The job's directory (its disk budget, its removal) is ``grader/scratch.py``, shipped next.
 """
 from __future__ import annotations
 
@@ -104,85 +105,143 @@ def end_descendants(dedicated_uid: int | None = None, rounds: int = 10000) -> in
     return signalled
 
 
-def empty_dir_as(uid: int | None, path: str) -> None:
-    """Delete what is inside ``path`` (a directory the grader made for one job), as ``uid``.
+def kill_uid_until_none(uid: int, seconds: float = 5.0) -> int:
+    """Run as ``uid`` (a uid only student code uses): ``kill(-1, SIGKILL)`` until no process of that
+    uid is left, checked in ``/proc`` (every process whose real, effective or saved uid it is,
+    zombies aside); returns how many were still there when ``seconds`` ran out (0: none).
 
-    As the job's own uid, the helper can delete everything the job could create there (and
-    make writable again what the job made read-only), and nothing the job could not.
-    """
+    ``kill(-1)`` as an unprivileged uid reaches exactly the processes of that uid, every one of
+    them in one pass however fast they fork; looping until ``/proc`` shows none left covers what a
+    process was doing in between (a daemon in the middle of ``setsid``, a fork under way)."""
+    if uid == 0 or os.getresuid() != (uid, uid, uid):
+        # kill(-1) as root (or as any uid but the job's own) would reach far more than the job
+        raise PermissionError(f"kill_uid_until_none must run as uid {uid} itself, not {os.getresuid()}")
+    me = os.getpid()
+    deadline = time.monotonic() + seconds
+    left = -1
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return 0  # not a process of this uid left, not even a zombie (the usual case: no scan)
+        except OSError:
+            pass
+        left = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+            except (OSError, ValueError):
+                continue
+            if fields.get("State", "").strip().startswith(("Z", "X")):
+                continue
+            if str(uid) in fields.get("Uid", "").split()[:3]:
+                left += 1
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(0.002)
+
+
+def end_uid(uid: int, seconds: float = 5.0) -> int:
+    """From the zygote (single-threaded, root): end every process of ``uid`` in a helper that drops
+    to it (:func:`kill_uid_until_none`); returns how many were left, -1 if the helper failed."""
+    if uid in (0, os.getuid()):
+        raise PermissionError(f"not a uid of student code only: {uid}")
     helper = os.fork()
     if helper == 0:
+        code = 255
         try:
-            if uid is not None and os.geteuid() == 0:
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            _remove_inside(path)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            code = min(kill_uid_until_none(uid, seconds), 254)
         except BaseException:
             pass
-        os._exit(0)
-    os.waitpid(helper, 0)
+        os._exit(code)
+    status = _wait_bounded(helper, seconds + 2.0)
+    if status is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) == 255:
+        return -1
+    return os.WEXITSTATUS(status)
 
 
-def _remove_inside(top: str) -> None:
-    """Delete everything below ``top`` through directory descriptors, never through paths.
+def _wait_bounded(pid: int, seconds: float) -> int | None:
+    """Wait for our child ``pid`` at most ``seconds``; past that it is killed. Its wait status,
+    or None if it had to be killed."""
+    import select
 
-    Each directory is opened with ``O_NOFOLLOW`` relative to its parent's descriptor, and each
-    entry is removed relative to it, so a symlink or a rename in the job's directory can never
-    lead the deletion out of it; depth-first without recursion (a tree may be thousands deep)."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        root = os.open(top, flags)
+        pidfd = os.pidfd_open(pid)
     except OSError:
-        return
-    stack = [(root, None, None)]  # (descriptor, parent's descriptor, name in the parent)
-    while stack:
-        fd, parent, name = stack[-1]
-        pushed = False
-        try:
-            entries = list(os.scandir(fd))
-        except OSError:
-            entries = []
-        for entry in entries:
+        return os.waitpid(pid, 0)[1]
+    try:
+        if not select.select([pidfd], [], [], max(0.0, seconds))[0]:
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    child = _open_dir(entry.name, fd)
-                    if child is not None:
-                        stack.append((child, fd, entry.name))
-                        pushed = True
-                        break
-                else:
-                    os.unlink(entry.name, dir_fd=fd)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        if pushed:
-            continue
-        stack.pop()
-        os.close(fd)
-        if parent is not None:
-            try:
-                os.rmdir(name, dir_fd=parent)
-            except OSError:
-                pass
-
-
-def _open_dir(name: str, parent: int) -> int | None:
-    """Open a subdirectory without following a link; make it readable first if the job had made
-    it unreadable (through the descriptor of exactly that directory, never its name)."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        return os.open(name, flags, dir_fd=parent)
-    except PermissionError:
-        pass
-    except OSError:
-        return None
-    try:
-        handle = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-    except OSError:
-        return None
-    try:
-        os.chmod(f"/proc/self/fd/{handle}", 0o700)
-        return os.open(f"/proc/self/fd/{handle}", flags & ~os.O_NOFOLLOW)
-    except OSError:
-        return None
+            os.waitpid(pid, 0)
+            return None
+        return os.waitpid(pid, 0)[1]
     finally:
-        os.close(handle)
+        os.close(pidfd)
+
+
+def end_descendants(dedicated_uid: int | None = None, rounds: int = 10000) -> int:
+    """End every process the job left behind; returns how many were signalled.
+
+    Only this zygote's own children are signalled (after the job's child has exited, every
+    one of them is an orphan of the job, adopted because we are a subreaper): a child's PID
+    cannot be reused until we reap it, so no unrelated process can be hit. Killing a child
+    hands its own children to us, so this goes one generation per round until none is left.
+    With a ``dedicated_uid`` (a uid that only student code uses, chosen by the grader), a
+    helper first drops to it and kills the whole uid (:func:`end_uid`), atomically however fast
+    the job forks, until ``/proc`` shows none left; processes of any other uid are out of its reach.
+    """
+    signalled = 0
+    if dedicated_uid is not None:
+        end_uid(dedicated_uid)
+    quiet = 0
+    for _ in range(rounds):
+        children = _own_children()
+        if not children:
+            _reap()
+            quiet += 1
+            if quiet >= 2:  # twice in a row: nothing was being adopted in between
+                return signalled
+            time.sleep(0.001)
+            continue
+        quiet = 0
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                signalled += 1
+            except OSError:
+                pass
+        # the killed become zombies (their PIDs still ours); their orphans move to us
+        time.sleep(0.0005)
+        _reap()
+    return signalled
+
+
+def end_uid_from_outside(uid: int, seconds: float = 5.0) -> int:
+    """From the trusted side (root; maybe threaded, so no bare fork): the same as :func:`end_uid`,
+    in a fresh interpreter started as ``uid`` (``subprocess`` drops to it before ``exec``).
+    Returns how many processes were left (0: none), -1 if the helper could not run."""
+    import inspect
+    import subprocess
+    import sys
+
+    if uid in (0, os.getuid()):
+        raise PermissionError(f"not a uid of student code only: {uid}")
+
+    program = ("import os, signal, sys, time\n" + inspect.getsource(kill_uid_until_none)
+               + f"\nsys.exit(min(kill_uid_until_none({int(uid)}, {float(seconds)}), 254))\n")
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-S", "-c", program], user=uid, group=uid, extra_groups=[],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              cwd="/", env={}, timeout=seconds + 10)
+    except (OSError, subprocess.SubprocessError):  # (a runtime this uid cannot run: a forked helper)
+        return end_uid(uid, seconds)
+    return proc.returncode if 0 <= proc.returncode < 255 else -1

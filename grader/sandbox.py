@@ -11,9 +11,9 @@ the caller's business (``grader.execution``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
-import shutil
 import socket
 import stat
 import subprocess
@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.isolation import ETC, PROC, _allowed_paths, _hidden_paths, claim_uid, isolation_mode, landlock_paths
+from grader.reaping import end_uid_from_outside as end_uid
+from grader.scratch import remove_tree
 from grader.wire import HEADER, Chunks, FrameReader, WireError, frame, payload
 
 PRELOAD = ("numpy", "scipy", "matplotlib", "matplotlib.pyplot")
@@ -60,7 +62,8 @@ class Limits:
     step_timeout: float = 10.0  # wall clock for one cell, or for all the calls of one exercise
     memory_bytes: int = 2 * 1024**3
     file_bytes: int = 64 * 1024**2
-    tmpfs_bytes: int = 256 * 1024**2
+    tmpfs_bytes: int = 256 * 1024**2  # each of /tmp, /var/tmp, /dev/shm; the job's directory without them
+    disk_entries: int = 20000  # files and directories, likewise
     nproc: int = 64
     output_bytes: int = 64 * 1024**2  # what the child may send back
 
@@ -69,13 +72,36 @@ class Limits:
         return int(self.timeout) + 5
 
 
+_reported: set[str] = set()
+
+
+def _report_once(key: str, message: str) -> None:
+    """Tell the operator, once per thing, what could not be cleaned up; it is left, and the
+    grading goes on (every job has a directory and, in ``uid`` mode, a claim of its own)."""
+    if key not in _reported:
+        _reported.add(key)
+        logging.getLogger("grader.sandbox").warning("activation-grader: %s; left in place", message)
+
+
+def _remove_made(path: str) -> None:
+    """Remove a directory that a zygote's config() made, whatever a job left in it (any depth,
+    bounded descriptors and time, see ``grader.scratch.remove_tree``); never raises."""
+    try:
+        left = remove_tree(path, seconds=30.0)
+    except Exception as exc:  # not expected; still no reason to fail the next job
+        left = -1
+        _report_once(path, f"could not remove {path} ({type(exc).__name__})")
+    if left > 0:
+        _report_once(path, f"could not remove {path} ({left} entries left)")
+
+
 class WorkerDied(Exception):
     """The zygote itself is gone (not just a child): it will be restarted."""
 
 
 #: The worker program's parts, in the order they are joined; each imports only those before it.
-SHIPPED = ("wire.py", "confine.py", "reaping.py", "calls.py", "worker_isolation.py", "worker_jupyter.py", "worker_child.py",
-           "worker.py")
+SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "calls.py", "worker_isolation.py", "worker_jupyter.py",
+           "worker_child.py", "worker.py")
 
 
 def worker_source() -> str:
@@ -193,7 +219,8 @@ class Zygote(ZygoteChannel):
                 "read": readable, "listable": listable,
                 "preload": list(PRELOAD), "memory_bytes": self.limits.memory_bytes,
                 "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
-                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc}
+                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc,
+                "disk_bytes": self.limits.tmpfs_bytes, "disk_entries": self.limits.disk_entries}
 
     def command(self, config: dict) -> list[str]:
         return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]
@@ -244,6 +271,23 @@ class Zygote(ZygoteChannel):
             return ""
 
     def close(self) -> None:
+        """End the worker and everything of its jobs, remove what it made. Never raises: whatever
+        happens here, the next :meth:`start` gets a fresh worker with fresh state."""
+        try:
+            self._end_zygote()
+        finally:
+            self.proc = None  # (``info`` stays: what the last job ran under, for its record)
+            dirs, self._dirs = self._dirs, []
+            try:
+                self._end_job_uid()
+            finally:
+                for d in dirs:  # made by config(): the scratch base and the (unmounted) root
+                    _remove_made(d)
+                if self._uid_claim is not None:
+                    self._uid_claim.close()
+                    self._uid_claim = None
+
+    def _end_zygote(self) -> None:
         if self.proc and self.proc.poll() is None and not self.info:  # launched, never used: our own child
             self.proc.kill()
             self.proc.wait()
@@ -255,13 +299,21 @@ class Zygote(ZygoteChannel):
             except Exception:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc = None
-        for d in self._dirs:  # made by config(): the scratch base and the (unmounted) root
-            shutil.rmtree(d, ignore_errors=True)
-        self._dirs = []
-        if self._uid_claim is not None:
-            self._uid_claim.close()
-            self._uid_claim = None
+
+    def _end_job_uid(self) -> None:
+        """In ``uid`` mode, end every process of the job's uid, whatever the zygote managed to do:
+        after a restart, the zygote that was their subreaper is gone, so the grader itself (root)
+        does it, through a helper that drops to that uid (nothing else is in its reach), before
+        the uid is released or serves another job."""
+        if self.mode != "uid" or self.uid is None or self._uid_claim is None or os.geteuid() != 0:
+            return
+        try:
+            left = end_uid(self.uid)
+        except Exception:  # (a uid that is not the job's own is refused: nothing was signalled)
+            left = -1
+        if left:
+            _report_once(f"uid {self.uid}", f"{left} process(es) of the job uid {self.uid} could not be ended"
+                         if left > 0 else f"could not end the processes of the job uid {self.uid}")
 
     def __enter__(self) -> "Zygote":
         self.start()
@@ -278,13 +330,16 @@ class Zygote(ZygoteChannel):
         self._send_job(job)
 
     def restart(self) -> None:
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except OSError:
-                pass
-            self.proc.wait()
-        self.close()
+        """Kill the zygote (its job dies with it: see ``worker_child``) and start afresh on the next job."""
+        try:
+            if self.proc is not None:
+                try:
+                    os.killpg(self.proc.pid, 9)
+                except OSError:
+                    pass
+                self.proc.wait()
+        finally:
+            self.close()
 
     # -- the transport: the zygote's stdin and stdout --------------------------------------------
     def _write(self, data: bytes) -> None:

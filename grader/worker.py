@@ -32,7 +32,8 @@ import numpy as np
 
 from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
-from grader.reaping import empty_dir_as, end_descendants  # shipped-with-wire
+from grader.reaping import end_descendants  # shipped-with-wire
+from grader.scratch import empty_dir_as, over_budget  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
 from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 
@@ -71,20 +72,25 @@ def serve_job(size: int, config: dict) -> None:
         _discard_stdin(size)  # it died first: its job must not be taken for the next frame
     os.close(got_job_r)
     pidfd = os.pidfd_open(pid)
-    killed, ended = False, False
+    killed, ended, over = False, False, None
     requests = _ControlReader()
     _widen(read_fd)
+    # Without a size-limited filesystem of its own (uid, landlock), the job's directory is measured
+    # while it runs; a job over its budget is ended (a normal job is measured once or twice).
+    watch = job_dir(config, pid) if config.get("disk_bytes") and config["mode"] not in NAMESPACED else None
+    next_watch = time.monotonic() + DISK_INTERVAL
     while True:
         # Not waiting on the child's pipe: a reader asleep on it would be woken (across cores) by
         # every frame the child writes, ~200 a job, which cost the child more than encoding them.
         # What it wrote is relayed every RELAY_INTERVAL instead, and all of it once it is gone.
-        ready, _, _ = select.select([0, pidfd], [], [], None if ended else RELAY_INTERVAL)
-        while not ended and select.select([read_fd], [], [], 0)[0]:
-            ended = not _relay(read_fd)
+        # At most RELAY_BURST bytes per round: a pipe that the job's other processes keep full
+        # must not keep us from our stdin (a kill) or from the child's exit.
+        ready, _, _ = select.select([0, pidfd], [], [], DISK_INTERVAL if ended else RELAY_INTERVAL)
+        relayed = 0
+        while not ended and relayed < RELAY_BURST and select.select([read_fd], [], [], 0)[0]:
+            moved = _relay(read_fd)
+            ended, relayed = not moved, relayed + max(moved, 1)
         if pidfd in ready:
-            # the child is gone; drain what it wrote, without waiting on strays holding the pipe
-            while select.select([read_fd], [], [], 0)[0] and _relay(read_fd):
-                pass
             break
         if 0 in ready:
             message = requests.read()
@@ -94,9 +100,14 @@ def serve_job(size: int, config: dict) -> None:
             if message.get("op") == "kill" and not killed:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
+        if watch is not None and not killed and time.monotonic() >= next_watch:
+            over = over_budget(watch, config["disk_bytes"], config.get("disk_entries", 20000))
+            next_watch = time.monotonic() + DISK_INTERVAL
+            if over is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
     _, status, usage = os.wait4(pid, 0)  # the job's CPU, all its processes (each waited for by its parent)
     os.close(pidfd)
-    os.close(read_fd)
     try:
         os.write(reap_w, b"k")  # a reaper, where there is one, ends the job's processes now
     except OSError:
@@ -109,15 +120,29 @@ def serve_job(size: int, config: dict) -> None:
         # empty and remove the job's directory: nothing else is touched.
         dedicated = config["uid"] if config["mode"] == "uid" else None
         end_descendants(dedicated)
+    # The child is gone and so is every other process of the job (in a PID namespace, with its
+    # PID 1): relay what is left in the pipe, at most one pipe's worth (no writer is left to refill it).
+    relayed = 0
+    while relayed < RELAY_BURST and select.select([read_fd], [], [], 0)[0]:
+        moved = _relay(read_fd)
+        if not moved:
+            break
+        relayed += moved
+    os.close(read_fd)
+    if config["mode"] not in NAMESPACED:
         scratch = job_dir(config, pid)
         if os.path.isdir(scratch):
-            empty_dir_as(dedicated, scratch)
+            try:
+                left = empty_dir_as(dedicated, scratch, CLEANUP_SECONDS)
+            except OSError:  # (no helper could be forked): the directory stays, the zygote goes on
+                left = -1
             try:
                 os.rmdir(scratch)
             except OSError:
-                pass
+                _report_left(scratch, left)
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                  "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed,
+                 "disk": over,
                  "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
 
@@ -144,6 +169,23 @@ _F_SETPIPE_SZ = 1031
 #: How often the zygote relays what the running child has written (see serve_job): results reach the
 #: grader this much later at most, far inside any step timeout; a child's exit is relayed at once.
 RELAY_INTERVAL = 0.002
+#: The most the zygote relays before it looks at its stdin and the child's exit again (one pipe's worth).
+RELAY_BURST = 1 << 20
+#: How often a job's directory is measured against its disk budget (uid and landlock modes): a job
+#: writing as fast as the disk takes goes over by at most what it writes in this time.
+DISK_INTERVAL = 0.05
+#: The longest the removal of one job's directory may take; what is left then stays (reported once).
+CLEANUP_SECONDS = 10.0
+_reported: set[str] = set()
+
+
+def _report_left(path: str, left: int) -> None:
+    """Say once, on the zygote's log, that a job's directory could not be removed (it stays; every
+    job has a directory of its own, so it is no reason for the next one to fail)."""
+    if path not in _reported:
+        _reported.add(path)
+        sys.stderr.write(f"activation-grader: could not remove {path} ({left} entries left); left in place\n")
+        sys.stderr.flush()
 
 
 def _widen(read_fd: int) -> None:
@@ -156,8 +198,8 @@ def _widen(read_fd: int) -> None:
         pass  # the default 64 KiB: slower, the same bytes
 
 
-def _relay(read_fd: int) -> bool:
-    """Move what the child wrote to our stdout as one ``C`` message; False at end of file."""
+def _relay(read_fd: int) -> int:
+    """Move what the child wrote to our stdout as one ``C`` message; how many bytes (0: end of file)."""
     import fcntl
     import struct
 
@@ -168,9 +210,9 @@ def _relay(read_fd: int) -> bool:
     if available <= 0:
         data = os.read(read_fd, 1)  # readable with nothing buffered: end of file, or one byte
         if not data:
-            return False
+            return 0
         _send(b"C", data)
-        return True
+        return 1
     _write_all(1, b"C" + available.to_bytes(4, "big"))
     moved = 0
     while moved < available:
@@ -180,7 +222,7 @@ def _relay(read_fd: int) -> bool:
             chunk = os.read(read_fd, available - moved)
             _write_all(1, chunk)
             moved += len(chunk)
-    return True
+    return moved
 
 
 

@@ -32,6 +32,9 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
     """Runs in the forked child; never returns. Reads its job (``size`` bytes) from stdin first."""
     code = 0
     try:
+        # Dies with the zygote, from the start: a restart of the worker (which kills the zygote)
+        # ends the job too, in every mode (set again after any change of uid, which clears it).
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         try:
             raw = _read_exactly(0, size)
             os.write(got_job_fd, b"1")
@@ -55,7 +58,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
             _mount_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
-            opts = f"size={config['tmpfs_bytes']},mode=1777"
+            opts = f"size={config['tmpfs_bytes']},nr_inodes={config.get('disk_entries', 20000)},mode=1777"
             for d in PRIVATE_DIRS:
                 _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
             for i, path in enumerate(config.get("rebind", ())):
