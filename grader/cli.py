@@ -87,7 +87,8 @@ def main() -> None:
               show_default=True, help="How the process sandbox isolates student code (see the README's Sandboxes).")
 @click.option("--require-isolation", type=click.Choice(["none", "landlock", "userns", "uid", "root"]), default=None,
               help="Refuse to grade where the sandbox cannot give at least this isolation.")
-@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--no-report", is_flag=True,
+              help="Write the grades only: no class report (report.html, summary.csv) and no similarity.csv.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_user_errors
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
@@ -137,14 +138,14 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.text import one_line
 
     console = Console()
-    from grader.codefiles import update_similarity
+    if not no_report:  # the class-level analyses: similarity, then the report that shows its pairs
+        from grader.codefiles import update_similarity
 
-    try:  # after the grades, before the report (which shows its pairs); docs/similarity.md
-        update_similarity(out_dir, shard_of(items, shard), jobs)
-    except Exception as exc:  # the grades are written: a similarity problem must not hide them
-        Console(stderr=True).print(Text(f"Warning: similarity.csv could not be written ({one_line(str(exc), 300)}); "
-                                        f"`activation-grader similarity {out_dir}` tries again.", style="yellow"))
-    if not no_report:
+        try:  # docs/similarity.md
+            update_similarity(out_dir, shard_of(items, shard), jobs)
+        except Exception as exc:  # the grades are written: a similarity problem must not hide them
+            Console(stderr=True).print(Text(f"Warning: similarity.csv could not be written ({one_line(str(exc), 300)}); "
+                                            f"`activation-grader similarity {out_dir}` tries again.", style="yellow"))
         from grader.classreport import write_report
 
         try:
