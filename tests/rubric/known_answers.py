@@ -20,17 +20,17 @@ seed) or "wrong" (the same verdicts on every seed, whatever they are).
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-import numpy as np
-
 from grader.exercises import EXERCISES
+from grader.exercises import q01_saturating as q1
 from helpers import namespace_of
-from variants import SOLUTION, VARIANTS, solution_cells
+from variants import SOLUTION, VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -86,8 +86,8 @@ def exercise_tests() -> Iterator[Answer]:
                 yield Answer(q, f"q1 test: {func} = {body!r}", "wrong", _source(m.with_body(func, body)))
             yield Answer(q, "q1 test: FLOAT32", "wrong", _source(m.FLOAT32))
             yield Answer(q, "q1 test: SCALAR_ONLY", "wrong", _source(m.SCALAR_ONLY))
-            for func, table in (("sigmoid", q1_tables()[0]), ("sigmoid_derivative", q1_tables()[1]),
-                                ("tanh_derivative", q1_tables()[2])):
+            for func, table in zip(q1.NAMES, (q1.SIGMOID_MISTAKES, q1.SIGMOID_DERIVATIVE_MISTAKES,
+                                               q1.TANH_DERIVATIVE_MISTAKES)):
                 for j, (formula, _) in enumerate(table):
                     yield Answer(q, f"q1 recognised mistake {func} {j}", "wrong", _with(m.STABLE, func, formula))
             continue
@@ -109,11 +109,6 @@ def exercise_tests() -> Iterator[Answer]:
                 yield Answer(q, f"q5 recognised mistake {j}", "wrong", _with(m.OUTER, "softmax_jacobian", formula))
 
 
-def q1_tables():
-    from grader.exercises import q01_saturating as q1
-    return q1.SIGMOID_MISTAKES, q1.SIGMOID_DERIVATIVE_MISTAKES, q1.TANH_DERIVATIVE_MISTAKES
-
-
 def names_of(q: str) -> tuple[str, ...]:
     return EXERCISES[q].names
 
@@ -122,11 +117,21 @@ def _cells_of(source: str) -> list[str]:
     return [c for c in source.split("# %%") if c.strip()]
 
 
+def _loops_at_top_level(cell: str) -> bool:
+    try:
+        return any(isinstance(node, ast.While) for node in ast.parse(cell).body)
+    except SyntaxError:
+        return False
+
+
 def _jupyter_namespace(source: str) -> dict[str, Any]:
     """The namespace after running ``source``'s cells in order, as Jupyter does: a failing cell (or one
-    that calls sys.exit) does not stop the next ones."""
+    that calls sys.exit) does not stop the next ones; a cell that loops at top level, which the sandbox
+    stops after its time, is left out here."""
     ns: dict[str, Any] = {"__name__": "__main__"}
     for cell in _cells_of(source):
+        if _loops_at_top_level(cell):
+            continue
         try:
             exec(compile(cell, "<cell>", "exec"), ns)
         except (Exception, SystemExit):
@@ -134,8 +139,9 @@ def _jupyter_namespace(source: str) -> dict[str, Any]:
     return ns
 
 
-#: What a variant does that cannot run in this process (a call that ends the process, a loop that never
-#: ends): the sandboxed pipeline grades those exercises (``tests/golden/expected.json``).
+#: What a variant's function does that cannot run in this process (end the process, loop for ever): the
+#: sandboxed pipeline grades those exercises (``tests/golden/expected.json``); their other exercises are
+#: graded here.
 _OUT_OF_PROCESS = ("os._exit", "while True")
 
 
@@ -148,10 +154,11 @@ def golden_variants() -> Iterator[Answer]:
         source = variant.source(solution)
         for q in EXERCISES:
             defining = [c for c in _cells_of(source) if any(f"def {n}(" in c for n in names_of(q))]
-            if any(marker in cell for cell in defining for marker in _OUT_OF_PROCESS):
+            functions = [f for c in defining for f in c.split("\ndef ") if any(f.startswith(f"{n}(") for n in
+                                                                              names_of(q))]
+            if any(marker in f for f in functions for marker in _OUT_OF_PROCESS):
                 continue
-            text = "\n".join(c for c in _cells_of(source) if not any(m in c for m in _OUT_OF_PROCESS))
-            yield Answer(q, f"{variant.name} {q}", "wrong", lambda text=text: _jupyter_namespace(text))
+            yield Answer(q, f"{variant.name} {q}", "wrong", lambda source=source: _jupyter_namespace(source))
 
 
 def benchmark_mistakes() -> Iterator[Answer]:
