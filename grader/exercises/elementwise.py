@@ -49,10 +49,10 @@ N_0D = 4
 
 #: The fixed part of every random input: two values where no activation of the contract saturates, chosen
 #: so that a systematic error is far outside the tolerance there, whatever the draw. At x = -1.25 a float32
-#: GELU constant sqrt(2/pi) errs by 99 times the tolerance, a float32 0.044715 by 72 times, one rounded to six
-#: digits by 1900 times; there every answer key of q1 and q2 that is not a float32 number itself (0, 1) is at
-#: least 60 times the tolerance away from the nearest float32 number, so a float32 result fails there on every
-#: draw (``tests/rubric/test_seed_stability.py``).
+#: GELU constant sqrt(2/pi) errs by 99 times the tolerance, a float32 0.044715 by 72 times, one rounded to
+#: six digits by 1900 times; there every answer key of q1 and q2 (default alpha) that is not a float32
+#: number (0, 1) is at least 60 times the tolerance away from the nearest float32 number, so a float32
+#: result fails there on every draw (``tests/rubric/test_seed_stability.py``).
 FIXED_POINTS = (1.5, -1.25)
 
 
