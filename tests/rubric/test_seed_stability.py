@@ -22,7 +22,7 @@ from grader.probes import Plan, pool_seed
 from grader.runner import CriterionResult, run_criteria
 from conftest import GOLDEN
 from helpers import run_plan
-from known_answers import Answer, every_answer, exercise_tests, float32_versions, golden_variants
+from known_answers import Answer, every_answer, exercise_tests, float32_versions, golden_variants, systematic_errors
 from variants import VARIANTS
 
 SEEDS = tuple(range(1, 9))
@@ -158,3 +158,43 @@ def test_the_fixed_points_put_float32_and_rounded_constants_far_outside_the_tole
     e = gelu_derivative(x[1], c, k)
     for wrong in (gelu_derivative(x[1], float(np.float32(c)), k), gelu_derivative(x[1], c, float(np.float32(k)))):
         assert abs(wrong - e) > 60 * tolerance(e)
+
+
+RANDOM_CLASSES = ("on 0-d inputs", "on random 1-d arrays", "on random arrays of rank 2")
+#: What each systematic error of the issue loses (criteria whose names start with the first text and contain one
+#: of the others), on every seed: the test above shows the verdicts are the same on all of them.
+LOSES = {
+    "sigmoid in float32": ("sigmoid matches", *RANDOM_CLASSES),
+    "tanh_derivative in float32": ("tanh_derivative matches", *RANDOM_CLASSES),
+    "GELU constant sqrt(2/pi) rounded to float32": ("gelu_derivative is the derivative", *RANDOM_CLASSES),
+    "GELU constant sqrt(2/pi) to 6 digits": ("gelu_derivative is the derivative", *RANDOM_CLASSES),
+    "GELU constant 0.044715 rounded to float32": ("gelu_derivative is the derivative", *RANDOM_CLASSES),
+    "silu_derivative in float32": ("silu_derivative matches", *RANDOM_CLASSES),
+    "GLU gate in float32": ("glu matches", "0-d", "random arrays"),
+    "GLU backward gate in float32": ("grad_a matches", "0-d", "random arrays"),
+    "softmax exponentials in float32": ("softmax", "random 1-d", "rank 2 and 3 (default", "axis=0", "axis=1"),
+    "softmax_jacobian in float32": ("softmax_jacobian matches", "n = 2", "n = 3 to 6", "n = 8 to 12"),
+    "collapse_affine in float32": ("A matches", "different sizes", "d = 1"),
+    "dead_relu_units ignores its threshold (never active)": ("", "random pre-activations", "exactly at the threshold",
+                                                             "threshold argument"),
+    "prelu_backward grad_alpha in float32": ("grad_alpha", "on 0-d", "on random arrays"),
+    "layer_gradient_norms backward in float32": ("", "sigmoid networks", "ReLU networks"),
+    "layer_gradient_norms sigmoid' from the output": ("sigmoid networks", "depth 2", "depth 6"),
+    "xavier_variance in float32": ("xavier_variance(n_in, n_out)", ""),
+}
+
+
+@pytest.mark.parametrize("answer", [a for a in systematic_errors() if a.label in LOSES], ids=lambda a: a.label)
+def test_each_systematic_error_of_the_issue_fails_its_criteria_and_a_rounding_is_named(answer):
+    prefix, *fragments = LOSES[answer.label]
+    names = {c.name for c in EXERCISES[answer.exercise].criteria
+             if c.name.startswith(prefix) and any(f in c.name for f in fragments)}
+    results = grade(answer, SEEDS[0])
+    lost = {r.name for r in results if not r.passed}
+    assert names and names <= lost, names - lost
+    if "float32" in answer.label or "digits" in answer.label:
+        assert any("float32" in r.message or "7 significant digits" in r.message for r in results if r.name in names)
+
+
+def test_every_systematic_error_is_checked():
+    assert {a.label for a in systematic_errors()} - set(LOSES) == {"dead_relu_units fraction in float32"}
