@@ -5,9 +5,9 @@ preact > 0 is strictly below ``threshold``; the result is a boolean array with
 one entry per unit. The answer key is the reference function itself (there is
 nothing to differentiate).
 
-Besides random pre-activations (among them, always, a unit active on exactly one sample) the plan
-builds units on purpose: units with no
-positive sample (all negative, all exactly 0, negative with exact zeros), units
+Besides random pre-activations (among them, always, a unit active on exactly one
+sample) the plan builds units on purpose: units with no positive sample (all
+negative, all exactly 0, negative with exact zeros), units
 exactly at the threshold (2 positive samples out of 200 with threshold 0.01:
 fraction 0.01 is not strictly below 0.01, so the unit is alive) and just below
 it, and the same at non-default thresholds. Every fraction used is exactly
