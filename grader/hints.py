@@ -45,3 +45,19 @@ def looks_float32(got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> boo
         scale = max(1.0, float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)))
         close = bool(np.all(np.abs(g - e) <= 1e-5 * np.abs(e) + 1e-6 * scale))
     return exact32 and close
+
+
+NEAR_MISS_HINT = ("the values agree with the expected ones to about 7 significant digits, but not to float64's 15: "
+                  "look for a step computed in float32 (astype(np.float32), np.float32(...)) or a constant written "
+                  "with few digits; write constants exactly, e.g. np.sqrt(2 / np.pi), not 0.7979.")
+
+
+def near_miss(got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> bool:
+    """The mismatching values are within a few float32 roundings of the key without being float32 numbers:
+    a float64 result built on a float32 step or on a rounded constant (a real mistake errs by far more)."""
+    g, e = got[bad], expected[bad]
+    if g.size == 0 or not np.all(np.isfinite(g)) or not np.all(np.isfinite(e)):
+        return False
+    with np.errstate(all="ignore"):
+        scale = max(1.0, float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)))
+        return bool(np.all(np.abs(g - e) <= 3e-7 * np.abs(e) + 3e-8 * scale))

@@ -20,8 +20,11 @@ BIAS_HINT = ("b1 has h entries and b2 has o: they cannot be added directly, b1 g
 
 
 def _sizes(rng: np.random.Generator) -> list[tuple[str, int, int, int]]:
-    """(tag, d, h, o): all different, d = 1, o = 1, and a larger all-different case."""
-    small, large = np.arange(2, 9), np.arange(9, 21)
+    """(tag, d, h, o): all different, d = 1, o = 1, and a larger all-different case.
+
+    Every other size is at least 3, so that every A, and every c but the one of o = 1, has at least 3
+    elements: a near miss (float32 arithmetic) is exposed on one of them whatever the draw, also in the gate."""
+    small, large = np.arange(3, 9), np.arange(9, 21)
     d, h, o = (int(n) for n in rng.choice(small, 3, replace=False))
     out = [("distinct", d, h, o)]
     h, o = (int(n) for n in rng.choice(small, 2, replace=False))
@@ -107,9 +110,13 @@ def _one_offset(plan: Plan, results: Results, call: Call) -> None:
 
 
 def _a_or_c(plan: Plan, results: Results, call: Call) -> None:
+    """A right, or c right where it has more than one element (one number is right by chance too often:
+    a float32 c of one element falls within the tolerance on about one draw in 300)."""
     try:
         _one_matrix(plan, results, call)
     except CheckFailure:
+        if call.args[2].shape[0] < 2:
+            raise
         _one_offset(plan, results, call)
 
 

@@ -69,8 +69,12 @@ def plan(seed: int) -> Plan:
                                         "(large, about 1 apart)", tag=EDGES_UP[0])
     k, c = int(rng.integers(2, 5)), -float(rng.uniform(900.0, 1100.0))
     add_call(p, "edge-minus1000-near", np.full(k, c), f"{k} equal logits {c:.6g}", tag=EDGES_DOWN[0])
+    # The fixed part: one logit above 1000 and one below -1000, at random places, so that exp(z) overflows on
+    # every draw (all n logits below 709 would let exp(z) / sum pass on some draws only).
     n = int(rng.integers(5, 10))
-    add_call(p, "large1d", rng.uniform(-1e4, 1e4, n), f"z of shape ({n},), uniform in [-1e4, 1e4]")
+    z = rng.uniform(-1e4, 1e4, n)
+    z[rng.choice(n, 2, replace=False)] = rng.uniform(1e3, 1e4) * np.array([1.0, -1.0])
+    add_call(p, "large1d", z, f"z of shape ({n},), uniform in [-1e4, 1e4], one above 1000 and one below -1000")
     # Rows centred on offsets spread over [-9000, 9000]: row maxima thousands apart, magnitudes below 1e4.
     # The contract asks for finite results at such magnitudes for arrays of any rank; subtracting the maximum
     # of the whole array instead of each row's leaves rows at exp(-thousands) = 0, and 0 / 0 there.

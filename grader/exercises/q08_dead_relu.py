@@ -5,8 +5,9 @@ preact > 0 is strictly below ``threshold``; the result is a boolean array with
 one entry per unit. The answer key is the reference function itself (there is
 nothing to differentiate).
 
-Besides random pre-activations the plan builds units on purpose: units with no
-positive sample (all negative, all exactly 0, negative with exact zeros), units
+Besides random pre-activations (among them, always, a unit active on exactly one
+sample) the plan builds units on purpose: units with no positive sample (all
+negative, all exactly 0, negative with exact zeros), units
 exactly at the threshold (2 positive samples out of 200 with threshold 0.01:
 fraction 0.01 is not strictly below 0.01, so the unit is alive) and just below
 it, and the same at non-default thresholds. Every fraction used is exactly
@@ -46,10 +47,15 @@ def _shuffled_units(rng: np.random.Generator, *blocks: np.ndarray) -> np.ndarray
 def _cases(rng: np.random.Generator) -> list[tuple[str, str, np.ndarray, dict, str]]:
     """(name, tag, preacts, kwargs, label) for every probe."""
     out = []
-    # Random pre-activations, a shift per unit: from always active to (almost surely) never.
+    # Random pre-activations, a shift per unit: from always active to (almost surely) never. The fixed part:
+    # one unit, at a random place, with exactly one positive sample (1 / n_samples < 0.01: dead, though active
+    # once), so that telling "never active" for "rarely active" fails on every draw, not only when the shifts
+    # happen to make such a unit.
     n_samples, n_units = int(rng.integers(150, 250)), int(rng.integers(10, 20))
     shift = rng.uniform(-4.5, 1.5, size=n_units)
-    out.append(("random", "random", rng.normal(0.0, 1.0, size=(n_samples, n_units)) + shift, {},
+    preacts = rng.normal(0.0, 1.0, size=(n_samples, n_units)) + shift
+    preacts[:, int(rng.integers(n_units))] = _with_positives(rng, n_samples, [1])[:, 0]
+    out.append(("random", "random", preacts, {},
                 f"preacts of shape {(n_samples, n_units)}, normal with a random shift per unit"))
     out.append(("random_batch", "random", rng.normal(-1.0, 1.0, size=(64, 7)), {},
                 "preacts of shape (64, 7), normal with mean -1"))

@@ -100,11 +100,24 @@ MISTAKES = mistakes(
 
 
 # --- the plan ------------------------------------------------------------------------------------
-def _network(rng: np.random.Generator, widths: Sequence[int], batch: int, std: Callable[[int, int], float]):
+def _network(rng: np.random.Generator, widths: Sequence[int], batch: int, std: Callable[[int, int], float],
+             activation: str = "sigmoid"):
     weights = [rng.normal(0.0, std(a, b), size=(a, b)) for a, b in zip(widths[:-1], widths[1:])]
     x = rng.normal(0.0, 1.0, size=(batch, widths[0]))
     y = rng.normal(0.0, 1.0, size=(batch, widths[-1]))
-    return weights, x, y
+    return _some_negative_output(weights, x, activation), x, y
+
+
+def _some_negative_output(weights: list, x: np.ndarray, activation: str) -> list:
+    """``weights``, with the last matrix negated if no output of the ReLU network is negative.
+
+    A ReLU applied to the output layer too (a known mistake) changes nothing where every output is > 0,
+    which a small network's draw allows (a hidden layer of 2 units, both output weights positive): the
+    mistake would then pass on some draws only. Negating the last matrix, itself a normal draw, makes
+    every output <= 0 and some < 0. A sigmoid changes every output anyway."""
+    if activation != "relu" or np.any(np.asarray(F.mlp_forward(weights, x, activation)) < 0):
+        return weights
+    return [*weights[:-1], -weights[-1]]
 
 
 def _xavier(a: int, b: int) -> float:
@@ -118,7 +131,8 @@ def _he(a: int, b: int) -> float:
 def _integer_relu_network(rng: np.random.Generator):
     """Integer inputs and weights (every product and sum is exact): some pre-activations are exactly 0.
 
-    Redrawn until relu'(0) = 1 would change some norm by more than KINK_EFFECT.
+    Redrawn until relu'(0) = 1 would change some norm by more than KINK_EFFECT, and so would a ReLU on the
+    output layer (a network whose outputs are all > 0 would hide that mistake on some draws only).
     """
     for _ in range(100):
         widths = [int(n) for n in rng.integers(3, 6, size=4)]
@@ -127,8 +141,9 @@ def _integer_relu_network(rng: np.random.Generator):
         x = rng.integers(-2, 3, size=(batch, widths[0])).astype(np.float64)
         y = rng.normal(0.0, 1.0, size=(batch, widths[-1]))
         key = keys.layer_gradient_norms(weights, x, y, "relu")
-        wrong = relu_at_zero_one_norms(weights, x, y, "relu")
-        if np.max(np.abs(wrong - key) / np.maximum(np.abs(key), 1e-300)) > KINK_EFFECT:
+        wrong = (relu_at_zero_one_norms(weights, x, y, "relu"),
+                 _norms(_wrong_gradients(weights, x, y, "relu", output_activation=True)))
+        if all(np.max(np.abs(w - key) / np.maximum(np.abs(key), 1e-300)) > KINK_EFFECT for w in wrong):
             return weights, x, y, widths, batch
     raise RuntimeError("no integer ReLU network with an effective kink was found")  # pragma: no cover
 
@@ -142,13 +157,13 @@ def _cases(rng: np.random.Generator) -> list[tuple[str, str, str, list, np.ndarr
             batch = int(rng.integers(3, 9))
             std = _xavier if activation == "sigmoid" else _he
             scale = float(rng.uniform(1.0, 2.0)) if depth < 6 else 1.0
-            weights, x, y = _network(rng, widths, batch, lambda a, b: scale * std(a, b))
+            weights, x, y = _network(rng, widths, batch, lambda a, b: scale * std(a, b), activation)
             out.append((f"{activation}/L{depth}", f"{activation}-{'deep' if depth >= 6 else 'shallow'}", activation,
                         weights, x, y,
                         f"{depth} layers of widths {widths}, a batch of {batch}"))
     for activation, std, init in (("sigmoid", _xavier, "Xavier"), ("relu", _he, "He")):
         widths = [int(n) for n in rng.integers(16, 33, size=11)]
-        weights, x, y = _network(rng, widths, 8, std)
+        weights, x, y = _network(rng, widths, 8, std, activation)
         out.append((f"{activation}/deep", f"{activation}-deep", activation, weights, x, y,
                     f"10 {init}-initialised layers of widths {widths}, a batch of 8"))
     weights, x, y, widths, batch = _integer_relu_network(rng)
@@ -231,7 +246,10 @@ def vanishing(plan: Plan, results: Results) -> None:
 
 #: Shape, finiteness, the vanishing ratio, ValueError and "not modified" are true of np.ones(L) or of
 #: np.logspace(-6, 0, L): they count once the norms of some network are right.
-WORKS = works("the norms are right for at least one network", calls(FUNC, SIGMOID + RELU), _one_value)
+#: Networks of depth 2 are left out of it: two norms are too few for a gate, which one network meets alone (a
+#: near miss, float32 arithmetic, matches two numbers by chance on about one draw in 300,000; three, on one in 10^8).
+WORKS = works("the norms are right for at least one network",
+              lambda plan: [c for c in plan.select(func=FUNC, tags=SIGMOID + RELU) if len(c.args[0]) >= 3], _one_value)
 
 EXERCISE = Exercise(
     id="q10",

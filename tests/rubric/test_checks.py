@@ -27,7 +27,7 @@ def test_assert_close_reports_count_max_errors_worst_index_and_input():
     assert failure.max_abs == pytest.approx(0.25) and failure.max_rel == pytest.approx(1.0)
     assert str(failure) == (
         "f([0., 0., 0.]) with x of shape (3,): 2 of 4 elements differ from the expected values "
-        "(rtol=1e-07, atol=1e-10).\n"
+        "(rtol=1e-10, atol=1e-12).\n"
         "  Max absolute difference: 0.25 at index (0, 0), where x = 0: expected 0.25, got 0.5.\n"
         "  Max relative difference: 1.")
 
@@ -198,7 +198,7 @@ def test_a_gated_criterion_counts_only_once_its_gate_is_met_and_says_why():
 
 def test_informative_keys_are_those_no_constant_matches():
     assert not informative(np.zeros(5)) and not informative(np.full(4, 0.25)) and not informative(np.ones(1))
-    assert not informative(np.array([1e-12, 3e-11, 0.0]))  # all within atol of 0
+    assert not informative(np.array([1e-14, 3e-13, 0.0]))  # all within atol (1e-12) of 0
     assert informative(np.array([0.0, 1.0])) and informative(np.array(0.2), np.array(0.3))
 
 
@@ -255,6 +255,24 @@ def test_the_float32_hint_needs_float32_values_near_the_key():
         assert_close(expected * (1 + 1e-6), expected, CALL)
     assert "float32" not in info.value.hint
     assert not looks_float32(expected * 2, expected, np.ones(expected.shape, bool))
+
+
+def test_a_rounded_constant_or_a_float32_step_gets_the_near_miss_hint():
+    x = np.linspace(-3.0, 3.0, 41)
+    gelu = lambda c: 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x**3)))  # noqa: E731
+    expected = gelu(np.sqrt(2.0 / np.pi))
+    for c in (float(np.float32(np.sqrt(2.0 / np.pi))), 0.7978846):
+        with pytest.raises(Mismatch) as info:
+            assert_close(gelu(c), expected, CALL)
+        assert "7 significant digits" in info.value.hint and "np.sqrt(2 / np.pi)" in info.value.hint
+    gate32 = x * (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float64)  # a float32 gate, float64 product
+    with pytest.raises(Mismatch) as info:
+        assert_close(gate32, x / (1.0 + np.exp(-x)), CALL)
+    assert "7 significant digits" in info.value.hint
+    for wrong in (expected * (1 + 1e-6), gelu(0.8)):  # real mistakes are not called rounding
+        with pytest.raises(Mismatch) as info:
+            assert_close(wrong, expected, CALL)
+        assert "significant digits" not in info.value.hint and "float32" not in info.value.hint
 
 
 @pytest.mark.parametrize("message", [
