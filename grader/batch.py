@@ -180,7 +180,7 @@ def _content(item: Submission) -> bytes:
 
 
 def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tuple[tuple, object]]:
-    """(item, finished future) for every item of ``todo``, started by ``start(*item)``, as they finish.
+    """(item, finished future) for every item of ``todo``, started by ``start(item)``, as they finish.
 
     With a ``window``, at most that many are in flight: the next starts when one finishes.
     Without (Dask: the tasks wait on the scheduler, not here), every task is handed out at once.
@@ -193,7 +193,7 @@ def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tupl
             item = next(pending, None)
             if item is None:
                 return
-            futures[start(*item)] = item
+            futures[start(item)] = item
 
     fill()
     if window is None:
