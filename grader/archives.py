@@ -78,7 +78,7 @@ def is_archive(path: Path | str) -> bool:
 
 
 def open_archive(path: Path) -> list[Member]:
-    """The members of ``path`` to grade or to refuse, in the archive's order; ArchiveRefused for the whole."""
+    """The members of ``path`` to grade or to refuse, sorted by path; ArchiveRefused for the whole."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -106,7 +106,7 @@ def open_archive(path: Path) -> list[Member]:
                     f"clear the outputs (Kernel > Restart & Clear Output) and save again."))))
             else:
                 members.append(Member(path, name, info))
-    return members
+    return sorted(members, key=lambda m: m.name.split("/"))  # as a folder's files: by path, part by part
 
 
 def _refusal(info: zipfile.ZipInfo, name: str) -> str | None:

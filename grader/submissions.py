@@ -42,7 +42,7 @@ class Submission:
 
 
 def collect(paths: list[Path]) -> list[Submission]:
-    """Every submission under ``paths``, in order: each path's files sorted, an archive's members in its order.
+    """Every submission under ``paths``, in order: each path's files sorted, an archive's members after its name.
 
     The name is the file's path below the directory given (or its own name for a file given),
     as one printable line (``grader.text.file_name``: a name is text the student chose).
