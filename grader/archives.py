@@ -79,15 +79,15 @@ def is_archive(path: Path | str) -> bool:
 
 def open_archive(path: Path) -> list[Member]:
     """The members of ``path`` to grade or to refuse, sorted by path; ArchiveRefused for the whole."""
+    _check_directory(path)
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise ArchiveRefused("unreadable", f"not a zip archive that can be read ({type(exc).__name__}: "
                                            f"{str(exc)[:200]}); download it again from the LMS.") from None
-    if len(infos) > MAX_MEMBERS:
-        raise ArchiveRefused("too-large", f"the archive lists {len(infos)} members, over the limit of "
-                                          f"{MAX_MEMBERS}: split it, or unpack it and grade the folder.")
+    if len(infos) > MAX_MEMBERS:  # an end record that lied
+        raise _too_many(len(infos))
     total = sum(max(0, i.file_size) for i in infos)
     if total > MAX_TOTAL_BYTES:
         raise ArchiveRefused("too-large", f"the archive would unpack to {total / 2**30:.1f} GiB, over the limit "
@@ -107,6 +107,33 @@ def open_archive(path: Path) -> list[Member]:
             else:
                 members.append(Member(path, name, info))
     return sorted(members, key=lambda m: m.name.split("/"))  # as a folder's files: by path, part by part
+
+
+#: The central directory's size: 10,000 members with long names fit in far less.
+MAX_DIRECTORY_BYTES = 64 * 2**20
+
+
+def _check_directory(path: Path) -> None:
+    """Refuse an archive whose end record lists too many members or too large a directory, before
+    ``zipfile`` reads that directory into memory (a few MB of zip can list millions of entries)."""
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)  # the end record only: what ZipFile reads first, too
+    except OSError:
+        return  # ZipFile says what is wrong
+    if not end:
+        return
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > MAX_MEMBERS:
+        raise _too_many(entries)
+    if size > MAX_DIRECTORY_BYTES:
+        raise ArchiveRefused("too-large", f"the archive's directory is {size / 2**20:.0f} MiB, over the limit of "
+                                          f"{MAX_DIRECTORY_BYTES / 2**20:.0f} MiB: unpack it and grade the folder.")
+
+
+def _too_many(entries: int) -> ArchiveRefused:
+    return ArchiveRefused("too-large", f"the archive lists {entries} members, over the limit of {MAX_MEMBERS}: "
+                                       f"split it, or unpack it and grade the folder.")
 
 
 def _refusal(info: zipfile.ZipInfo, name: str) -> str | None:

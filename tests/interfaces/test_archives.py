@@ -182,6 +182,23 @@ def test_an_archive_with_too_many_members_is_refused_whole(tmp_path, monkeypatch
     assert [i.name for i in collect([path])] == [f"many.zip/s{i}/hw.py" for i in range(6)]
 
 
+def test_a_directory_of_a_million_entries_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A few MB of zip can list a million members: the end record says so, and nothing more is parsed."""
+    path = tmp_path / "million.zip"
+    entry = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0x21, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0)
+    n = 300_000
+    directory = (entry + b"a") * n
+    zip64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, len(directory), 0)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(directory), 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(directory), 0, 0)
+    path.write_bytes(directory + zip64 + locator + end)
+    parsed = []
+    monkeypatch.setattr(archives.zipfile.ZipFile, "infolist", lambda self: parsed.append(1) or [])
+    [item] = collect([path])
+    assert item.refused.status == "too-large" and f"lists {n} members" in item.refused.message
+    assert not parsed
+
+
 def test_a_member_is_read_within_its_bound_and_never_past_its_declared_size(tmp_path):
     path = tmp_path / "big.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
