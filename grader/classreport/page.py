@@ -155,20 +155,31 @@ def _group(g: FailureGroup) -> str:
             f'<ul class="members">{members}</ul></details>')
 
 
+#: Criteria shown at once in "Criteria, by pass rate" (the least passed); the rest behind "all criteria".
+CRITERIA_SHOWN = 10
+
+
 def _pass_rates(summary: ClassSummary) -> str:
     """Every criterion with the share of the graded submissions that passed it, the least passed first."""
     if not summary.criteria:
         return ""
-    rows = "".join(f'<tr class="criterion" data-exercise="{_e(c.exercise)}" data-passed="{c.passed}" '
-                   f'data-graded="{c.graded}"><td>{_e(c.exercise)}</td><td>{_e(c.name)}</td>'
-                   f'<td class="n">{c.max_points:g}</td><td class="n">{c.passed} / {c.graded}</td>'
-                   f'<td class="n" style="background:{_color(c.rate)}">{_pct(c.rate)}</td></tr>'
-                   for c in sorted(summary.criteria, key=lambda c: (c.rate, c.order)))
-    return ('<section id="criteria"><h2>Criteria, by pass rate</h2><details><summary>Which checks most students '
-            f'failed: every criterion ({len(summary.criteria)}) with the share of the graded submissions that '
-            'passed it, the least passed first</summary><div class="scroll"><table><thead><tr><th>exercise</th>'
-            '<th>criterion</th><th class="n">points</th><th class="n">passed</th><th class="n">pass rate</th></tr>'
-            f'</thead><tbody>{rows}</tbody></table></div></details></section>')
+    ordered = sorted(summary.criteria, key=lambda c: (c.rate, c.order))
+
+    def table(rows) -> str:
+        body = "".join(f'<tr class="criterion" data-exercise="{_e(c.exercise)}" data-passed="{c.passed}" '
+                       f'data-graded="{c.graded}"><td>{_e(c.exercise)}</td><td>{_e(c.name)}</td>'
+                       f'<td class="n">{c.max_points:g}</td><td class="n">{c.passed} / {c.graded}</td>'
+                       f'<td class="n" style="background:{_color(c.rate)}">{_pct(c.rate)}</td></tr>' for c in rows)
+        return ('<div class="scroll"><table><thead><tr><th>exercise</th><th>criterion</th><th class="n">points</th>'
+                f'<th class="n">passed</th><th class="n">pass rate</th></tr></thead><tbody>{body}</tbody></table></div>')
+
+    rest = ""
+    if len(ordered) > CRITERIA_SHOWN:
+        rest = (f'<details><summary>The other {len(ordered) - CRITERIA_SHOWN} criteria</summary>'
+                f'{table(ordered[CRITERIA_SHOWN:])}</details>')
+    return ('<section id="criteria"><h2>Criteria, by pass rate</h2><p class="muted">Which checks most students '
+            'failed: each criterion with the share of the graded submissions that passed it, the least passed '
+            f'first.</p>{table(ordered[:CRITERIA_SHOWN])}{rest}</section>')
 
 
 def _cell_errors(summary: ClassSummary) -> str:
