@@ -45,16 +45,18 @@ def unix_member(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def bomb(path: Path, name: str, gib: int) -> Path:
-    """A zip whose one member declares ``gib`` GiB of zeros in a few MB: identical deflate blocks.
+def bomb(path: Path, name: str, gib: float, declared: int | None = None) -> Path:
+    """A zip whose one member is ``gib`` GiB of zeros in a few MB: identical deflate blocks.
 
     Written by hand (zipfile would have to compress the gigabytes); its CRC is left 0, as a
     bomb's may be: the grader must refuse it from the central directory, never reading it.
+    ``declared``: the size its headers claim, if it lies.
     """
-    size = gib * 2**30
+    size = int(gib * 2**30)
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = c.compress(bytes(2**20)) + c.flush(zlib.Z_FULL_FLUSH)
     data = block * (size // 2**20) + c.flush()
+    size = size if declared is None else declared
     raw = name.encode()
     local = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, 0x21, 0, len(data), size, len(raw), 0)
     central = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0, 0x21, 0, len(data), size,
@@ -207,6 +209,18 @@ def test_a_member_is_read_within_its_bound_and_never_past_its_declared_size(tmp_
     big, small = collect([path])
     assert big.refused.status == "too-large" and "over the limit of 100 MiB" in big.refused.message
     assert small.read() == b"x = 1\n" and small.member.read(limit=3) == b"x = 1"[:4]
+
+
+def test_a_member_that_lies_about_its_size_is_never_read_past_what_it_declares(tmp_path):
+    """A bomb that declares 100 bytes and expands to 1 GiB: read is bounded by the declaration (and its CRC)."""
+    [item] = collect([bomb(tmp_path / "liar.zip", "hw.py", 1, declared=100)])
+    assert item.refused is None
+    try:
+        data = item.read()
+    except archives.ArchiveRefused as exc:  # the CRC of what was read does not match
+        assert exc.status == "unreadable" and "could not be read" in exc.message
+    else:
+        assert len(data) <= 100
 
 
 def test_a_file_that_is_not_a_zip_gets_one_row_that_says_so(tmp_path):
