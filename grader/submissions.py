@@ -13,6 +13,7 @@ checks that every submission has a result.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,22 +46,31 @@ def collect(paths: list[Path]) -> list[Submission]:
     """Every submission under ``paths``, in order: each path's files sorted, an archive's members after its name.
 
     The name is the file's path below the directory given (or its own name for a file given),
-    as one printable line (``grader.text.file_name``: a name is text the student chose).
+    as one printable line (``grader.text.file_name``: a name is text the student chose). Where two
+    inputs hold the same name (``grade sec1/ sec2/``, both with ``hw.ipynb``), those names start one
+    folder up (``sec1/hw.ipynb``, ``sec2/hw.ipynb``), so that every row says which file it is.
     """
     found: list[tuple[str, Path, Member | None]] = []
+    outer: list[str] = []  # the same name one folder up: for names that two inputs share
     for path in paths:
         root = path if path.is_dir() else path.parent
         for f in _files(path):
             name = f.relative_to(root).as_posix() if path.is_dir() else f.name
+            up = f"{root.resolve().name}/{name}"
             if not is_archive(f):
-                found.append((file_name(name), f, None))
+                found.append((name, f, None))
+                outer.append(up)
                 continue
             try:
                 members = open_archive(f)
             except ArchiveRefused as exc:
-                found.append((file_name(name), f, Member(f, "", None, exc)))
+                found.append((name, f, Member(f, "", None, exc)))
+                outer.append(up)
                 continue
-            found += [(file_name(f"{name}/{m.name}"), f, m) for m in members]
+            found += [(f"{name}/{m.name}", f, m) for m in members]
+            outer += [f"{up}/{m.name}" for m in members]
+    shared = {name for name, n in Counter(name for name, _, _ in found).items() if n > 1}
+    found = [(file_name(outer[i] if name in shared else name), f, m) for i, (name, f, m) in enumerate(found)]
     stems = output_stems(name for name, _, _ in found)
     return [Submission(name, stem, f, member) for (name, f, member), stem in zip(found, stems)]
 

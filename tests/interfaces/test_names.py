@@ -46,3 +46,15 @@ def test_colliding_names_keep_their_own_name_everywhere_but_in_file_names(tmp_pa
     assert sorted(p.stem for p in (out / "results").iterdir()) == sorted(stems.values())
     report = (out / "report.html").read_text()
     assert "a b.ipynb" in report and "a_b.ipynb" in report and "~2" not in report
+
+
+def test_the_same_name_under_two_inputs_starts_one_folder_up(tmp_path):
+    from grader.submissions import collect
+
+    for section in ("sec1", "sec2"):
+        (tmp_path / section).mkdir()
+        (tmp_path / section / "hw.ipynb").write_text("{}")
+        (tmp_path / section / f"{section}_only.py").write_text("")
+    items = collect([tmp_path / "sec1", tmp_path / "sec2"])
+    assert [(i.name, i.stem) for i in items] == [("sec1/hw.ipynb", "sec1_hw"), ("sec1_only.py", "sec1_only"),
+                                                 ("sec2/hw.ipynb", "sec2_hw"), ("sec2_only.py", "sec2_only")]
