@@ -1,7 +1,8 @@
 """The class report names the mistakes: a class built from the project's known mistakes, graded for real.
 
 Each of the benchmark's ten mistakes (benchmarks/workload.py) is made by 2, 3 or 4 students, each of
-the golden variant's four (tests/variants.py) by one more (two of them are benchmark mistakes); three students did not attempt anything (stubs
+the golden variant's four (tests/variants.py) by one more (two of them are benchmark mistakes), and
+the issue's ``x * (1 - x)`` for sigmoid_derivative by five; three students did not attempt anything (stubs
 that raise NotImplementedError, bodies of ``...`` that return None, another assignment's file). In
 report.html each mistake must be the top group of its exercise, keyed by its hint, with exactly its
 students; the gates' follow-on lines never form a group; the blanks form one "not attempted" group
@@ -58,6 +59,10 @@ def graded(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
         same = [f"m{i}" for i, m in enumerate(workload.MISTAKES) if m == edit]
         made.setdefault(same[0] if same else f"v{j}", []).append(f"v{j}.py")
         (subs / f"v{j}.py").write_text(solution.replace(*edit))
+    # the issue's case: sigmoid_derivative as x * (1 - x), by more students than any other mistake of q1
+    made["x(1-x)"] = [f"x1x_{k}.py" for k in range(5)]
+    for name in made["x(1-x)"]:
+        (subs / name).write_text(solution.replace("return s * (1.0 - s)", "return x * (1 - x)"))
     (subs / "blank_dots.py").write_text(dots())
     (subs / "blank_stubs.ipynb").write_text(workload.blank())
     (subs / "other_assignment.py").write_text("import numpy as np\n\n\ndef mean_squared_error(y, t):\n"
@@ -86,21 +91,26 @@ def page_groups(page: Page) -> dict[str, list[dict]]:
     return out
 
 
-def test_each_known_mistake_is_the_top_group_of_its_exercise_with_its_students(graded):
+def test_each_known_mistake_is_a_group_of_its_students_and_the_most_common_tops_its_exercise(graded):
     out, made = graded
     groups = page_groups(Page((out / "report.html").read_text()))
     assert sorted(groups, key=lambda q: int(q[1:])) == [f"q{i}" for i in range(1, 11)]
-    for i in range(len(workload.MISTAKES)):
-        files = made[f"m{i}"]
-        tops = [q for q, gs in groups.items() if gs[0]["members"] == files]
-        assert tops, f"mistake {i} ({files}) is the top group of no exercise"
-        for q in tops:
-            top = groups[q][0]
-            assert top["count"] == len(files) and top["cause"] == "mistake", (i, q, top)
-            assert top["hint"].startswith("Hint given: ") and top["title"] == f"Mistake: {top['hint'][12:]}"
-    assert len([k for k in made if k.startswith("v")]) == 2  # two of the variant's four are benchmark mistakes
-    for key in (k for k in made if k.startswith("v")):  # the others, one student each: a group of their own
-        assert any(g["members"] == made[key] and g["cause"] == "mistake" for gs in groups.values() for g in gs), key
+    found: dict[str, list[int]] = {}
+    for key, files in made.items():
+        hits = [(q, g) for q, gs in groups.items() for g in gs if g["members"] == files]
+        assert hits, f"mistake {key} ({files}) is no group"
+        for q, g in hits:
+            assert g["cause"] == "mistake" and g["count"] == len(files), (key, q, g)
+            assert g["hint"].startswith("Hint given: ") and g["title"] == f"Mistake: {g['hint'][12:]}", (key, g)
+            found.setdefault(q, []).append(len(files))
+    assert sorted(found, key=lambda q: int(q[1:])) == [f"q{i}" for i in range(1, 11)]
+    for q, counts in found.items():  # the most common mistake is the exercise's top group, hence its "most common"
+        top = groups[q][0]
+        assert top["cause"] == "mistake" and top["count"] == max(counts), (q, top)
+    q1 = groups["q1"][0]
+    assert q1["members"] == made["x(1-x)"] and "this is x * (1 - x)" in q1["title"]
+    table = Page((out / "report.html").read_text()).root.find("tr", data_exercise="q1").text()
+    assert "Mistake: this is x * (1 - x)" in table and "(5)" in table
 
 
 def test_follow_on_lines_never_form_a_group_and_are_folded_into_their_cause(graded):
@@ -139,6 +149,7 @@ def test_zero_everywhere_is_a_problem_and_every_criterion_has_its_pass_rate(grad
     assert all("0 points in every exercise" in why for why in problems.values())
     rows = page.root.find_all("tr", class_="criterion")
     n = sum(len(files) for files in made.values()) + len(BLANKS) + 1
+    assert n == 29 + 4 + 5 + 3 + 1  # benchmark, variant, x * (1 - x), blank and correct submissions
     assert len(rows) > 100 and {int(r.attrs["data-graded"]) for r in rows} == {n}
     rates = [int(r.attrs["data-passed"]) for r in rows]
     assert rates == sorted(rates)  # the least passed first
