@@ -58,7 +58,8 @@ class Member:
             raise self.refused
         assert self.info is not None
         try:
-            with _opened(self.archive).open(self.info) as f:
+            stat_ = self.archive.stat()
+            with _opened(self.archive, stat_.st_mtime_ns, stat_.st_size).open(self.info) as f:
                 return f.read(limit + 1)
         except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
                 RuntimeError, ValueError) as exc:  # damaged data, a CRC mismatch, a method zipfile lacks
@@ -67,9 +68,10 @@ class Member:
 
 
 @lru_cache(maxsize=2)
-def _opened(path: Path) -> zipfile.ZipFile:
+def _opened(path: Path, mtime_ns: int, size: int) -> zipfile.ZipFile:
     """The archive, open: its central directory is read once, not once per member (a class of
-    thousands). The batch reads its members one after the other, in one thread."""
+    thousands), and again only if the file changed. The batch reads its members one after the
+    other, in one thread."""
     return zipfile.ZipFile(path)
 
 
