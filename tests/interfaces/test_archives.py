@@ -130,6 +130,10 @@ def test_a_folder_of_lms_downloads_is_graded_member_by_member(graded_folder):
     assert scores["moodle.zip/Dan Eve_346_assignsubmission_file_/activations.py"] == 0
     assert scores["hostile.zip/grace/hw.py"] == 100
     assert {r["status"] for n, r in table.items() if n.startswith(("canvas", "moodle"))} == {"graded"}
+    # the similarity report keeps each member's code beside its results, under the same stem and name
+    for result in (graded_folder / "results").glob("*.json"):
+        code = json.loads((graded_folder / "code" / result.name).read_text())
+        assert code["file"] == json.loads(result.read_text())["extra_data"]["file"]
 
 
 def test_hostile_members_and_a_bomb_are_refused_with_a_reason(graded_folder, downloads):
@@ -151,7 +155,7 @@ def test_hostile_members_and_a_bomb_are_refused_with_a_reason(graded_folder, dow
     assert not list(downloads.parent.parent.rglob("escaped.ipynb"))
     assert sorted(p.name for p in downloads.iterdir()) == ["bomb.zip", "canvas.zip", "hostile.zip", "moodle.zip"]
     assert {p.parent.name for p in graded_folder.rglob("*") if p.is_file()} <= {graded_folder.name, "results",
-                                                                                "feedback"}
+                                                                                "feedback", "code"}
 
 
 def test_one_zip_given_names_its_members_by_their_path_in_it(downloads, tmp_path):

@@ -44,6 +44,11 @@ def test_colliding_names_keep_their_own_name_everywhere_but_in_file_names(tmp_pa
         assert result["output"].startswith(f"{name}: {table[name]:g} / 100")
         assert (out / "feedback" / f"{stem}.md").read_text().startswith(f"# Feedback for `{name}`")
     assert sorted(p.stem for p in (out / "results").iterdir()) == sorted(stems.values())
+    for name, stem in stems.items():  # the similarity report's code files: the same stems, the same names
+        assert json.loads((out / "code" / f"{stem}.json").read_text())["file"] == name
+    from grader.classreport.similarity import _code
+
+    assert _code(out, "a b.ipynb", "q1").code != _code(out, "a_b.ipynb", "q1").code  # each finds its own
     report = (out / "report.html").read_text()
     assert "a b.ipynb" in report and "a_b.ipynb" in report and "~2" not in report
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from reports.test_classreport import Page
+from reports.test_classreport import VOID, Node
+from reports.test_classreport import Page as StrictPage
 from variants import SOLUTION, VARIANTS
 
 def _workload():
@@ -34,6 +35,16 @@ workload = _workload()
 
 CLI = [sys.executable, "-m", "grader"]
 BLANKS = ["blank_dots.py", "blank_stubs.ipynb", "other_assignment.py"]
+
+
+class Page(StrictPage):
+    """The report read back, well-formed, whatever sections it has (similar code adds its own tags)."""
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
 
 
 def dots() -> str:
@@ -78,7 +89,7 @@ def graded(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
 def page_groups(page: Page) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for d in page.root.find_all("details", class_="group"):
-        if "data-exercise" not in d.attrs:
+        if "data-cause" not in d.attrs:  # a failure group, not a similar pair
             continue
         kind = d.find_all("span", class_="kind")
         hint = d.find_all("p", class_="hint")
