@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.executors import LocalExecutor, as_completed
+from grader.archives import ArchiveRefused
 from grader.grading import error_record, grade
 from grader.record import ERROR, SubmissionRecord
 from grader.regrade import changed_scores
 from grader.report import CSV_COLUMNS, csv_row, load_record, read_record, safe_name, write_grades_rows, write_submission
-from grader.submissions import collect, shard_of
+from grader.submissions import Submission, collect, shard_of
 from grader.tasks import Options, grading_key, task_key
 from grader.text import one_line
 
@@ -37,9 +38,9 @@ class Entry:
     row: tuple
 
     @classmethod
-    def of(cls, record: SubmissionRecord) -> Entry:
+    def of(cls, record: SubmissionRecord, stem: str | None = None) -> Entry:
         row = csv_row(record)
-        return cls(record.file, safe_name(record.file), record.status, record.provenance.isolation,
+        return cls(record.file, stem or safe_name(record.file), record.status, record.provenance.isolation,
                    tuple(row[c] for c in CSV_COLUMNS))
 
 
@@ -106,48 +107,57 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
     out_dir.mkdir(parents=True, exist_ok=True)
     items = shard_of(collect(paths), shard)
     batch = Batch(out_dir=out_dir)
-    entries: dict[str, Entry] = {}
-    todo: list[tuple[str, Path]] = []
+    entries: dict[str, Entry] = {}  # by output stem: two inputs may show the same name
+    todo: list[Submission] = []
     previous: set[str] = set()  # graded before: its old record is read again when the new one arrives
-    for name, path in items:
-        result_path = out_dir / "results" / f"{safe_name(name)}.json"
+    for item in items:
+        if item.refused is not None:  # an archive or a member not opened: its row says why (cheap: never reused)
+            todo.append(item)
+            continue
+        result_path = out_dir / "results" / f"{item.stem}.json"
         if not result_path.exists():
-            todo.append((name, path))
+            todo.append(item)
             continue
         existing = None if regrade else read_record(result_path)
         # a grader failure ("error") is never reused: the next run tries again
-        if (existing and existing.status != ERROR
-                and existing.provenance.key == task_key(path.read_bytes(), options)):
-            entries[name] = Entry.of(existing)
+        if (existing and existing.status != ERROR and existing.file == item.name
+                and existing.provenance.key == task_key(_content(item), options)):
+            entries[item.stem] = Entry.of(existing, item.stem)
             batch.reused += 1
         else:
-            previous.add(name)
-            todo.append((name, path))
+            if existing is None or existing.file == item.name:
+                previous.add(item.stem)
+            todo.append(item)
     own_executor = executor is None
     if own_executor:
         executor = LocalExecutor(max(1, jobs))
     window = None if getattr(executor, "submit_keyed", None) else max(2, IN_FLIGHT_PER_JOB * max(1, jobs))
     task_options = options.to_dict()
 
-    def start(name: str, path: Path):
-        return submit(executor, {"name": name, "content": path.read_bytes(), "options": task_options})
+    def start(item: Submission):
+        task = {"name": item.name, "content": b"", "options": task_options}
+        try:
+            task["content"] = item.read()
+        except ArchiveRefused as exc:  # refused, or its bytes cannot be read from the archive
+            task["refused"] = {"status": exc.status, "message": exc.message}
+        return submit(executor, task)
 
     try:
         with _progress(len(todo), progress) as advance:
-            for (name, path), future in _in_flight(todo, start, window):
+            for item, future in _in_flight(todo, start, window):
                 try:
                     record = SubmissionRecord.from_dict(future.result())
                 except BaseException as exc:  # a worker process died, the cluster failed ...
-                    record = error_record(name, _content(path), options, exc)
+                    record = error_record(item.name, _content(item), options, exc)
                 del future
-                if name in previous:
-                    old = read_record(out_dir / "results" / f"{safe_name(name)}.json")
+                if item.stem in previous:
+                    old = read_record(out_dir / "results" / f"{item.stem}.json")
                     if old and (changes := changed_scores(old, record)):
-                        batch.changes[name] = changes
+                        batch.changes[item.name] = changes
                 started = time.process_time()
-                write_submission(out_dir, record)
+                write_submission(out_dir, record, item.stem)
                 batch.write_cpu += time.process_time() - started
-                entries[name] = Entry.of(record)
+                entries[item.stem] = Entry.of(record, item.stem)
                 batch.graded += 1
                 if on_result:
                     on_result(record)
@@ -155,22 +165,22 @@ def run(paths: list[Path], out_dir: Path, options: Options, *, jobs: int = 1, ex
     finally:
         if own_executor:
             executor.shutdown()
-    batch.entries = [entries[name] for name, _ in items]
+    batch.entries = [entries[item.stem] for item in items]
     write_grades_rows(out_dir, [e.row for e in batch.entries])
     return batch
 
 
-def _content(path: Path) -> bytes:
+def _content(item: Submission) -> bytes:
     """The submission's bytes again, for the key of an error record; none if it is gone (an error is never
     reused, so that key only has to be a key)."""
     try:
-        return path.read_bytes()
-    except OSError:
+        return item.read()
+    except (OSError, ArchiveRefused):
         return b""
 
 
 def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tuple[tuple, object]]:
-    """(item, finished future) for every item of ``todo``, started by ``start(*item)``, as they finish.
+    """(item, finished future) for every item of ``todo``, started by ``start(item)``, as they finish.
 
     With a ``window``, at most that many are in flight: the next starts when one finishes.
     Without (Dask: the tasks wait on the scheduler, not here), every task is handed out at once.
@@ -183,7 +193,7 @@ def _in_flight(todo: list, start: Callable, window: int | None) -> Iterator[tupl
             item = next(pending, None)
             if item is None:
                 return
-            futures[start(*item)] = item
+            futures[start(item)] = item
 
     fill()
     if window is None:

@@ -93,7 +93,7 @@ def main() -> None:
 @_user_errors
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
           executor, scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
-    """Grade notebooks (.ipynb), scripts (.py) or directories of them."""
+    """Grade notebooks (.ipynb), scripts (.py), zip archives of them (an LMS download) or directories of these."""
     from grader.sandbox import Limits
     from grader.submissions import collect, shard_of
     from grader.tasks import Options
@@ -109,7 +109,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
         require(isolation_mode(isolation), require_isolation)  # IsolationUnavailable is a GraderError
     items = collect(list(paths))
     if not items:
-        raise click.UsageError("no .ipynb or .py files found in the given paths")
+        raise click.UsageError("no .ipynb, .py or .zip files found in the given paths")
     inline = executor != "dask" and (len(shard_of(items, shard)) == 1 or jobs == 1)
     if inline:  # this process grades: its worker starts now, while the rubric is imported and the first read
         prestart(options)

@@ -6,8 +6,10 @@ inside the submission's total (``timeout``). When the child hangs or dies, the
 driver knows where it was and starts it again without the culprit: a cell that
 loops or calls ``os._exit`` is skipped (Jupyter would have stopped there; we
 grade the rest), an exercise whose function hangs or kills the process scores
-its remaining calls as timed out or crashed, and the next exercises go on. So
-nothing a submission does costs more than the cell or exercise that did it.
+the calls of that function as timed out or crashed (the function is named as the
+cause), and the next run goes on with the other functions of the exercise and
+the next exercises. So nothing a submission does costs more than the cell or
+function that did it.
 """
 from __future__ import annotations
 
@@ -119,8 +121,10 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: fl
     start = time.monotonic()
     end = start + (limits.timeout if budget is None else min(limits.timeout, max(0.0, budget)))
     false_starts = 0
+    # one run for each cell or function that may hang or crash, one for the rest
+    most = len(cells) + sum(len({c.func for c in plan.calls}) for plan in plans.values()) + 1
     while pending:
-        if time.monotonic() >= end or result.attempts > len(cells) + len(plans) + 1:
+        if time.monotonic() >= end or result.attempts > most:
             break
         result.attempts += 1
         job = binary_job(cells, sorted(result.skipped_cells),
@@ -240,19 +244,36 @@ def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Pla
 
 def _blame(result: Execution, where: tuple[str, Any], pending: list[str], plans: dict[str, Plan],
            status: str, why: str) -> None:
-    """Charge a hang or crash to the cell or exercise that was running."""
+    """Charge a hang or crash to the cell or function that was running.
+
+    Within an exercise the culprit is the first call still without an outcome: the child runs
+    the calls in the plan's order and sends each result as soon as it has it. Every call of
+    that function is charged; the exercise stays pending, so the next run grades its other
+    functions without it.
+    """
     kind, what = where
     if kind == "cell":
         result.skipped_cells[what] = why
         result.cell_errors[what] = {"type": "Timeout" if status == "timeout" else "Crash", "message": why,
                                     "line": None}
     elif kind == "exercise" and what in pending:
+        outcomes = result.outcomes[what]
+        culprit = next((c.func for c in plans[what].calls if c.id not in outcomes), None)
         for call in plans[what].calls:
-            result.outcomes[what].setdefault(call.id, Outcome(status, error_message=why))
-        result.exercise_notes[what] = f"the grader stopped this exercise: {why}."
-        pending.remove(what)
+            if call.func == culprit:
+                outcomes.setdefault(call.id, Outcome(status, error_message=why))
+        others = {c.func for c in plans[what].calls} - {culprit}
+        note = f"{culprit} was stopped ({why}): its calls score 0" + (
+            f"; the other functions of {what} were graded without it." if others else ".")
+        earlier = result.exercise_notes.get(what)
+        result.exercise_notes[what] = f"{earlier}\n{note}" if earlier else note
+        if len(outcomes) == len(plans[what].calls):
+            pending.remove(what)
     else:  # before the first cell or between the cells and the probes
         result.notes.append(f"the worker {why} outside any cell or exercise")
         if sum("outside any cell" in n for n in result.notes) >= 2:
             for q in list(pending):
-                _blame(result, ("exercise", q), pending, plans, status, why)
+                for call in plans[q].calls:
+                    result.outcomes[q].setdefault(call.id, Outcome(status, error_message=why))
+                result.exercise_notes[q] = f"the grader stopped this exercise: {why}."
+                pending.remove(q)

@@ -123,7 +123,12 @@ def exercise_record(score: ExerciseScore) -> ExerciseRecord:
 
 def grade(task: dict) -> dict:
     """Grade one submission. ``task``: {"name", "content" (bytes), "options" (dict)}; the record as plain data
-    (:meth:`SubmissionRecord.to_dict`), which any executor can carry back."""
+    (:meth:`SubmissionRecord.to_dict`), which any executor can carry back. A task with ``refused``
+    ({"status", "message"}: an archive or archive member not opened, see ``grader.archives``) is not read."""
+    if isinstance(refused := task.get("refused"), dict):
+        options = Options.from_dict(task["options"])
+        return not_graded(file_name(task["name"]), refused["status"], refused["message"],
+                          provenance(task["content"], options), why=f"not graded: {refused['message']}").to_dict()
     return grade_submission(task["name"], task["content"], Options.from_dict(task["options"])).to_dict()
 
 

@@ -27,12 +27,11 @@ from grader.report import (
     feedback_markdown,
     record_from_json,
     record_json,
-    safe_name,
     write_grades_csv,
 )
 from grader.similarity.compute import write_similarity
 from grader.similarity.store import CODE_DIR
-from grader.submissions import collect
+from grader.submissions import collect, output_stems
 
 
 class MergeError(GraderError):
@@ -131,12 +130,6 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
             duplicates.append(Duplicate(name, best.directory, [s.directory for s in distinct if s is not best],
                                         identical=len(keys) == 1 and None not in keys))
 
-    stems: dict[str, str] = {}
-    for name in chosen:
-        other = stems.setdefault(safe_name(name), name)
-        if other != name:
-            raise MergeError(f"{other!r} and {name!r} would share the result file "
-                             f"results/{safe_name(name)}.json: were the shards run on different inputs?")
 
     versions = sorted({s.record.provenance.grader_version or "unknown" for s in chosen.values()})
     if len(versions) > 1:
@@ -144,18 +137,20 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
                         f"regrade the older shards so that every submission is graded alike.")
 
     order = sorted(chosen, key=file_order)
+    stems = dict(zip(order, output_stems(order)))  # as grade names them: the same order, the same stems
     for name in order:
         source = chosen[name]
-        stem = safe_name(name)
+        stem = stems[name]
         _copy(source.result, out / "results" / f"{stem}.json")
-        code = source.result.parent.parent / CODE_DIR / f"{stem}.json"  # the similarity report's (docs/similarity.md)
+        code = source.result.parent.parent / CODE_DIR / source.result.name  # the similarity report's (docs/similarity.md)
         if code.is_file():
             _copy(code, out / CODE_DIR / f"{stem}.json")
         if source.feedback.is_file():
             _copy(source.feedback, out / "feedback" / f"{stem}.md")
         else:
             atomic_write(out / "feedback" / f"{stem}.md", feedback_markdown(source.record))
-    extra = sorted(p.name for p in (out / "results").glob("*.json") if p.stem not in stems) \
+    written = set(stems.values())
+    extra = sorted(p.name for p in (out / "results").glob("*.json") if p.stem not in written) \
         if (out / "results").is_dir() else []
     if extra:
         warnings.append(f"{out / 'results'} also holds {len(extra)} result(s) that are not part of this merge "
@@ -166,14 +161,14 @@ def merge_shards(dirs: list[Path], out: Path, *, submissions: list[Path] | None 
     csv_path = write_grades_csv(out, records)
     merged = Merged(out=out, csv=csv_path, records=records, duplicates=duplicates, warnings=warnings)
     if submissions:
-        merged.missing = [name for name, _ in collect(list(submissions)) if name not in chosen]
+        merged.missing = [item.name for item in collect(list(submissions)) if item.name not in chosen]
     try:  # the class is whole only now (docs/similarity.md)
         write_similarity(out)
     except Exception as exc:  # the grades are merged: a similarity problem must not hide them
         warnings.append(f"similarity.csv could not be written ({type(exc).__name__}: {exc}); "
                         f"`activation-grader similarity {out}` tries again.")
     if report:  # the report reads out/results; what was just copied there it has already
-        classreport.write_report(out, known={f"{safe_name(name)}.json": chosen[name].shown for name in order})
+        classreport.write_report(out, known={f"{stems[name]}.json": chosen[name].shown for name in order})
     return merged
 
 

@@ -251,6 +251,8 @@ def grading_summary(record: SubmissionRecord) -> str:
     for note in record.notes:
         lines.append(f"- note: {note}")
     for q, ex in record.exercises.items():
+        for line in (ex.note or "").splitlines():  # a function that hung or crashed the process, by name
+            lines.append(f"- {q}: {line}")
         slow = [c for c in ex.criteria if "did not finish" in c.message]
         if slow:
             lines.append(f"- {q}: {len(slow)} of {len(ex.criteria)} criteria failed because a call "

@@ -91,8 +91,8 @@ def notebook_problems(record: SubmissionRecord) -> list[str]:
     for skipped in record.cells.skipped:
         out.append(entry(f"cell {skipped.cell} was skipped on a second run: it {plain(skipped.why)}."))
     for q, ex in record.exercises.items():
-        if ex.note:  # a function that hung or crashed the process
-            out.append(entry(f"{one_line(q, 10)}: {plain(ex.note)}"))
+        if ex.note:  # each function that hung or crashed the process, one line each
+            out.extend(entry(f"{one_line(q, 10)}: {line}") for line in plain(ex.note).split("\n") if line)
     return out
 
 
@@ -126,8 +126,10 @@ def feedback_markdown(record: SubmissionRecord) -> str:
     return "\n".join(lines)
 
 
-def write_submission(out_dir: Path, record: SubmissionRecord) -> None:
-    stem = safe_name(record.file)
+def write_submission(out_dir: Path, record: SubmissionRecord, stem: str | None = None) -> None:
+    """``results/<stem>.json`` and ``feedback/<stem>.md``; the stem is the run's (``grader.submissions.output_stems``),
+    by default the name's own ``safe_name``."""
+    stem = stem or safe_name(record.file)
     atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
     atomic_write(out_dir / "feedback" / f"{stem}.md", feedback_markdown(record))
 

@@ -7,8 +7,9 @@ wrote and never ``feedback/*.md``, and writes
 - ``report.html``: one self-contained page (plots embedded as PNG data URIs, no
   script, no network) with the score distribution, per-exercise numbers, a
   students x exercises heatmap, the most common failures per exercise (grouped
-  by the normalised first line of the message, with the criteria that gave it),
-  the submissions with problems, and the results files that could not be read;
+  by root cause: the known mistake, else the first check that failed, and one
+  "not attempted" group; see :mod:`.grouping`), every criterion's pass rate, the
+  submissions with problems, and the results files that could not be read;
 - ``summary.csv``: the per-exercise numbers.
 
 With ``similarity.json`` beside ``results/`` (``activation-grader grade`` and ``similarity`` write it), the
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grader.classreport.grouping import (FailureGroup, cell_error_groups, failure_groups, first_statement,
-                                         hint_of, normalise_message)
+                                         hint_of, normalise_message, not_attempted)
 from grader.classreport.model import EPS, FOREIGN, SCORED_STATUSES, Submission, load_results
 from grader.classreport.page import CSS, GROUPS_SHOWN, render_html
 from grader.classreport.plots import render_plots
@@ -41,7 +42,7 @@ from grader.similarity.starter import starter_keys
 
 __all__ = ["CSS", "EPS", "FOREIGN", "GROUPS_SHOWN", "SCORED_STATUSES", "SUMMARY_COLUMNS", "ClassSummary",
            "ExerciseStats", "FailureGroup", "Submission", "cell_error_groups", "failure_groups",
-           "first_statement", "hint_of", "load_results", "normalise_message", "render_html",
+           "first_statement", "hint_of", "load_results", "normalise_message", "not_attempted", "render_html",
            "render_plots", "summarise", "write_report", "write_summary_csv"]
 
 

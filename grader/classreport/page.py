@@ -13,8 +13,8 @@ from collections import Counter
 from importlib.resources import files
 from typing import Any
 
-from grader.classreport.grouping import FailureGroup, cell_error_groups
-from grader.classreport.model import SCORED_STATUSES
+from grader.classreport.grouping import CHECK, MISTAKE, FailureGroup, cell_error_groups
+from grader.classreport.model import EPS, SCORED_STATUSES
 from grader.classreport.plots import LABELLED_ROWS, NA
 from grader.classreport.stats import ClassSummary, _fraction
 
@@ -84,7 +84,7 @@ def _exercise_table(summary: ClassSummary) -> str:
     rows = []
     for e in summary.exercises:
         groups = summary.groups.get(e.id, [])
-        top = (f'<a href="#{_anchor(e.id)}" title="{_e(groups[0].pattern)}">{_e(_short(groups[0].pattern))}</a> '
+        top = (f'<a href="#{_anchor(e.id)}" title="{_e(groups[0].pattern)}">{_e(_short(_label(groups[0])))}</a> '
                f'<span class="muted">({groups[0].count})</span>') if groups else ""
         meter = ""
         if e.mean_fraction is not None:
@@ -134,6 +134,11 @@ def _failures(summary: ClassSummary) -> str:
     return "".join(parts)
 
 
+def _label(g: FailureGroup) -> str:
+    """What a group is about, in words: the mistake (its hint), the check that failed, or "not attempted"."""
+    return {MISTAKE: f"Mistake: {g.title}", CHECK: f"Fails: {g.title}"}.get(g.cause, g.title) or g.pattern
+
+
 def _group(g: FailureGroup) -> str:
     members = "".join(f"<li>{_e(m)}</li>" for m in g.members)
     hint = f'<p class="hint"><b>Hint given:</b> {_e(g.hint)}</p>' if g.hint else ""
@@ -142,11 +147,39 @@ def _group(g: FailureGroup) -> str:
     every = all(n == g.count for n in g.checks.values())  # else: how many students failed each check
     checks = " · ".join(f'<span class="crit">{_e(c)}</span>' + ("" if every else f" ({n})")
                         for c, n in g.checks.items())
-    return (f'<details class="group" data-exercise="{_e(g.exercise)}" data-count="{g.count}">'
-            f'<summary><span class="count">{_students(g.count)}</span><span class="what"><code class="pattern">'
+    return (f'<details class="group" data-exercise="{_e(g.exercise)}" data-count="{g.count}" '
+            f'data-cause="{_e(g.cause)}"><summary><span class="count">{_students(g.count)}</span><span class="what">'
+            f'<b class="cause">{_e(_label(g))}</b> <code class="pattern">'
             f'{_e(g.pattern)}</code>{kind}<span class="checks">{label}: {checks}</span></span></summary>{hint}'
             f'<p class="muted">For example, {_e(g.example_file)}:</p><pre>{_e(g.example)}</pre>'
             f'<ul class="members">{members}</ul></details>')
+
+
+#: Criteria shown at once in "Criteria, by pass rate" (the least passed); the rest behind "all criteria".
+CRITERIA_SHOWN = 10
+
+
+def _pass_rates(summary: ClassSummary) -> str:
+    """Every criterion with the share of the graded submissions that passed it, the least passed first."""
+    if not summary.criteria:
+        return ""
+    ordered = sorted(summary.criteria, key=lambda c: (c.rate, c.order))
+
+    def table(rows) -> str:
+        body = "".join(f'<tr class="criterion" data-exercise="{_e(c.exercise)}" data-passed="{c.passed}" '
+                       f'data-graded="{c.graded}"><td>{_e(c.exercise)}</td><td>{_e(c.name)}</td>'
+                       f'<td class="n">{c.max_points:g}</td><td class="n">{c.passed} / {c.graded}</td>'
+                       f'<td class="n" style="background:{_color(c.rate)}">{_pct(c.rate)}</td></tr>' for c in rows)
+        return ('<div class="scroll"><table><thead><tr><th>exercise</th><th>criterion</th><th class="n">points</th>'
+                f'<th class="n">passed</th><th class="n">pass rate</th></tr></thead><tbody>{body}</tbody></table></div>')
+
+    rest = ""
+    if len(ordered) > CRITERIA_SHOWN:
+        rest = (f'<details><summary>The other {len(ordered) - CRITERIA_SHOWN} criteria</summary>'
+                f'{table(ordered[CRITERIA_SHOWN:])}</details>')
+    return ('<section id="criteria"><h2>Criteria, by pass rate</h2><p class="muted">Which checks most students '
+            'failed: each criterion with the share of the graded submissions that passed it, the least passed '
+            f'first.</p>{table(ordered[:CRITERIA_SHOWN])}{rest}</section>')
 
 
 def _cell_errors(summary: ClassSummary) -> str:
@@ -165,9 +198,13 @@ def _problems(summary: ClassSummary) -> str:
     rows = []
     for s in sorted(summary.submissions, key=lambda s: (s.status == "graded", s.status, s.file)):
         cell_issues = [e for e in s.cell_errors if e.type in ("Timeout", "Crash")]
-        if s.status == "graded" and not cell_issues:
+        nothing = s.scored and s.possible > 0 and s.score <= EPS  # blank, or another assignment's notebook
+        if s.status == "graded" and not cell_issues and not nothing:
             continue
         message = s.message
+        if nothing:
+            message += ("\n" if message else "") + ("0 points in every exercise: a blank notebook, another "
+                                                     "assignment's, or functions with other names?")
         for err in cell_issues:
             what = "timed out" if err.type == "Timeout" else "crashed"
             message += ("\n" if message else "") + f"cell {err.cell} {what}: {err.message}"
@@ -178,7 +215,7 @@ def _problems(summary: ClassSummary) -> str:
         return ('<section id="problems"><h2>Submissions with problems</h2>'
                 '<p class="muted">None: every submission ran to the end.</p></section>')
     return ('<section id="problems"><h2>Submissions with problems</h2><p class="muted">Not graded, timed out, '
-            'crashed, or with a cell that timed out or crashed.</p><table><thead><tr><th>submission</th>'
+            'crashed, 0 points everywhere, or with a cell that timed out or crashed.</p><table><thead><tr><th>submission</th>'
             f'<th>status</th><th class="n">points</th><th>message</th></tr></thead><tbody>{"".join(rows)}'
             '</tbody></table></section>')
 
@@ -261,10 +298,12 @@ def render_html(summary: ClassSummary, plots: dict[str, tuple[str, int, int]], t
         parts.append('<section id="heatmap-section"><h2>Students × exercises</h2>'
                      + _figure_html("heatmap", plots["heatmap"], "heatmap of the fraction of points per student "
                                     "and exercise", caption) + "</section>")
-    parts.append('<section id="failures"><h2>What went wrong, per exercise</h2><p class="muted">Failed checks '
-                 "grouped by the first line of their message, with numbers, shapes and array values taken out, "
-                 "and the checks that gave it; the most common first. Open a group for the hint, an example and "
-                 "the submissions."
-                 f"</p>{_failures(summary)}</section>")
-    parts += [_cell_errors(summary), _problems(summary), *sections, _unreadable(summary), _all_students(summary)]
+    parts.append('<section id="failures"><h2>What went wrong, per exercise</h2><p class="muted">Failures '
+                 "grouped by their cause: the known mistake whose hint the students were given, else the first "
+                 "check of a function that failed; a function's other failures and the criteria that count only "
+                 "once it is right are folded into its group. The most common first; functions not written yet "
+                 "(not defined, returning None, raising NotImplementedError) last, as one group. Open a group for "
+                 f"the hint, an example and the submissions.</p>{_failures(summary)}</section>")
+    parts += [_pass_rates(summary), _cell_errors(summary), _problems(summary), *sections, _unreadable(summary),
+              _all_students(summary)]
     return head + "".join(parts) + foot

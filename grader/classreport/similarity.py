@@ -22,10 +22,14 @@ def _e(value: object) -> str:
 
 
 def _code(out_dir: Path, name: str, exercise: str) -> ExerciseCode | None:
-    code = read_code(code_path(out_dir, name))
-    if code is None or code.file != name:
-        return None
-    return code.exercises.get(exercise)
+    """The code of ``name``: at its name's stem, or at ``<stem>-2``, ``-3`` ... where two names share a stem
+    (``grader.submissions.output_stems``)."""
+    base = code_path(out_dir, name)
+    for path in (base, *sorted(base.parent.glob(f"{base.stem}-*.json"))):
+        code = read_code(path)
+        if code is not None and code.file == name:
+            return code.exercises.get(exercise)
+    return None
 
 
 def _marked(code: ExerciseCode, shared: set[str]) -> str:

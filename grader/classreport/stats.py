@@ -39,6 +39,22 @@ class ExerciseStats:
 
 
 @dataclass
+class CriterionStats:
+    """How many graded submissions passed one criterion of one exercise (``order``: the rubric's)."""
+
+    exercise: str
+    name: str
+    max_points: float
+    passed: int
+    graded: int
+    order: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.graded if self.graded else 0.0
+
+
+@dataclass
 class ClassSummary:
     submissions: list[Submission]
     unreadable: list[tuple[str, str]]
@@ -52,6 +68,7 @@ class ClassSummary:
     full_marks: int = 0
     statuses: Counter = field(default_factory=Counter)
     not_graded: Counter = field(default_factory=Counter)
+    criteria: list[CriterionStats] = field(default_factory=list)
 
     @property
     def scored_subs(self) -> list[Submission]:
@@ -121,7 +138,23 @@ def summarise(subs: list[Submission], unreadable: list[tuple[str, str]] | None =
         summary.exercises.append(ExerciseStats(q, title, points, mean, fraction, full, partial, zero,
                                                len(subs) - len(graded)))
         summary.groups[q] = failure_groups(subs, q)
+        summary.criteria += criterion_stats(subs, q, start=len(summary.criteria))
     return summary
+
+
+def criterion_stats(subs: list[Submission], q: str, start: int = 0) -> list[CriterionStats]:
+    """The pass count of every criterion of ``q`` over the submissions whose ``q`` was graded, in rubric order."""
+    stats: dict[str, CriterionStats] = {}
+    for s in subs:
+        if not s.exercise_graded(q):
+            continue
+        for c in s.exercises[q].criteria:
+            st = stats.get(c.name)
+            if st is None:
+                st = stats[c.name] = CriterionStats(q, c.name, c.max_points, 0, 0, start + len(stats))
+            st.graded += 1
+            st.passed += c.points >= c.max_points - EPS
+    return list(stats.values())
 
 
 def write_summary_csv(path: Path, summary: ClassSummary) -> None:

@@ -50,12 +50,13 @@ class CodeFile:
                    int(data.get("version", 0)), str(data.get("note", "")))
 
 
-def code_path(out_dir: Path, name: str) -> Path:
-    return Path(out_dir) / CODE_DIR / f"{safe_name(name)}.json"
+def code_path(out_dir: Path, name: str, stem: str | None = None) -> Path:
+    """``code/<stem>.json``: the stem of the submission's results file (by default its name's ``safe_name``)."""
+    return Path(out_dir) / CODE_DIR / f"{stem or safe_name(name)}.json"
 
 
-def write_code(out_dir: Path, code: CodeFile) -> None:
-    atomic_write(code_path(out_dir, code.file), json.dumps(code.to_dict(), ensure_ascii=False))
+def write_code(out_dir: Path, code: CodeFile, stem: str | None = None) -> None:
+    atomic_write(code_path(out_dir, code.file, stem), json.dumps(code.to_dict(), ensure_ascii=False))
 
 
 def read_code(path: Path) -> CodeFile | None:

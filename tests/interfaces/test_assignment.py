@@ -631,6 +631,8 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
                         "skipped": [{"cell": 8, "why": "did not finish within 10 s"}]},
               "notes": ["the notebook is nbformat 3; read as 4"],
               "exercises": {"q6": {"title": "GLU", "score": 5.0, "max_score": 10.0,
+                                   "note": "glu was stopped (did not finish within 10 s): its calls score 0; the "
+                                           "other functions of q6 were graded without it.",
                                    "criteria": [{"name": "glu", "points": 0.0, "max_points": 5.0,
                                                  "message": "glu(1, 2) did not finish in 10 s"},
                                                 {"name": "other", "points": 5.0, "max_points": 5.0, "message": ""}]}}}
@@ -639,6 +641,7 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
     assert "cell 3, line 2 raised NameError: name 'q' is not defined" in text
     assert "note: the notebook is nbformat 3" in text
     assert "q6: 1 of 2 criteria failed because a call did not finish in time" in text
+    assert "- q6: glu was stopped (did not finish within 10 s)" in text  # the function that hung, by name
     assert text.count("cell 8") == 1
 
 

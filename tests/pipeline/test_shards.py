@@ -106,6 +106,26 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path, inline, monkeypat
     assert again.graded == 0 and again.reused == len(again.records)
 
 
+def test_names_that_share_a_file_stem_keep_their_names_and_stems_across_shards_and_merge(tmp_path, inline):
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for name, body in (("a b.py", "x = 1\n"), ("a_b.py", "x = 2\n"), ("a?b.py", "x = 3\n")):
+        (subs / name).write_text(body)
+    options = Options(seed=11)
+    full = batch.run([subs], tmp_path / "full", options, executor=inline, progress=False)
+    assert [(e.file, e.stem) for e in full.entries] == [("a b.py", "a_b"), ("a?b.py", "a_b-2"), ("a_b.py", "a_b-3")]
+    shards = [tmp_path / f"shard-{i}" for i in range(2)]
+    for i, shard in enumerate(shards):
+        batch.run([subs], shard, options, executor=inline, shard=(i, 2), progress=False)
+    assert sorted(p.name for p in (shards[1] / "results").iterdir()) == ["a_b-2.json"]
+    merged = merge_shards(shards, tmp_path / "all", submissions=[subs], report=False)
+    assert not merged.missing and not merged.duplicates
+    assert (tmp_path / "all" / "final_grades.csv").read_text() == (tmp_path / "full" / "final_grades.csv").read_text()
+    for stem in ("a_b", "a_b-2", "a_b-3"):
+        assert read_record(tmp_path / "all" / "results" / f"{stem}.json").file == \
+            read_record(tmp_path / "full" / "results" / f"{stem}.json").file
+
+
 @pytest.mark.parametrize("env", [{"JOB_COMPLETION_INDEX": "1"}, {"SLURM_ARRAY_TASK_ID": "1"}])
 def test_the_shard_comes_from_the_environment(tmp_path, env, monkeypatch):
     subs = tmp_path / "submissions"

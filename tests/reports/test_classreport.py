@@ -279,7 +279,7 @@ def test_failure_groups_are_the_same_whatever_the_order_and_the_most_common_come
     assert summary.startswith("23 students")
 
 
-def test_one_message_on_several_checks_is_one_group_counting_students_per_check(tmp_path):
+def test_one_cause_on_several_checks_is_one_group_counting_students_per_check(tmp_path):
     gone = undefined("softmax")
     both = {("q4", "softmax matches"): gone, ("q4", "softmax is finite for large logits"): gone}
     records = [make_record("a.ipynb", both),
@@ -288,11 +288,16 @@ def test_one_message_on_several_checks_is_one_group_counting_students_per_check(
     page, _, _ = build(write_records(tmp_path, records))
     q4 = groups(page, "q4")
     nan = "softmax(…) returned nan at z = # (# of # elements are nan or inf)."
-    assert [(c, p, m) for c, p, _, m, _ in q4] == [(2, "softmax is not defined.", ["a.ipynb", "b.ipynb"]),
-                                                   (1, nan, ["c.ipynb"])]
-    assert q4[0][2] == ["softmax matches", "softmax is finite for large logits"]
-    checks = page.root.find("details", class_="group", data_exercise="q4").find("span", class_="checks").text()
-    assert checks == "2 checks: softmax matches (2) · softmax is finite for large logits (1)"
+    # a mistake comes before what was not attempted, even when fewer students made it
+    assert [(c, p, m) for c, p, _, m, _ in q4] == [(1, nan, ["c.ipynb"]),
+                                                   (2, "softmax is not defined.", ["a.ipynb", "b.ipynb"])]
+    assert q4[1][2] == ["softmax matches", "softmax is finite for large logits"]
+    found = page.root.find_all("details", class_="group", data_exercise="q4")
+    assert [d.attrs["data-cause"] for d in found] == ["mistake", "not-attempted"]
+    assert found[1].find("b", class_="cause").text() == \
+        "not attempted: softmax not defined, returning None or raising NotImplementedError"
+    assert found[1].find("span", class_="checks").text() == \
+        "2 checks: softmax matches (2) · softmax is finite for large logits (1)"
 
 
 @pytest.mark.parametrize("message, expected", [

@@ -458,11 +458,11 @@ def test_a_code_span_holds_any_name_verbatim(s):
     assert [t.type for t in inline] == ["text", "code_inline"] and inline[1].content == shown
 
 
-def test_names_that_share_a_results_file_keep_their_suffix(tmp_path):
+def test_names_that_share_a_results_file_keep_their_names_and_get_distinct_files(tmp_path):
     from grader import batch
 
     for name in ("a b.py", "a_b.py", "a?b.py", "x\x1b[2J.ipynb"):
         (tmp_path / name).write_text("x = 1\n")
-    names = [name for name, _ in batch.collect([tmp_path])]
-    assert names == ["a b.py", "a?b~2.py", "a_b~3.py", "x\\x1b[2J.ipynb"]
-    assert len({safe_name(n) for n in names}) == len(names)
+    items = batch.collect([tmp_path])
+    assert [i.name for i in items] == ["a b.py", "a?b.py", "a_b.py", "x\\x1b[2J.ipynb"]
+    assert [i.stem for i in items] == ["a_b", "a_b-2", "a_b-3", "x_x1b_2J"]

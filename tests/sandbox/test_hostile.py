@@ -116,6 +116,11 @@ def _bounded_text(record: dict) -> None:
     assert len(record["notes"]) <= 5 and all(len(n) <= 400 for n in record["notes"])
 
 
+def _names_the_loop(record: dict) -> None:
+    assert "did not finish in time" in _criteria_text(record, "q1")
+    assert record["exercises"]["q1"]["note"].startswith("sigmoid_derivative was stopped (did not finish within")
+
+
 HOSTILE_FILES = {
     "monkeypatch_numpy.py": Hostile(9.0),  # the in-place clip still costs the "inputs not modified" point
     "monkeypatch_builtins.py": Hostile(10.0),
@@ -132,9 +137,10 @@ HOSTILE_FILES = {
     "forge_protocol.py": Hostile(10.0),
     "pipe_flood.py": Hostile(10.0, _skips_cell_with("sent more than")),
     "exit_in_cells.py": Hostile(10.0, _exit_in_cells),
-    "exit_in_functions.py": Hostile(5.0),  # sigmoid right and unmodifying: its "not modified" point counts
+    # sigmoid and tanh_derivative right and unmodifying: only sigmoid_derivative's 2.5 points are lost to its exit
+    "exit_in_functions.py": Hostile(7.5),
     "infinite_loop_cell.py": Hostile(10.0, _skips_cell_with("did not finish within 3 s")),
-    "infinite_loop_function.py": Hostile(5.0, lambda r: "did not finish in time" in _criteria_text(r, "q1")),
+    "infinite_loop_function.py": Hostile(7.5, _names_the_loop),
     "sleep_cell.py": Hostile(10.0, _skips_cell_with("did not finish within 3 s")),
     "input_wait.py": Hostile(10.0, _input_fails_at_once),
     "memory_bomb.py": Hostile(10.0, _memory_errors),
