@@ -196,7 +196,7 @@ def _grading_side_problems(result, out_dir: Path) -> int:
     csv = out_dir / "final_grades.csv"
     if result.lost_workers:
         click.echo(f"Note: {result.lost_workers} grading process(es) were lost mid-run (killed from outside, e.g. "
-                   f"by the out-of-memory killer); their submissions were graded again.", err=True)
+                   f"by the out-of-memory killer); the submissions they held were handed out again, once.", err=True)
     if result.interrupted:
         total = len(result.entries) + result.remaining
         click.echo(f"Interrupted: {len(result.entries)} of {total} submission(s) have their row in {csv} (and "
