@@ -23,8 +23,9 @@ def _init_worker() -> None:
     Pool processes leave through multiprocessing's own exit path, which runs
     its finalizers but not ``atexit``: without this, containers would outlive
     the batch. Ctrl-C reaches the whole process group: a pool process ignores it
-    (the batch decides, see :meth:`LocalExecutor.stop`), and SIGTERM ends it
-    through that same exit path (``SystemExit``), its sandbox closed.
+    (the batch decides, see :meth:`LocalExecutor.stop`), and SIGTERM (the batch
+    stopping it, or the pool ending its processes once one was lost) closes its
+    sandbox and ends it at once: nothing is sent back, so nothing waits for it.
     """
     from multiprocessing.util import Finalize
 
@@ -34,7 +35,10 @@ def _init_worker() -> None:
 
 
 def _exit_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)
+    try:
+        close_workers()
+    finally:
+        os._exit(128 + signum)
 
 
 class LocalExecutor(cf.ProcessPoolExecutor):

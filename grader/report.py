@@ -137,9 +137,11 @@ def _not_graded_feedback(record: SubmissionRecord) -> str:
 
 
 def write_submission(out_dir: Path, record: SubmissionRecord) -> None:
+    """The submission's feedback, then its results file: a result on disk (what a rerun reuses) always has
+    its feedback, even when the disk fills up between the two."""
     stem = safe_name(record.file)
-    atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
     atomic_write(out_dir / "feedback" / f"{stem}.md", feedback_markdown(record))
+    atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
 
 
 class NotARecord(Exception):
