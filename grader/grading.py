@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from grader.execution import JobDidNotStart, execute
+from grader.execution import JobDidNotStart, SandboxLost, execute
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.isolation import IsolationUnavailable, require
 from grader.notebook import SubmissionError, load
@@ -167,7 +167,7 @@ def grade_submission(name: str, content: bytes, options: Options) -> SubmissionR
         t = time.process_time()
         execution = execute(submission.cells, plans, worker, budget=options.limits.timeout - read_seconds)
         cpu["execute"] = time.process_time() - t
-    except (JobDidNotStart, IsolationUnavailable) as exc:
+    except (JobDidNotStart, IsolationUnavailable, SandboxLost) as exc:
         cause = (f"isolation refused: {exc}" if isinstance(exc, IsolationUnavailable) else
                  f"the sandbox failed, not the submission: {exc}")
         isolation = getattr(worker, "info", {}).get("isolation")

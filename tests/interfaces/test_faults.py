@@ -117,3 +117,101 @@ def test_a_grading_process_killed_by_the_oom_killer_costs_nothing(tmp_path):
     table = rows(out)
     assert len(table) == 6 and {r["status"] for r in table.values()} == {"graded"}
     assert len(assert_whole(out)) == 6
+
+
+# -- the Docker engine restarts mid-batch: only ever a throw-away engine of the test's own -------------------
+class ThrowawayEngine:
+    """A second ``dockerd`` started by the test: its own data root, exec root, socket and pid file in a temp
+    directory, no bridge and no iptables rules, its containers under their own cgroup parent. The shared
+    engine is only read (``docker save`` of the grading image) and never restarted."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "d.sock"
+        self.host = f"unix://{self.socket}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.root / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+             "-H", self.host, "--pidfile", str(self.root / "d.pid"), "--bridge=none", "--iptables=false",
+             "--ip6tables=false", "--ip-masq=false", "--cgroup-parent", f"ag-test-{self.root.name}",
+             "--shutdown-timeout", "2"], stdout=log, stderr=log, start_new_session=True)
+        wait_until(lambda: subprocess.run(["docker", "-H", self.host, "version"], capture_output=True).returncode == 0,
+                   60, "the throw-away engine to answer")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # our own dockerd: it stops its containers and its containerd
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    import tempfile
+
+    if shutil.which("dockerd") is None or os.geteuid() != 0:
+        pytest.skip("needs dockerd and root to start a throw-away engine")
+    root = Path(tempfile.mkdtemp(prefix="ag-engine-", dir="/tmp"))  # short: a unix socket path is < 108 bytes
+    e = ThrowawayEngine(root)
+    try:
+        e.start()
+        load = subprocess.run(f"docker save activation-grader:latest | docker -H {e.host} load", shell=True,
+                              capture_output=True, text=True, timeout=600)
+        assert load.returncode == 0, load.stderr
+        yield e
+    finally:
+        if e.proc is not None:
+            ids = subprocess.run(["docker", "-H", e.host, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["docker", "-H", e.host, "rm", "-f", *ids], capture_output=True)
+        e.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_an_engine_restart_mid_batch_ends_in_one_message_and_the_same_command_resumes(engine, tmp_path):
+    src = make_class(tmp_path / "in", 40)
+    out = tmp_path / "out"
+    args = [*CLI, str(src), "--out", str(out), "--sandbox", "docker", "--jobs", "1", "-q", "--no-report"]
+    env = {**os.environ, "DOCKER_HOST": engine.host}
+    command = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        wait_until(lambda: (out / "results").is_dir() and len(list((out / "results").glob("*.json"))) >= 3, 300,
+                   "three results", command)
+        engine.restart()
+        stdout, stderr = command.communicate(timeout=600)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert "Traceback" not in stderr and stdout == ""
+    table = rows(out)
+    assert len(table) == 40
+    failed = {name for name, row in table.items() if row["status"] == "error"}
+    graded = {name for name, row in table.items() if row["status"] == "graded"}
+    assert failed and graded | failed == set(table), "the restart fell between submissions"
+    assert all(table[name]["total"] == "" for name in failed)
+    # no submission was charged for the engine: every one graded scored as it does on a healthy engine
+    assert len({(row["file"].split("_", 1)[1], row["total"]) for row in table.values() if row["status"] == "graded"}) \
+        == len({row["file"].split("_", 1)[1] for row in table.values() if row["status"] == "graded"})
+    assert command.returncode == 3, stderr
+    (summary,) = stderr.strip().splitlines()
+    assert summary.startswith(f"Error: the grader failed on {len(failed)} of 40 submission(s): ")
+    assert "Docker engine" in summary or "container" in summary
+    assert "the others are graded and kept" in summary and "run the same command again" in summary
+
+    again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert {row["status"] for row in rows(out).values()} == {"graded"}
