@@ -123,6 +123,20 @@ def error_record(name: str, content: bytes, options: Options, exc: BaseException
     return grader_failed(name, provenance(content, options), f"{type(exc).__name__}: {str(exc)[:400]}")
 
 
+def run_again_if_lost(cells: list[str], plans: dict, worker: Any, budget: float) -> Any:
+    """``execute``, run once more from the start, with the whole budget, in a fresh sandbox when the first
+    was lost on the grading side (``SandboxLost``: a container stopped from outside, an engine restart):
+    nothing of it is charged to the submission, and a note says it ran twice. Lost again: ``SandboxLost``."""
+    try:
+        return execute(cells, plans, worker, budget=budget)
+    except SandboxLost as exc:
+        first = str(exc)
+    execution = execute(cells, plans, worker, budget=budget)
+    execution.notes.append(f"the grader's sandbox was lost while this submission ran ({first}); it was run "
+                           f"again from the start, and nothing of the first run counts")
+    return execution
+
+
 def exercise_record(score: ExerciseScore) -> ExerciseRecord:
     """An exercise's score as the record keeps it: each criterion's failure by its class name only."""
     criteria = tuple(CriterionRecord(c.name, c.points, c.max_points, c.message,
@@ -165,7 +179,7 @@ def grade_submission(name: str, content: bytes, options: Options) -> SubmissionR
             require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
         # reading (bounded by notebook.ReadLimits) is part of the submission's time: the sandbox gets what is left
         t = time.process_time()
-        execution = execute(submission.cells, plans, worker, budget=options.limits.timeout - read_seconds)
+        execution = run_again_if_lost(submission.cells, plans, worker, options.limits.timeout - read_seconds)
         cpu["execute"] = time.process_time() - t
     except (JobDidNotStart, IsolationUnavailable, SandboxLost) as exc:
         cause = (f"isolation refused: {exc}" if isinstance(exc, IsolationUnavailable) else
