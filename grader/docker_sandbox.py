@@ -79,6 +79,18 @@ class DockerWorker(ZygoteChannel):
                 "nproc": 4096}
 
     def start(self) -> dict:
+        """Start the container; :class:`DockerUnavailable` when the engine does not answer (it stopped or is
+        restarting: the grading side's failure, never the submission's)."""
+        import requests
+
+        try:
+            return self._start()
+        except requests.exceptions.ConnectionError as exc:
+            self.close()
+            raise DockerUnavailable(f"the Docker engine stopped answering ({type(exc).__name__}); start it again "
+                                    f"(or wait for its restart) and run the same command again") from None
+
+    def _start(self) -> dict:
         if self.client is None:
             self.client = docker_client()
         import docker
