@@ -2,8 +2,8 @@
 
 ``grade(task)`` takes plain data (the submission's name and bytes, the options) and returns
 plain data (the :class:`grader.record.SubmissionRecord` that becomes ``results/<name>.json``, as
-a dict). It is idempotent: its key is a hash of the content, the grader's version and the seed
-(``grader.tasks``), so any executor (a local pool, Dask, a SLURM array shard) can run it, retry
+a dict). It is idempotent: its key is a hash of the content, the grader's version, the seed and
+the conditions it is graded under (``grader.tasks``), so any executor (a local pool, Dask, a SLURM array shard) can run it, retry
 it, or skip it when the result already exists. Every record, graded or not, and the record of a
 task that failed outside ``grade`` (:func:`error_record`), is built here, from one provenance.
 """

@@ -253,7 +253,7 @@ class Cells:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a result came from: its key (content, grader version, seed), how it was graded, and when.
+    """Where a result came from: its key (content, grader version, seed, conditions), how it was graded, and when.
 
     ``cpu`` (where the submission's CPU went, in ms; absent when nothing ran) is informational, and
     partly reported by the sandbox: it is shown, never used to decide anything.

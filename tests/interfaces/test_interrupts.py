@@ -47,6 +47,11 @@ def test_a_signal_mid_batch_keeps_what_was_graded_and_the_same_command_resumes(k
     only the command."""
     out = tmp_path / "out"
     args = [*CLI, str(klass), "--out", str(out), "--jobs", "2", "-q"]
+    # bystanders of our uid: a process outside the command's group, files in /tmp and /dev/shm
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    files = [Path(d) / f"ag-bystander-{os.getpid()}-{signum}" for d in ("/tmp", "/dev/shm")]
+    for f in files:
+        f.write_text("keep me")
     command = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                                start_new_session=True)
     try:
@@ -77,6 +82,13 @@ def test_a_signal_mid_batch_keeps_what_was_graded_and_the_same_command_resumes(k
     # nothing of the run is left: its process group, and the sandboxes its pool started
     wait_until(lambda: own_group_gone(command.pid), 30, "the command's processes to end")
     wait_until(lambda: not [z for z in sandboxes if alive(z)], 30, "the sandboxes to end")
+    try:
+        assert bystander.poll() is None and all(f.read_text() == "keep me" for f in files)
+    finally:
+        bystander.kill()
+        bystander.wait()
+        for f in files:
+            f.unlink()
 
     kept = {p: p.read_bytes() for p in done}
     again = subprocess.run(args[:-1], capture_output=True, text=True, cwd=ROOT, timeout=600)
