@@ -18,13 +18,20 @@ from grader.errors import GraderError
 
 
 def _user_errors(command):
-    """A problem the user can fix (``GraderError``) is shown as ``Error: <message>`` with exit status 1."""
+    """A problem the user can fix (``GraderError``) is shown as ``Error: <message>`` with exit status 1 (or the
+    error's own ``exit_status``); an interruption before the batch took over ends quietly with 128 + signal."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GraderError as exc:
-            raise click.ClickException(exc.message) from None
+            error = click.ClickException(exc.message)
+            error.exit_code = getattr(exc, "exit_status", 1)
+            raise error from None
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", 2)
+            click.echo("Interrupted before any submission was graded; nothing was written.", err=True)
+            sys.exit(128 + signum)
     return run
 
 
@@ -94,6 +101,8 @@ def main() -> None:
 def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
           executor, scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
     """Grade notebooks (.ipynb), scripts (.py), zip archives of them (an LMS download) or directories of these."""
+    from grader.faults import signals_interrupt
+    from grader.preflight import check_setup
     from grader.sandbox import Limits
     from grader.submissions import collect, shard_of
     from grader.tasks import Options
@@ -103,10 +112,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     options = Options(seed=seed, seed_secret=seed_secret or None, sandbox=sandbox, limits=limits, image=image,
                       executor=executor, fresh_containers=fresh_containers, isolation=isolation,
                       require_isolation=require_isolation)
-    if sandbox == "process" and executor == "local":
-        from grader.isolation import isolation_mode, require
-
-        require(isolation_mode(isolation), require_isolation)  # IsolationUnavailable is a GraderError
+    check_setup(options)  # engine, image, isolation: a SetupError (one line) stops the run before grading
     items = collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb, .py or .zip files found in the given paths")
@@ -127,8 +133,9 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
 
         pool = InlineExecutor()
     try:
-        result = batch.run(list(paths), out_dir, options, jobs=jobs, executor=pool, regrade=regrade, shard=shard,
-                           progress=not quiet and sys.stderr.isatty())
+        with signals_interrupt():  # SIGTERM too: the batch writes what it graded, then we say how to resume
+            result = batch.run(list(paths), out_dir, options, jobs=jobs, executor=pool, regrade=regrade,
+                               shard=shard, progress=not quiet and sys.stderr.isatty())
     finally:
         if pool is not None:
             pool.shutdown()
@@ -174,8 +181,37 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
                 console.print(Text(one_line(f"  {line}")))
     if not quiet:
         console.print(Text(f"{len(result.entries)} submission(s): {graded} graded, {len(result.entries) - graded} "
-                           f"with problems ({result.reused} reused from an earlier run). Wrote "
-                           f"{out_dir / 'final_grades.csv'}."))
+                           f"with problems ({result.reuse_summary}). Wrote {out_dir / 'final_grades.csv'}."))
+    status = _grading_side_problems(result, out_dir)
+    if status:
+        sys.exit(status)
+
+
+def _grading_side_problems(result, out_dir: Path) -> int:
+    """Say on stderr (even with -q) what went wrong on the grading side, and return the exit status: 128 +
+    signal for an interrupted run, 3 when the grader failed on some submissions, else 0."""
+    from grader.faults import EXIT_GRADER_FAILED
+    from grader.text import one_line
+
+    csv = out_dir / "final_grades.csv"
+    if result.lost_workers:
+        click.echo(f"Note: {result.lost_workers} grading process(es) were lost mid-run (killed from outside, e.g. "
+                   f"by the out-of-memory killer); the submissions they held were handed out again, once.", err=True)
+    if result.interrupted:
+        total = len(result.entries) + result.remaining
+        click.echo(f"Interrupted: {len(result.entries)} of {total} submission(s) have their row in {csv} (and "
+                   f"their results and feedback); {result.remaining} remain. Run the same command again to "
+                   f"resume: what is written is reused.", err=True)
+        return 128 + result.interrupted
+    if result.failures:
+        causes = sorted(set(result.failures.values()))
+        first = one_line(causes[0], 300) + (f" (and {len(causes) - 1} other cause(s): see each results file's "
+                                            f"provenance.error)" if len(causes) > 1 else "")
+        click.echo(f"Error: the grader failed on {len(result.failures)} of {len(result.entries)} submission(s): "
+                   f"{first}. Their rows in {csv} have status 'error' and no score; the others are graded and "
+                   f"kept. Fix the cause and run the same command again: it grades only those.", err=True)
+        return EXIT_GRADER_FAILED
+    return 0
 
 
 @main.command()

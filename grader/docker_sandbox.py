@@ -79,6 +79,18 @@ class DockerWorker(ZygoteChannel):
                 "nproc": 4096}
 
     def start(self) -> dict:
+        """Start the container; :class:`DockerUnavailable` when the engine does not answer (it stopped or is
+        restarting: the grading side's failure, never the submission's)."""
+        import requests
+
+        try:
+            return self._start()
+        except requests.exceptions.ConnectionError as exc:
+            self.close()
+            raise DockerUnavailable(f"the Docker engine stopped answering ({type(exc).__name__}); start it again "
+                                    f"(or wait for its restart) and run the same command again") from None
+
+    def _start(self) -> dict:
         if self.client is None:
             self.client = docker_client()
         import docker
@@ -166,6 +178,31 @@ class DockerWorker(ZygoteChannel):
                 out += self._raw[8:8 + size]
             del self._raw[:8 + size]
         return bytes(out)
+
+    def lost_by_grader(self) -> str | None:
+        """After the container stopped mid-job: why, when it was the grading side's doing (the engine stopped or
+        restarted, the container was stopped or removed from outside), or None when it may have been the
+        submission's (out of memory). Student code runs as an unprivileged uid: it cannot stop the zygote,
+        which is the container's first process, by any other means."""
+        import docker
+
+        if self.container is None:
+            return None
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return "the worker's container was removed from outside"
+        except Exception as exc:
+            return f"the Docker engine stopped answering ({type(exc).__name__})"
+        state = self.container.attrs.get("State", {})
+        if state.get("OOMKilled"):
+            return None
+        if state.get("Running"):  # the zygote still runs: the engine dropped our stream
+            return "the Docker engine dropped the connection to the worker's container"
+        if state.get("ExitCode") in (128 + 9, 128 + 15):
+            return ("the worker's container was stopped from outside (the Docker engine stopped or restarted, or "
+                    "`docker stop`/`docker kill`)")
+        return None
 
     def _exit_detail(self) -> str:
         try:

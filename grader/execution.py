@@ -54,6 +54,13 @@ class JobDidNotStart(RuntimeError):
     score a correct notebook 0 as if it were empty; the result is an error instead."""
 
 
+class SandboxLost(RuntimeError):
+    """The worker was lost mid-run through no doing of the submission (the Docker engine stopped or restarted,
+    its container was stopped or removed from outside): the worker says so (``lost_by_grader``). Blaming the
+    cell or exercise that was running would score the submission for the grader's failure; the result is
+    an error instead."""
+
+
 def wire_call(call) -> dict:
     return {"id": call.id, "func": call.func, "args": [encode_arg(a) for a in call.args],
             "kwargs": {k: encode_arg(v) for k, v in call.kwargs.items()}}
@@ -170,7 +177,10 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: fl
                         step_end = min(end, time.monotonic() + limits.step_timeout)
         except WorkerDied as exc:
             running = False
+            lost = _lost_by_grader(worker)
             worker.restart()
+            if lost:
+                raise SandboxLost(f"{lost} ({exc})") from None
             _blame(result, where, pending, plans, "crashed", f"the worker died ({exc})")
         except Exception as exc:
             # WireError, and anything else that the child's bytes can provoke while we decode them
@@ -195,6 +205,12 @@ def execute(cells: list[str], plans: dict[str, Plan], worker: Worker, budget: fl
                 f"the submission used up its {limits.timeout:g} s before this call")))
         result.timed_out = True
     return result
+
+
+def _lost_by_grader(worker: Worker) -> str | None:
+    """Why a worker that died was lost on the grading side, if it was (workers that can tell: Docker's)."""
+    ask = getattr(worker, "lost_by_grader", None)
+    return ask() if ask is not None else None
 
 
 def _apply(ev: dict, result: Execution, pending: list[str], plans: dict[str, Plan],

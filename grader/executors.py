@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import threading
 
 from grader.errors import GraderError
@@ -21,11 +22,23 @@ def _init_worker() -> None:
 
     Pool processes leave through multiprocessing's own exit path, which runs
     its finalizers but not ``atexit``: without this, containers would outlive
-    the batch.
+    the batch. Ctrl-C reaches the whole process group: a pool process ignores it
+    (the batch decides, see :meth:`LocalExecutor.stop`), and SIGTERM (the batch
+    stopping it, or the pool ending its processes once one was lost) closes its
+    sandbox and ends it at once: nothing is sent back, so nothing waits for it.
     """
     from multiprocessing.util import Finalize
 
     Finalize(None, close_workers, exitpriority=10)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    try:
+        close_workers()
+    finally:
+        os._exit(128 + signum)
 
 
 class LocalExecutor(cf.ProcessPoolExecutor):
@@ -39,6 +52,22 @@ class LocalExecutor(cf.ProcessPoolExecutor):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["grader.grading", "grader.exercises", "reference.keys"])
         super().__init__(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
+
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop now (the run was interrupted): drop the tasks not started, end the running ones (SIGTERM:
+        each pool process closes its sandbox on the way out), and wait for them, at most ``grace`` seconds
+        before they are killed. Only this pool's own processes are signalled."""
+        processes = list((self._processes or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(grace)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.shutdown(wait=True)
 
 
 def as_completed(futures):
@@ -62,6 +91,8 @@ class InlineExecutor(cf.Executor):
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
+        except (KeyboardInterrupt, SystemExit):  # an interruption is the run's, not this task's
+            raise
         except BaseException as exc:
             future.set_exception(exc)
         return future

@@ -2,8 +2,8 @@
 
 ``grade(task)`` takes plain data (the submission's name and bytes, the options) and returns
 plain data (the :class:`grader.record.SubmissionRecord` that becomes ``results/<name>.json``, as
-a dict). It is idempotent: its key is a hash of the content, the grader's version and the seed
-(``grader.tasks``), so any executor (a local pool, Dask, a SLURM array shard) can run it, retry
+a dict). It is idempotent: its key is a hash of the content, the grader's version, the seed and
+the conditions it is graded under (``grader.tasks``), so any executor (a local pool, Dask, a SLURM array shard) can run it, retry
 it, or skip it when the result already exists. Every record, graded or not, and the record of a
 task that failed outside ``grade`` (:func:`error_record`), is built here, from one provenance.
 """
@@ -14,14 +14,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from grader.execution import JobDidNotStart, execute
+from grader.execution import JobDidNotStart, SandboxLost, execute
 from grader.exercises import EXERCISES, TOTAL_POINTS
 from grader.isolation import IsolationUnavailable, require
 from grader.notebook import SubmissionError, load
-from grader.record import TIMEOUT, Cells, CellError, CriterionRecord, ExerciseRecord, Provenance, SkippedCell, \
+from grader.record import ERROR, TIMEOUT, Cells, CellError, CriterionRecord, ExerciseRecord, Provenance, SkippedCell, \
     SubmissionRecord
 from grader.scoring import ExerciseScore, score_exercise
-from grader.tasks import Options, grader_version, now, seed_of, task_key
+from grader.tasks import Options, conditions, grader_version, now, seed_of, task_key
 from grader.text import file_name, plain
 from grader.plans import build_plans, cached_plans
 from grader.warm import get_worker
@@ -97,7 +97,7 @@ def provenance(content: bytes, options: Options) -> Provenance:
     """Where a result comes from, as known before grading: its key, the grader, the seed, the sandbox."""
     return Provenance(key=task_key(content, options), grader_version=grader_version(), seed=seed_of(content, options),
                       content_sha256=hashlib.sha256(content).hexdigest(), sandbox=options.sandbox,
-                      executor=options.executor, graded_at=now())
+                      executor=options.executor, graded_at=now(), conditions=conditions(options))
 
 
 def not_graded(name: str, status: str, message: str, origin: Provenance, *, why: str | None = None,
@@ -107,11 +107,34 @@ def not_graded(name: str, status: str, message: str, origin: Provenance, *, why:
                                        float(TOTAL_POINTS), provenance=origin, notes=notes, why=why)
 
 
+#: What a student reads when the grader failed on their submission: nothing to do on their side.
+NOT_GRADED_HERE = ("not graded because of a problem on the grading side; your instructor has been told. "
+                   "Nothing in your notebook caused it.")
+
+
+def grader_failed(name: str, origin: Provenance, cause: str, notes: tuple[str, ...] = ()) -> SubmissionRecord:
+    """The record of a submission the grader failed on (status ``error``): no points of the student's, the
+    student told it is not their problem, and the ``cause`` kept for the instructor in the provenance."""
+    return not_graded(name, ERROR, NOT_GRADED_HERE, replace(origin, error=plain(cause, 600)), notes=notes)
+
+
 def error_record(name: str, content: bytes, options: Options, exc: BaseException) -> SubmissionRecord:
     """The record of a submission whose task failed outside ``grade`` (a worker process died, the cluster failed)."""
-    message = plain(f"the grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); it was not "
-                    f"graded. Run again to retry it; if it fails again, report this message.", 600)
-    return not_graded(name, "error", message, provenance(content, options))
+    return grader_failed(name, provenance(content, options), f"{type(exc).__name__}: {str(exc)[:400]}")
+
+
+def run_again_if_lost(cells: list[str], plans: dict, worker: Any, budget: float) -> Any:
+    """``execute``, run once more from the start, with the whole budget, in a fresh sandbox when the first
+    was lost on the grading side (``SandboxLost``: a container stopped from outside, an engine restart):
+    nothing of it is charged to the submission, and a note says it ran twice. Lost again: ``SandboxLost``."""
+    try:
+        return execute(cells, plans, worker, budget=budget)
+    except SandboxLost as exc:
+        first = str(exc)
+    execution = execute(cells, plans, worker, budget=budget)
+    execution.notes.append(f"the grader's sandbox was lost while this submission ran ({first}); it was run "
+                           f"again from the start, and nothing of the first run counts")
+    return execution
 
 
 def exercise_record(score: ExerciseScore) -> ExerciseRecord:
@@ -161,14 +184,14 @@ def grade_submission(name: str, content: bytes, options: Options) -> SubmissionR
             require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
         # reading (bounded by notebook.ReadLimits) is part of the submission's time: the sandbox gets what is left
         t = time.process_time()
-        execution = execute(submission.cells, plans, worker, budget=options.limits.timeout - read_seconds)
+        execution = run_again_if_lost(submission.cells, plans, worker, options.limits.timeout - read_seconds)
         cpu["execute"] = time.process_time() - t
-    except (JobDidNotStart, IsolationUnavailable) as exc:
-        message = (f"not graded: {exc}" if isinstance(exc, IsolationUnavailable) else
-                   f"the grader's sandbox failed, not the submission: {exc}. Nothing was graded; run again.")
+    except (JobDidNotStart, IsolationUnavailable, SandboxLost) as exc:
+        cause = (f"isolation refused: {exc}" if isinstance(exc, IsolationUnavailable) else
+                 f"the sandbox failed, not the submission: {exc}")
         isolation = getattr(worker, "info", {}).get("isolation")
-        return not_graded(name, "error", message, replace(origin, isolation=isolation, seconds=took()),
-                          notes=tuple(submission.notes))
+        return grader_failed(name, replace(origin, isolation=isolation, seconds=took()), cause,
+                             tuple(submission.notes))
     isolation = getattr(worker, "info", {}).get("isolation")
     cells = Cells(len(submission.cells),
                   tuple(CellError(i + 1, **err) for i, err in sorted(execution.cell_errors.items())),

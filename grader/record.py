@@ -253,7 +253,7 @@ class Cells:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a result came from: its key (content, grader version, seed), how it was graded, and when.
+    """Where a result came from: its key (content, grader version, seed, conditions), how it was graded, and when.
 
     ``cpu`` (where the submission's CPU went, in ms; absent when nothing ran) is informational, and
     partly reported by the sandbox: it is shown, never used to decide anything.
@@ -269,11 +269,16 @@ class Provenance:
     graded_at: str | None = None
     cpu: Mapping[str, Any] | None = None
     seconds: Number | None = None
+    #: What else the key covers (``grader.tasks.conditions``: limits, requested isolation, how seeds are chosen).
+    conditions: Mapping[str, Any] | None = None
+    #: Why the grader failed on this submission (status ``error``): for the instructor, never the student.
+    error: str | None = None
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.cpu is None:
-            del out["cpu"]
+        for optional in ("cpu", "conditions", "error"):  # absent from records that have none
+            if out[optional] is None:
+                del out[optional]
         return out
 
     @classmethod
@@ -282,10 +287,12 @@ class Provenance:
         text = {name: _text(data.get(name), f"{where}.{name}", None, convert)
                 for name in ("key", "grader_version", "content_sha256", "sandbox", "executor", "isolation",
                              "graded_at")}
-        cpu = data.get("cpu")
+        cpu, conditions = data.get("cpu"), data.get("conditions")
         return cls(**text, seed=_int(data.get("seed"), f"{where}.seed"),
                    cpu=None if cpu is None else dict(_mapping(cpu, f"{where}.cpu")),
-                   seconds=_optional_number(data.get("seconds"), f"{where}.seconds"))
+                   seconds=_optional_number(data.get("seconds"), f"{where}.seconds"),
+                   conditions=None if conditions is None else dict(_mapping(conditions, f"{where}.conditions")),
+                   error=_text(data.get("error"), f"{where}.error", None, convert))
 
 
 # -- the record ------------------------------------------------------------------------------------
@@ -370,5 +377,5 @@ def _map_text(value: Any, convert: Callable[[str], str]) -> Any:
         return {k: _map_text(v, convert) for k, v in value.items()}
     if is_dataclass(value):
         return replace(value, **{f.name: _map_text(getattr(value, f.name), convert) for f in fields(value)
-                                 if f.name != "cpu"})
+                                 if f.name not in ("cpu", "conditions")})
     return value

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from grader.exercises import EXERCISES
-from grader.record import RecordError, SubmissionRecord
+from grader.record import ERROR, RecordError, SubmissionRecord
 from grader.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain, safe_name
 
 CSV_COLUMNS = ["file", *EXERCISES, "total", "possible", "status"]
@@ -103,6 +103,8 @@ def feedback_markdown(record: SubmissionRecord) -> str:
     the name as an inline code span, everything else in fenced blocks whose fence is longer than
     any run of backticks inside. Markdown, HTML, links and images in it are shown, never rendered.
     """
+    if record.status == ERROR:
+        return _not_graded_feedback(record)
     lines = [f"# Feedback for {md_code(file_name(record.file))}", "",
              f"**Total: {record.score:g} / {record.possible:g}**  (status: {_word(record.status)})", ""]
     problems = notebook_problems(record)
@@ -126,12 +128,21 @@ def feedback_markdown(record: SubmissionRecord) -> str:
     return "\n".join(lines)
 
 
+def _not_graded_feedback(record: SubmissionRecord) -> str:
+    """Feedback for a submission the grader failed on: no points that could pass for the student's, and
+    nothing for the student to do (the instructor has the cause, in the results file and the run's summary)."""
+    return "\n".join([f"# Feedback for {md_code(file_name(record.file))}", "",
+                      f"**Not graded**  (status: {_word(record.status)})", "",
+                      *md_fence(plain(record.message, OUTPUT_LIMIT), limit=OUTPUT_LIMIT), ""])
+
+
 def write_submission(out_dir: Path, record: SubmissionRecord, stem: str | None = None) -> None:
-    """``results/<stem>.json`` and ``feedback/<stem>.md``; the stem is the run's (``grader.submissions.output_stems``),
-    by default the name's own ``safe_name``."""
+    """``feedback/<stem>.md``, then ``results/<stem>.json``: a result on disk (what a rerun reuses) always has
+    its feedback, even when the disk fills up between the two. The stem is the run's
+    (``grader.submissions.output_stems``), by default the name's own ``safe_name``."""
     stem = stem or safe_name(record.file)
-    atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
     atomic_write(out_dir / "feedback" / f"{stem}.md", feedback_markdown(record))
+    atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
 
 
 class NotARecord(Exception):
@@ -190,11 +201,13 @@ def _number(value: Any) -> int | float:
 
 
 def csv_row(record: SubmissionRecord) -> dict[str, Any]:
-    """One row of final_grades.csv: scores as numbers, text neutralised for spreadsheets."""
+    """One row of final_grades.csv: scores as numbers, text neutralised for spreadsheets. A submission the
+    grader failed on (status ``error``) has empty score cells: it has no score, and 0 would pass for one."""
     row: dict[str, Any] = {"file": csv_cell(file_name(record.file))}
+    scored = record.status != ERROR
     for q in EXERCISES:
-        row[q] = _number(record.exercises[q].score if q in record.exercises else 0.0)
-    row.update(total=_number(record.score), possible=_number(record.possible),
+        row[q] = _number(record.exercises[q].score if q in record.exercises else 0.0) if scored else ""
+    row.update(total=_number(record.score) if scored else "", possible=_number(record.possible),
                status=csv_cell(_word(record.status)))
     return row
 

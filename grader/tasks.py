@@ -65,19 +65,44 @@ def seed_of(content: bytes, options: Options) -> int:
     return submission_seed(content, options.seed, options.seed_secret, options.seed_pool)
 
 
+def seeding(options: Options) -> str:
+    """How seeds are chosen, as a result may record it: ``content`` (from each file), ``fixed`` (``--seed``)
+    or ``secret:<digest>``, a digest that tells two secrets apart and never gives the secret away."""
+    if options.seed is not None:
+        return "fixed"
+    if options.seed_secret:
+        digest = hashlib.sha256(b"activation-grader seed secret\0" + options.seed_secret.encode()).hexdigest()
+        return f"secret:{digest[:16]}"
+    return "content"
+
+
+def conditions(options: Options) -> dict:
+    """What besides content, grader version and seed can change a score or the trust in it: where the
+    code ran (sandbox, requested isolation, image), its limits, and how seeds were chosen. A result graded
+    under other conditions is graded again (``grader.batch``), and :func:`grader.regrade.condition_changes`
+    names the difference."""
+    limits = options.limits
+    return {"sandbox": options.sandbox,
+            "isolation": options.isolation if options.sandbox == "process" else "docker",
+            "image": options.image if options.sandbox == "docker" else None,
+            "timeout": limits.timeout, "step_timeout": limits.step_timeout,
+            "memory_mb": limits.memory_bytes // 2**20, "seeding": seeding(options)}
+
+
 def task_key(content: bytes, options: Options) -> str:
-    """What identifies a result: content, grader version and seed."""
+    """What identifies a result: content, grader version, seed and :func:`conditions`."""
     h = hashlib.sha256()
     h.update(hashlib.sha256(content).digest())
     h.update(grader_version().encode())
     h.update(str(seed_of(content, options)).encode())
+    h.update(json.dumps(conditions(options), sort_keys=True).encode())
     return h.hexdigest()
 
 
 def grading_key(task: dict) -> str:
     """The Dask key of a grading task: identical tasks share it, different ones never do.
 
-    The task key (content, grader version, seed) alone is not enough: the record carries the
+    The task key (content, grader version, seed, conditions) alone is not enough: the record carries the
     submission's name, a ``.py`` and an ``.ipynb`` with the same bytes are read differently, and
     the sandbox and limits shape the result.
     """

@@ -42,7 +42,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*", "grader.similarity",
                 "grader.similarity.*"),
     "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
-                 "grader.archives", "grader.submissions", "grader.regrade", "grader.batch", "grader.merge", "grader.codefiles"),
+                 "grader.archives", "grader.submissions", "grader.regrade", "grader.faults", "grader.preflight",
+                 "grader.batch", "grader.merge", "grader.codefiles"),
     "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope"),
 }
 LEVEL = {name: i for i, name in enumerate(LAYERS)}

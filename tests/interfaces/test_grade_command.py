@@ -188,16 +188,26 @@ def test_a_task_that_fails_gets_an_error_record_with_every_field(tmp_path):
     result = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
     (record,) = result.records
     assert record.status == "error" and record.score == 0
-    assert "BrokenProcessPool: a worker process died" in record.message and "Run again" in record.message
+    # the student is told it is not theirs to fix; the instructor gets the cause
+    assert record.message.startswith("not graded because of a problem on the grading side; your instructor has "
+                                     "been told")
+    assert "report" not in record.message and "BrokenProcessPool" not in record.message
+    assert "lost" in record.provenance.error and "BrokenProcessPool" in record.provenance.error
     assert list(record.exercises) == list(EXERCISES)
     assert all(ex.score == 0 and record.message in ex.feedback for ex in record.exercises.values())
     on_disk = json.loads((tmp_path / "out" / "results" / "a.json").read_text())["extra_data"]
-    # the same fields as a graded record (only the CPU figures are missing: nothing ran)
+    # the same fields as a graded record (only the CPU figures are missing: nothing ran), and the cause
     assert list(on_disk["provenance"]) == [f.name for f in fields(Provenance) if f.name != "cpu"]
     assert on_disk["provenance"]["seed"] == 7 and on_disk["provenance"]["isolation"] is None
     assert list(on_disk) == ["schema", "file", "status", "message", "score", "possible", "exercises", "cells",
                              "notes", "provenance"]
-    assert rows(tmp_path / "out")["a.py"]["status"] == "error"
+    row = rows(tmp_path / "out")["a.py"]
+    assert row["status"] == "error" and row["total"] == "" and all(row[q] == "" for q in EXERCISES)
+    assert row["possible"] == "100"
+    feedback = (tmp_path / "out" / "feedback" / "a.md").read_text()
+    assert "**Not graded**" in feedback and "your instructor has been told" in feedback
+    assert "0 /" not in feedback and "report" not in feedback
+    assert result.failures == {"a.py": record.provenance.error}
     again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, executor=_FailingExecutor(), progress=False)
     assert (again.graded, again.reused) == (1, 0)  # a grader failure is never reused
 
@@ -259,5 +269,5 @@ def test_a_batch_lets_every_record_go_once_it_is_written_and_bounds_what_is_in_f
     # a regrade still says what changed, from the record it replaces
     again = batch.run([tmp_path / "in"], tmp_path / "out", OPTIONS, jobs=2, executor=_CannedExecutor(points=0.5),
                       regrade=True, progress=False)
-    assert again.graded == 40 and again.changes["s07.py"][:2] == ["total: 1 -> 0.5", again.changes["s07.py"][1]]
+    assert again.graded == 40 and again.changes["s07.py"][0].startswith("total: 1 -> 0.5 (")
     assert again.changes["s07.py"][1].startswith("q1: ") and "1 -> 0.5" in again.changes["s07.py"][1]

@@ -25,8 +25,10 @@ cells = st.one_of(st.just(Cells()), st.builds(Cells, st.integers(0, 100), st.lis
                                               st.lists(skipped, max_size=2).map(tuple)))
 cpu = st.none() | st.dictionaries(st.sampled_from(["trusted", "child"]),
                                   st.dictionaries(st.sampled_from(["read", "total"]), st.none() | number), max_size=2)
+conditions = st.none() | st.fixed_dictionaries({"sandbox": st.sampled_from(["process", "docker"]), "timeout": number,
+                                                "memory_mb": st.integers(128, 4096), "image": st.none() | text})
 provenances = st.builds(Provenance, maybe_text, maybe_text, st.none() | st.integers(0, 2**32), maybe_text, maybe_text,
-                        maybe_text, maybe_text, maybe_text, cpu, st.none() | number)
+                        maybe_text, maybe_text, maybe_text, cpu, st.none() | number, conditions, maybe_text)
 records = st.builds(SubmissionRecord, text, st.sampled_from(["graded", "timeout", "error", "invalid-notebook"]),
                     number, number, st.dictionaries(st.sampled_from([f"q{i}" for i in range(1, 11)]), exercises,
                                                     max_size=4),
