@@ -66,6 +66,20 @@ def require(isolation: str, required: str | None) -> None:
                 f"(--sandbox docker), or lower --require-isolation.")
 
 
+def require_mode(mode: str, required: str | None) -> None:
+    """Refuse a mode (as :func:`isolation_mode` names it) below ``required``, before any worker
+    starts; what the worker then reports is held to the same requirement (:func:`require`)."""
+    if not required or required == "none":
+        return
+    if required not in _RANK:
+        require("none", required)  # says which levels there are
+    if _RANK.get(mode, 0) < _RANK[required]:
+        raise IsolationUnavailable(
+            f"the isolation this machine allows is {mode!r}, below the required {required!r}. Grade as root "
+            "(on a host that allows namespaces, for 'root'), or in the Docker sandbox (--sandbox docker), or "
+            "lower --require-isolation.")
+
+
 def isolation_mode(requested: str = "auto") -> str:
     """The strongest isolation this machine allows, unless one is requested.
 
