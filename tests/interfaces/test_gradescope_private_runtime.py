@@ -125,8 +125,9 @@ def with_plugin_options(zip_bytes: bytes, **options) -> bytes:
     return out.getvalue()
 
 
-def gradescope_private_runtime(submission: bytes, zip_bytes: bytes) -> dict:
-    """One submission through setup.sh and run_autograder, the runtime under a 0700 /root, no Landlock."""
+def gradescope_private_runtime(submission: bytes, zip_bytes: bytes, landlock: bool = False) -> dict:
+    """One submission through setup.sh and run_autograder, the runtime under a 0700 /root, no Landlock
+    (with ``landlock``, the engine's default seccomp profile, which allows it)."""
     import docker
 
     excluded = " ".join(f"-o -name {n}" for n in PLANT_NAMES[1:])
@@ -153,7 +154,7 @@ def gradescope_private_runtime(submission: bytes, zip_bytes: bytes) -> dict:
         "echo LOG; tail -c 3000 /autograder/log.txt; echo RESULTS; cat /autograder/results/results.json")
     client = docker.from_env(timeout=300)  # removing a container can take a while on a busy machine
     container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="none",
-                                         security_opt=[f"seccomp={json.dumps(SECCOMP)}"],
+                                         security_opt=[] if landlock else [f"seccomp={json.dumps(SECCOMP)}"],
                                          labels={"activation-grader": "test"})
     try:
         container.put_archive("/", _tar({"in/autograder.zip": zip_bytes, "in/activations.ipynb": submission}))
@@ -203,6 +204,18 @@ def test_a_cheat_gets_nothing_and_nothing_it_writes_runs_outside(dist):
     assert sum(t["score"] for t in results["tests"]) == 0, _scores(results)
     assert seen["planted"] == [], "the job wrote where a later process would load it"
     assert seen["ran"] == "", "code planted by the job ran as root"
+    assert SECRET not in seen["text"] and SECRET not in seen["log"]
+
+
+def test_with_landlock_too_the_cheat_gets_nothing_and_plants_nothing(dist):
+    """The same runtime in /root where the kernel and the profile allow Landlock: its write rules
+    (the job's own directory only) stop the planting, on top of the file permissions."""
+    seen = gradescope_private_runtime(cheat_notebook(), dist["autograder_zip"].read_bytes(), landlock=True)
+    _precondition(seen)
+    results = seen["results"]
+    assert "(worker isolation: uid+landlock+seccomp," in results["output"], results["output"]
+    assert sum(t["score"] for t in results["tests"]) == 0, _scores(results)
+    assert seen["planted"] == [] and seen["ran"] == ""
     assert SECRET not in seen["text"] and SECRET not in seen["log"]
 
 
