@@ -160,3 +160,22 @@ def test_two_uids_entries_coexist_and_each_revoke_removes_only_its_own(private_r
     assert read_acl(str(home)) == [(1, 7, 0xFFFFFFFF), (4, 0, 0xFFFFFFFF), (32, 0, 0xFFFFFFFF)]
     set_user_entry(str(home), JOB, None)  # removing what is not there changes nothing
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_a_worker_that_cannot_arrange_uid_mode_refuses_to_start_and_leaves_nothing(monkeypatch):
+    """``uid`` mode whose arrangement fails: the worker does not start (IsolationUnavailable, never a
+    weaker mode) and its directories and uid claim are released."""
+    import glob
+
+    import grader.sandbox as sandbox
+
+    def refuse(*args, **kwargs):
+        raise IsolationUnavailable("isolation 'uid' could not let search /root")
+
+    monkeypatch.setattr(sandbox, "arrange", refuse)
+    before = set(glob.glob("/tmp/activation-grader-*"))
+    zygote = sandbox.Zygote(0, sandbox.Limits(), "uid")
+    with pytest.raises(IsolationUnavailable, match="could not let search"):
+        zygote.start()
+    assert zygote.proc is None and zygote._uid_claim is None
+    assert set(glob.glob("/tmp/activation-grader-*")) <= before
