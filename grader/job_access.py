@@ -151,14 +151,19 @@ class JobAccess:
         self.uid = uid
         self.changed: list[str] = []
 
+    _REMEDY = {"let search": "install Python where every user can read it (not below a 0700 /root)",
+               "let read": "install Python where every user can read it (not below a 0700 /root)",
+               "hide": "make it unreadable to other users (chmod go-rwx)",
+               "deny writes to": "make it writable by its owner only (chmod o-w)"}
+
     def _set(self, path: str, perm: int, what: str) -> None:
         try:
             set_user_entry(path, self.uid, perm)
         except OSError as exc:
             raise IsolationUnavailable(
                 f"isolation 'uid' could not {what} {path} for the job's uid {self.uid} (POSIX ACL: "
-                f"{exc.strerror or exc}): install Python where every user can read it (not below a 0700 /root), "
-                "or grade where Landlock is available or in the Docker sandbox") from None
+                f"{exc.strerror or exc}): {self._REMEDY[what]}, or grade where Landlock is available or in "
+                "the Docker sandbox") from None
         self.changed.append(path)
 
     def reach(self, allowed: list[str]) -> None:

@@ -32,7 +32,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "isolation"))
-from scenario import as_notebook  # noqa: E402
+from scenario import NO_LANDLOCK as SECCOMP, as_notebook  # noqa: E402
 from test_docker_otter import IMAGE, _tar, dist  # noqa: E402,F401  (dist: the built zip, a fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.otter]
@@ -40,22 +40,6 @@ SECRET = "seed-secret-5c1e7b"
 ENV = "/root/miniforge3/envs/otter-env"
 MARK = "/autograder/PLANTED-RAN"  # written by planted code, if it ever runs as root
 PLANT_NAMES = ("zz_planted.pth", "00-planted.py", "jupyter_nbconvert_config.py", "jupyter_notebook_config.py")
-
-#: Docker-style seccomp profile: Landlock refused (ENOSYS, as a kernel without it answers), and as in
-#: Docker's default profile no new namespaces (so the container gives neither `root` nor `userns`).
-_NS_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
-SECCOMP = {
-    "defaultAction": "SCMP_ACT_ALLOW",
-    "syscalls": [
-        {"names": ["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"],
-         "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
-        {"names": ["unshare", "setns", "mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen"],
-         "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
-        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
-        *({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-           "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]} for flag in _NS_FLAGS),
-    ],
-}
 
 CHEAT = r'''
 # %%

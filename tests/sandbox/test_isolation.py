@@ -97,6 +97,25 @@ def test_root_in_a_container_without_a_sandbox_user():
 
 
 @pytest.mark.docker
+def test_root_in_a_container_without_landlock(tmp_path):
+    """Gradescope with the ``landlock_*`` calls refused by the container's seccomp profile: ``uid+seccomp``,
+    where file permissions (ACL entries for the job's uid, grader.job_access) and seccomp hold alone.
+    The checkout is copied into the container first: the worker hides the grader's copy from the
+    job's uid with an entry on it (on the read-only mount it could not, and would refuse to start)."""
+    sys.path.insert(0, str(ROOT / "tests" / "isolation"))
+    from scenario import NO_LANDLOCK
+
+    profile = tmp_path / "no-landlock.json"
+    profile.write_text(json.dumps(NO_LANDLOCK))
+    copy = ("userdel sandbox && mkdir /copy && tar -C /src --exclude=./.venv --exclude=./.git -cf - . | "
+            "tar -C /copy -xf - && cd /copy && PYTHONPATH=/copy exec python /copy/" + SCENARIO + " /copy -")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--security-opt", f"seccomp={profile}",
+                           "-v", f"{ROOT}:/src:ro", "--user", "0:0", IMAGE, "sh", "-c", copy],
+                          capture_output=True, text=True, timeout=400)
+    assert_held(_verdict(proc.stdout + proc.stderr), "uid+seccomp")
+
+
+@pytest.mark.docker
 def test_a_non_root_user_in_a_container_without_user_namespaces():
     """As in a JupyterHub pod or a devcontainer: the grader is the notebook user."""
     assert_held(in_container("--user", "1000:1000"), "landlock+seccomp")
