@@ -169,6 +169,7 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
         print(f"not graded: {exc}", file=sys.stderr)
         return 0
 
+    set_aside_other_files(submission)
     from otter.run.run_autograder import main as run_autograder
 
     if results_json.exists():
@@ -198,6 +199,24 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
         return 0
     _write_json(results_json, complete_gradescope_fields(results))
     return 0
+
+
+def set_aside_other_files(submission: Path) -> list[str]:
+    """Move every other entry of the submission's directory into a sibling directory of the grader's
+    (mode 0700, ``<directory>-other-files``): Otter's kernel runs with the submission's directory as
+    its working directory, first on its import path, so a submitted ``otter.py``, ``dill.py`` or
+    ``numpy.py`` would be imported there, with the grader's rights. The graded file alone stays (the
+    engine grades that file, and nothing else of the upload). Returns the names moved."""
+    directory = submission.parent
+    others = sorted(p for p in directory.iterdir() if p.name != submission.name)
+    if not others:
+        return []
+    aside = directory.parent / f"{directory.name}-other-files"
+    aside.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(aside, 0o700)
+    for path in others:
+        os.replace(path, aside / path.name)
+    return [p.name for p in others]
 
 
 #: Where IPython, Jupyter and matplotlib look for start-up code and configuration in Otter's own

@@ -810,3 +810,37 @@ def test_otters_own_processes_read_startup_files_only_from_a_private_directory(m
         assert os.environ["PYTHONNOUSERSITE"] == "1"
     finally:
         os.rmdir(base)
+
+
+def test_other_submitted_files_are_set_aside_before_otters_kernel_starts(tmp_path, solution_source, monkeypatch):
+    """Otter's kernel (the grader's rights) runs in the submission's directory, which comes first on its
+    import path: a submitted ``otter.py`` there would be imported as Otter's own. Before Otter runs,
+    everything but the graded file is moved into a directory of the grader's (0700)."""
+    from grader import otter_gradescope
+
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "activations.ipynb").write_text(_notebook(solution_source))
+    (sub / "otter.py").write_text("raise SystemExit('imported')\n")
+    (sub / "dill").mkdir()
+    (sub / "dill" / "__init__.py").write_text("")
+    seen = {}
+
+    def otter(autograder_dir, **kwargs):
+        seen["files"] = sorted(p.name for p in sub.iterdir())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("otter.run.run_autograder.main", otter)
+    monkeypatch.setattr(otter_gradescope, "private_startup_dirs", lambda: None)
+    otter_gradescope.main(str(tmp_path))
+    assert seen["files"] == ["activations.ipynb"]
+    aside = tmp_path / "submission-other-files"
+    assert sorted(p.name for p in aside.iterdir()) == ["dill", "otter.py"]
+    assert aside.stat().st_mode & 0o077 == 0
+    assert otter_gradescope.set_aside_other_files(sub / "activations.ipynb") == []  # nothing else: no change
+
+
+def _notebook(source: str) -> str:
+    import nbformat
+
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
