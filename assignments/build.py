@@ -22,7 +22,8 @@ LaTeX; ``run_autograder`` and ``run_otter.py`` go through :mod:`grader.otter_gra
 leaves a results.json for every submission and works around Otter 7.0.0's empty
 ``submission_metadata.json`` under ``otter grade``; ``requirements.txt`` is pyproject.toml's
 dependencies plus the Otter-Grader version that built the zip; ``otter_config.json`` loses
-``assignment_name`` (the contract: a submission is any notebook defining the names).
+``assignment_name`` (the contract: a submission is any notebook defining the names) and requires
+``uid`` isolation unless the assignment config names another ``require_isolation``.
 
 Two builds from the same sources give byte-identical files: notebook cell ids are derived
 from their position, and the zip is rewritten with sorted members, a fixed timestamp
@@ -295,8 +296,28 @@ def autograder_overrides(config: dict) -> dict[str, bytes]:
         print(f"warning: building with otter-grader {otter_version()}; the autograder's workarounds were checked "
               f"against {', '.join(CHECKED_OTTER)} (see grader/otter_gradescope.py)", file=sys.stderr)
     config = {k: v for k, v in config.items() if k != "assignment_name"}
+    config["plugins"] = [require_isolation(p) for p in config.get("plugins", [])]
     files["otter_config.json"] = json.dumps(config, indent=2) + "\n"
     return {name: text.encode("utf-8") for name, text in files.items()}
+
+
+PLUGIN = "grader.otter_plugin.ActivationGraderPlugin"
+#: The isolation the zip requires unless the assignment config says otherwise (docs/otter.md).
+REQUIRED_ISOLATION = "uid"
+
+
+def require_isolation(plugin):
+    """The plugin's entry of otter_config.json with ``require_isolation`` set to
+    :data:`REQUIRED_ISOLATION` where the config does not name one: a grading machine that cannot
+    isolate the submission refuses it rather than grading it unconfined. An explicit value, ``none``
+    included, is kept as the instructor wrote it."""
+    if plugin == PLUGIN:
+        return {PLUGIN: {"require_isolation": REQUIRED_ISOLATION}}
+    if isinstance(plugin, dict) and PLUGIN in plugin:
+        options = dict(plugin[PLUGIN] or {})
+        options.setdefault("require_isolation", REQUIRED_ISOLATION)
+        return {**plugin, PLUGIN: options}
+    return plugin
 
 
 def normalise_zip(src: Path, dst: Path, overrides: dict[str, bytes] | None = None) -> None:

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from grader.isolation import ETC, PROC
-from grader.sandbox import Limits, WorkerDied, ZygoteChannel, worker_source
+from grader.sandbox import Limits, WorkerDied, ZygoteChannel, config_frame, worker_source
 
 STUDENT_UID_BASE = 61000  # no passwd entry in the image: a uid for student code only
 CAPABILITIES = ["SETUID", "SETGID", "CHOWN", "KILL"]
@@ -104,7 +104,7 @@ class DockerWorker(ZygoteChannel):
         self._prune()
         tmpfs = f"rw,nosuid,nodev,size={self.limits.tmpfs_bytes},mode=1777"
         self.container = self.client.containers.create(
-            self.image, ["python3", "-I", "-c", worker_source(), "--zygote", json.dumps(self.config())],
+            self.image, ["python3", "-I", "-c", worker_source(), "--zygote"],
             user="0:0", network_mode="none", read_only=True,
             tmpfs={"/scratch": tmpfs, "/tmp": tmpfs}, shm_size=64 * 1024**2,
             mem_limit=self.limits.memory_bytes + ZYGOTE_MEMORY,
@@ -121,6 +121,7 @@ class DockerWorker(ZygoteChannel):
         self._raw = bytearray()  # the Engine's multiplexed stream
         self._buffer = bytearray()  # the zygote's stdout, demultiplexed
         self.container.start()
+        self._write(config_frame(self.config()))  # on stdin: never in the container's command line
         kind, payload = self._next_message(time.monotonic() + 120)
         if kind != b"R":
             raise WorkerDied("the worker in the container did not start")

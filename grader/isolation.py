@@ -38,8 +38,8 @@ def isolation_rank(isolation: str) -> int:
     if "docker" in parts:
         return _RANK["root"]
     mode = next((m for m in ("root", "userns", "uid") if m in parts), "landlock" if "landlock" in parts else "none")
-    if mode == "uid" and "landlock" not in parts:
-        return _RANK["landlock"] - 1 if "seccomp" not in parts else _RANK["landlock"]  # uid alone: files only
+    if mode == "uid" and "seccomp" not in parts:
+        return _RANK["none"]  # a uid alone leaves the network open
     return _RANK[mode]
 
 
@@ -66,35 +66,51 @@ def require(isolation: str, required: str | None) -> None:
                 f"(--sandbox docker), or lower --require-isolation.")
 
 
+def require_mode(mode: str, required: str | None) -> None:
+    """Refuse a mode (as :func:`isolation_mode` names it) below ``required``, before any worker
+    starts; what the worker then reports is held to the same requirement (:func:`require`)."""
+    if not required or required == "none":
+        return
+    if required not in _RANK:
+        require("none", required)  # says which levels there are
+    if _RANK.get(mode, 0) < _RANK[required]:
+        raise IsolationUnavailable(
+            f"the isolation this machine allows is {mode!r}, below the required {required!r}. Grade as root "
+            "(on a host that allows namespaces, for 'root'), or in the Docker sandbox (--sandbox docker), or "
+            "lower --require-isolation.")
+
+
 def isolation_mode(requested: str = "auto") -> str:
     """The strongest isolation this machine allows, unless one is requested.
 
     ``root`` where namespaces can be created as root; ``userns`` where
     unprivileged user namespaces work; ``uid`` as root where neither works (an
     autograder container, ``otter grade``, a Kubernetes pod): each job runs as
-    a uid of its own, confined by Landlock and seccomp; ``landlock`` where the
-    grader is not root (a JupyterHub pod): the same confinement with the
-    caller's uid; ``none`` where the kernel offers nothing. Nothing here is a
-    guess about the surroundings: every mode is safe for the machine it runs on.
-    ``container`` is the former name of the two modes without namespaces.
+    a uid of its own, confined by Landlock and seccomp where the kernel has
+    them and by file permissions always (:mod:`grader.job_access` lets that uid
+    reach a runtime installed where others cannot, such as a 0700 ``/root``);
+    ``landlock`` where the grader is not root (a JupyterHub pod): the same
+    confinement with the caller's uid; ``none`` only where the grader is not
+    root and the kernel offers nothing. As root, ``auto`` never goes below
+    ``uid``: where even that cannot be arranged the worker refuses to start.
+    Nothing here is a guess about the surroundings: every mode is safe for the
+    machine it runs on. ``container`` is the former name of the two modes
+    without namespaces.
     """
     if requested == "container":
-        requested = "uid" if os.geteuid() == 0 and _runtime_readable_by_others() else (
-            "landlock" if _landlock_usable() else "none")
+        requested = "uid" if os.geteuid() == 0 else "landlock" if _landlock_usable() else "none"
     if requested != "auto":
         if requested not in MODES:
             raise IsolationUnavailable(f"unknown isolation {requested!r}: use auto or one of {', '.join(MODES)}")
-        if requested == "uid" and not (os.geteuid() == 0 and _runtime_readable_by_others()):
-            raise IsolationUnavailable(
-                "isolation 'uid' needs the grader to run as root and a Python runtime that other users can "
-                f"read and search (this one is {sys.prefix}): install it outside /root, or use 'landlock'")
+        if requested == "uid" and os.geteuid() != 0:
+            raise IsolationUnavailable("isolation 'uid' needs the grader to run as root: use 'landlock'")
         return requested
     if shutil.which("unshare"):
         if os.geteuid() == 0 and _works(["unshare", "--mount", "--net", "true"]):
             return "root"
         if _works(["unshare", "--user", "--map-root-user", "--mount", "--net", "true"]):
             return "userns"
-    if os.geteuid() == 0 and _runtime_readable_by_others():
+    if os.geteuid() == 0:
         return "uid"
     return "landlock" if _landlock_usable() else "none"
 
@@ -105,21 +121,6 @@ def _works(command: list[str]) -> bool:
 
 def _landlock_usable() -> bool:
     return landlock_abi() >= 6 and seccomp_available()
-
-
-def _runtime_readable_by_others() -> bool:
-    """Whether a uid of no group can run this interpreter and import its packages (``uid`` mode
-    drops to one): every directory on the way must be searchable and the runtime readable."""
-    for path in {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)}:
-        p = Path(path).resolve()
-        for d in [p, *p.parents]:
-            try:
-                mode = d.stat().st_mode
-            except OSError:
-                return False
-            if not mode & stat.S_IXOTH or (d == p and not mode & stat.S_IROTH):
-                return False
-    return True
 
 
 def claim_uid(first: int = SANDBOX_UID_BASE, span: int = 4000) -> tuple[int, socket.socket]:

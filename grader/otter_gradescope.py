@@ -53,9 +53,26 @@ def complete_gradescope_fields(results: dict) -> dict:
     return results
 
 
-def failure_results(message: str, possible: float = 100.0) -> dict:
+#: What a refusal to grade below the required isolation says (see :func:`not_isolated_message`).
+NOT_ISOLATED = "could not be isolated"
+
+
+def not_isolated_message(reason: str) -> str:
+    """The whole of results.json's message when the grading machine cannot give the isolation the
+    configuration requires: the student learns that nothing of theirs was run; the instructor what
+    is missing and how to lower the requirement, knowingly."""
+    return (f"This submission {NOT_ISOLATED} on this grading machine, so none of it was run and it scores 0; "
+            "this is not a problem with your work. For the instructor: " + reason.rstrip(".") + ". The "
+            "autograder requires at least `uid` isolation (student code as a uid of its own, with seccomp and "
+            "file permissions; see activation-grader's docs/sandboxes.md). Grade where that is available, or "
+            "lower the requirement explicitly with `require_isolation: landlock` (or `none`) in the "
+            "ActivationGraderPlugin's options of the assignment config (otter_config.json in the zip) and "
+            "rebuild the zip: below `uid`, student code may read the answer keys.")
+
+
+def failure_results(message: str, possible: float = 100.0, prefix: str = "This submission could not be graded: ") -> dict:
     """Score 0 and ``message`` for a submission that could not be graded."""
-    text = f"This submission could not be graded: {message}"
+    text = f"{prefix}{message}"
     return complete_gradescope_fields({
         "score": 0, "output": text, "visibility": "visible", "stdout_visibility": "hidden",
         "tests": [{"name": "Submission", "score": 0, "max_score": possible, "status": "failed",
@@ -152,14 +169,21 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
         print(f"not graded: {exc}", file=sys.stderr)
         return 0
 
+    set_aside_other_files(submission)
     from otter.run.run_autograder import main as run_autograder
 
     if results_json.exists():
         results_json.unlink()
+    private_startup_dirs()
     try:
         run_autograder(str(root), **otter_kwargs)
     except BaseException as exc:  # noqa: BLE001 - whatever Otter raised, the student gets a result
         traceback.print_exc()
+        if NOT_ISOLATED in str(exc):  # the plugin refused to grade: its message, as it is
+            message = str(exc)[str(exc).index("This submission " + NOT_ISOLATED):]
+            _write_json(results_json, failure_results(message, prefix=""))
+            _write_failure_pickle(results_dir, message)
+            return 0
         message = (f"the autograder stopped with {type(exc).__name__}: {exc}. This is not a problem with your "
                    "code as far as the autograder can tell; tell your instructor.")
         previous = _read(results_json)
@@ -175,6 +199,44 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
         return 0
     _write_json(results_json, complete_gradescope_fields(results))
     return 0
+
+
+def set_aside_other_files(submission: Path) -> list[str]:
+    """Move every other entry of the submission's directory into a sibling directory of the grader's
+    (mode 0700, ``<directory>-other-files``): Otter's kernel runs with the submission's directory as
+    its working directory, first on its import path, so a submitted ``otter.py``, ``dill.py`` or
+    ``numpy.py`` would be imported there, with the grader's rights. The graded file alone stays (the
+    engine grades that file, and nothing else of the upload). Returns the names moved."""
+    directory = submission.parent
+    others = sorted(p for p in directory.iterdir() if p.name != submission.name)
+    if not others:
+        return []
+    aside = directory.parent / f"{directory.name}-other-files"
+    aside.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(aside, 0o700)
+    for path in others:
+        os.replace(path, aside / path.name)
+    return [p.name for p in others]
+
+
+#: Where IPython, Jupyter and matplotlib look for start-up code and configuration in Otter's own
+#: kernel and processes, which run with the grader's rights after the submission was graded.
+STARTUP_VARIABLES = {"IPYTHONDIR": "ipython", "JUPYTER_CONFIG_DIR": "jupyter-config",
+                     "JUPYTER_DATA_DIR": "jupyter-data", "JUPYTER_RUNTIME_DIR": "jupyter-runtime",
+                     "MPLCONFIGDIR": "matplotlib"}
+
+
+def private_startup_dirs() -> str:
+    """Point Otter's kernel and processes at fresh directories of the grader's own (mode 0700) for
+    their start-up files and configuration, and off the user site: none of them then reads a place
+    that student code could have written to, whatever the home directory is. Returns the base."""
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="otter-private-")
+    for variable, name in STARTUP_VARIABLES.items():
+        os.environ[variable] = os.path.join(base, name)
+    os.environ["PYTHONNOUSERSITE"] = "1"
+    return base
 
 
 def _read(path: Path) -> dict | None:

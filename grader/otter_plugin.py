@@ -27,7 +27,7 @@ Register the plugin in the assignment config::
     plugins:
       - grader.otter_plugin.ActivationGraderPlugin:
           isolation: auto        # root | userns | uid | landlock | none (see grader.isolation)
-          require_isolation: uid # optional: refuse to grade where the isolation is weaker
+          require_isolation: uid # refuse to grade where the isolation is weaker (the zip's default)
 
 Other keys: ``seed`` (default: derived from the file's content, as
 ``activation-grader grade`` does), ``seed_secret`` (default: the environment
@@ -52,10 +52,10 @@ from grader.runner import run_criteria
 from grader.execution import wire_call
 from grader.exercises import EXERCISES
 from grader.grading import grade_submission
-from grader.warm import close_workers
-from grader.otter_gradescope import complete_gradescope_fields
+from grader.warm import close_workers, get_worker
+from grader.otter_gradescope import complete_gradescope_fields, not_isolated_message
 from grader.outcomes import outcome_from_record
-from grader.isolation import describe_isolation, protect_installation
+from grader.isolation import IsolationUnavailable, describe_isolation, protect_installation, require
 from grader.probes import SEED_SECRET_ENV
 from grader.record import CriterionRecord, SubmissionRecord
 from grader.sandbox import Limits
@@ -115,6 +115,14 @@ def _otter_error(message: str) -> Exception:
     return OtterRuntimeError(message)
 
 
+def isolated(options: Options) -> None:
+    """Start this process's worker and hold it to ``options.require_isolation``: raises
+    :class:`IsolationUnavailable` where the machine cannot give it (grading then reuses the worker)."""
+    worker = get_worker(options)
+    if options.sandbox == "process":  # a container is at the top already
+        require(getattr(worker, "info", {}).get("isolation") or "none", options.require_isolation)
+
+
 class ActivationGraderPlugin(AbstractOtterPlugin):
     """Scores every question with activation-grader's sandboxed engine (see the module docstring)."""
 
@@ -167,8 +175,14 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         with open(path, "rb") as f:
             content = f.read()
         protect_installation()
+        options = self._options()
         try:
-            self.record = grade_submission(os.path.basename(path), content, self._options())
+            isolated(options)
+        except IsolationUnavailable as exc:  # never a silent grade below the requirement
+            close_workers()
+            raise _otter_error(not_isolated_message(str(exc))) from exc
+        try:
+            self.record = grade_submission(os.path.basename(path), content, options)
         except Exception as exc:
             raise _otter_error(f"activation-grader could not grade {os.path.basename(path)}: "
                                f"{type(exc).__name__}: {exc}") from exc

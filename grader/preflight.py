@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grader.docker_sandbox import DockerUnavailable, docker_client
 from grader.errors import GraderError
-from grader.isolation import isolation_mode, require
+from grader.isolation import isolation_mode, require_mode
 from grader.tasks import Options
 from grader.text import one_line
 
@@ -27,7 +27,7 @@ def check_setup(options: Options) -> None:
     if options.sandbox == "docker":
         check_docker(options.image)
     else:
-        require(isolation_mode(options.isolation), options.require_isolation)
+        require_mode(isolation_mode(options.isolation), options.require_isolation)  # by the mode's name
 
 
 def check_docker(image: str) -> None:

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.confine import landlock_abi
 from grader.isolation import ETC, PROC, _allowed_paths, _hidden_paths, claim_uid, isolation_mode, landlock_paths
+from grader.job_access import JobAccess, arrange
 from grader.reaping import end_uid_from_outside as end_uid
 from grader.scratch import remove_tree
 from grader.wire import HEADER, Chunks, FrameReader, WireError, frame, payload
@@ -111,6 +113,12 @@ def worker_source() -> str:
     parts = [(here / name).read_text() for name in SHIPPED]
     strip = lambda text: "\n".join(line for line in text.splitlines() if not any(s in line for s in skip))  # noqa
     return "\n".join([parts[0]] + [strip(part) for part in parts[1:]])
+
+
+def config_frame(config: dict) -> bytes:
+    """The worker's configuration as the first bytes of its stdin (a 4-byte length, then JSON)."""
+    data = json.dumps(config).encode("utf-8")
+    return HEADER.pack(len(data)) + data
 
 
 class ZygoteChannel:
@@ -202,6 +210,7 @@ class Zygote(ZygoteChannel):
         self._dirs: list[str] = []
         self.uid: int | None = None
         self._uid_claim: socket.socket | None = None  # held while the uid is ours
+        self._access: JobAccess | None = None  # uid mode: what that uid may reach (grader.job_access)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -210,9 +219,15 @@ class Zygote(ZygoteChannel):
         self._dirs += [root, scratch]
         if self._uid_claim is None:
             self.uid, self._uid_claim = claim_uid()
+        allowed, hidden = _allowed_paths(), _hidden_paths()
         if self.mode == "uid":
             os.chmod(scratch, 0o711)  # the job's uid reaches its own directory, and only that
-        allowed, hidden = _allowed_paths(), _hidden_paths()
+            if self._access is None:
+                try:
+                    self._access = arrange(self.uid, allowed + [scratch], hidden, without_landlock=landlock_abi() < 4)
+                except Exception:
+                    self.close()  # refused: nothing of ours is left (directories, the uid's claim)
+                    raise
         readable, listable = landlock_paths(allowed + [p for p in ETC if os.path.lexists(p)] + PROC, hidden)
         return {"mode": self.mode, "uid": self.uid, "gid": self.uid,
                 "new_root": root, "scratch_base": scratch, "allow": allowed, "hide": hidden, "etc": list(ETC),
@@ -222,8 +237,11 @@ class Zygote(ZygoteChannel):
                 "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc,
                 "disk_bytes": self.limits.tmpfs_bytes, "disk_entries": self.limits.disk_entries}
 
-    def command(self, config: dict) -> list[str]:
-        return [sys.executable, "-I", "-c", worker_source(), "--zygote", json.dumps(config)]
+    def command(self) -> list[str]:
+        """The worker's command line: the program only. Its configuration (the uid, the directories,
+        the allowlists) goes through its stdin (:func:`config_frame`), out of every job's
+        ``/proc/self/cmdline``."""
+        return [sys.executable, "-I", "-c", worker_source(), "--zygote"]
 
     def matplotlib_dir(self, config: dict) -> str:
         """The user's font cache where student code cannot write to it; in ``none`` mode, where it
@@ -246,11 +264,15 @@ class Zygote(ZygoteChannel):
                "MPLCONFIGDIR": self.matplotlib_dir(config), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1"}
         self._log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, env=env, cwd=config["scratch_base"],
                                      start_new_session=True)
         self._out = self.proc.stdout.fileno()
         self._buffer = bytearray()
+        try:
+            self._write(config_frame(config))
+        except OSError as exc:
+            raise WorkerDied(f"the worker exited before its configuration: {exc}") from None
 
     def wait_ready(self) -> dict:
         """The worker's first message: what isolation holds (``info``); WorkerDied if it never came."""
@@ -283,6 +305,9 @@ class Zygote(ZygoteChannel):
             finally:
                 for d in dirs:  # made by config(): the scratch base and the (unmounted) root
                     _remove_made(d)
+                if self._access is not None:
+                    self._access.revoke()  # (never raises)
+                    self._access = None
                 if self._uid_claim is not None:
                     self._uid_claim.close()
                     self._uid_claim = None

@@ -256,9 +256,17 @@ def prepare_seccomp(config: dict) -> None:
 
 
 def _scrub_environment(scratch: str, tmp: str) -> None:
+    """A fresh environment: every directory a library writes its configuration, caches or start-up
+    files to is inside the job's own directory (removed after it), never where a process outside
+    the sandbox would read it."""
     keep = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": tmp, "LANG": "C.UTF-8",
             "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(scratch, ".matplotlib"),
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "XDG_CONFIG_HOME": os.path.join(scratch, ".config"), "XDG_CACHE_HOME": os.path.join(scratch, ".cache"),
+            "XDG_DATA_HOME": os.path.join(scratch, ".local", "share"), "IPYTHONDIR": os.path.join(scratch, ".ipython"),
+            "JUPYTER_CONFIG_DIR": os.path.join(scratch, ".jupyter"),
+            "JUPYTER_DATA_DIR": os.path.join(scratch, ".local", "share", "jupyter"),
+            "PYTHONUSERBASE": os.path.join(scratch, ".local"), "PYTHONNOUSERSITE": "1"}
     os.environ.clear()
     os.environ.update(keep)
 

@@ -37,7 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.runner", "grader.gates", "grader.criteria",
                "grader.exercise", "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
     "sandbox": ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
-                "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation",
+                "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation", "grader.job_access",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*", "grader.similarity",
                 "grader.similarity.*"),

@@ -222,7 +222,8 @@ def test_autograder_config(dist):
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
         config = json.loads(zf.read("otter_config.json"))
         environment = zf.read("environment.yml").decode()
-    assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}]
+    assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto",
+                                                                                 "require_isolation": "uid"}}]
     assert config["pdf"] is False and "assignment_name" not in config  # any notebook defining the names is graded
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
         setup = zf.read("setup.sh").decode()
@@ -739,3 +740,107 @@ def test_plugin_grades_with_the_secret_like_the_command_and_never_writes_it(tmp_
     plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "auto"})
     plugin.before_grading(SimpleNamespace(grade_from_log=False))
     assert plugin.record.provenance.seed != command.provenance.seed  # without it: the content's own seed
+
+
+# --- isolation: the zip requires `uid` unless told otherwise, and a refusal is said, never graded --------
+@pytest.mark.parametrize("plugin, expected", [
+    ("grader.otter_plugin.ActivationGraderPlugin", {"require_isolation": "uid"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": None}, {"require_isolation": "uid"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}, {"isolation": "auto",
+                                                                            "require_isolation": "uid"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "none"}}, {"require_isolation": "none"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "landlock"}},
+     {"require_isolation": "landlock"}),
+])
+def test_the_zip_requires_uid_unless_the_config_lowers_it_explicitly(plugin, expected):
+    assert build.require_isolation(plugin) == {"grader.otter_plugin.ActivationGraderPlugin": expected}
+    assert build.require_isolation({"other.Plugin": {"x": 1}}) == {"other.Plugin": {"x": 1}}
+
+
+def test_a_refused_isolation_gives_the_instructor_facing_results_json(tmp_path, solution_source, monkeypatch):
+    """The worker here gives less than required: the plugin raises, and the zip's entry point writes a
+    results.json with 0 that says the submission could not be isolated, addressed to the instructor,
+    with the reason and how to lower the requirement; nothing was graded."""
+    from types import SimpleNamespace
+
+    import grader.otter_plugin as plugin_module
+    from grader import otter_gradescope
+    from grader.otter_plugin import ActivationGraderPlugin
+
+    submission = tmp_path / "submission" / "activations.py"
+    submission.parent.mkdir()
+    submission.write_text(solution_source)
+    plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "none", "require_isolation": "uid"})
+    graded = []
+    monkeypatch.setattr(plugin_module, "grade_submission", lambda *a: graded.append(a))
+    with pytest.raises(Exception) as refused:
+        plugin.before_grading(SimpleNamespace(grade_from_log=False))
+    assert graded == [] and plugin.record is None
+    message = str(refused.value)
+    assert "could not be isolated" in message and "For the instructor: the worker's isolation here is 'none'" in message
+    assert "require_isolation: landlock" in message
+
+    def otter(autograder_dir, **kwargs):  # Otter's run: the plugin's before_grading raises there
+        plugin.before_grading(SimpleNamespace(grade_from_log=False))
+
+    monkeypatch.setattr("otter.run.run_autograder.main", otter)
+    monkeypatch.setattr(otter_gradescope, "private_startup_dirs", lambda: None)
+    assert otter_gradescope.main(str(tmp_path)) == 0
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and results["tests"][0]["score"] == 0
+    assert results["output"].startswith("This submission could not be isolated on this grading machine")
+    assert "For the instructor" in results["output"] and "OtterRuntimeError" not in results["output"]
+    # allowed explicitly, the same submission is graded in full
+    plugin = ActivationGraderPlugin(str(submission), {}, {"isolation": "none", "require_isolation": "none"})
+    monkeypatch.undo()
+    plugin.before_grading(SimpleNamespace(grade_from_log=False))
+    assert plugin.record.score == 100 and plugin.record.provenance.isolation == "none"
+
+
+def test_otters_own_processes_read_startup_files_only_from_a_private_directory(monkeypatch):
+    from grader import otter_gradescope
+
+    for variable in [*otter_gradescope.STARTUP_VARIABLES, "PYTHONNOUSERSITE"]:
+        monkeypatch.delenv(variable, raising=False)
+    base = otter_gradescope.private_startup_dirs()
+    try:
+        assert os.stat(base).st_uid == os.geteuid() and os.stat(base).st_mode & 0o077 == 0
+        for variable in otter_gradescope.STARTUP_VARIABLES:
+            assert os.path.dirname(os.environ[variable]) == base
+        assert os.environ["PYTHONNOUSERSITE"] == "1"
+    finally:
+        os.rmdir(base)
+
+
+def test_other_submitted_files_are_set_aside_before_otters_kernel_starts(tmp_path, solution_source, monkeypatch):
+    """Otter's kernel (the grader's rights) runs in the submission's directory, which comes first on its
+    import path: a submitted ``otter.py`` there would be imported as Otter's own. Before Otter runs,
+    everything but the graded file is moved into a directory of the grader's (0700)."""
+    from grader import otter_gradescope
+
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "activations.ipynb").write_text(_notebook(solution_source))
+    (sub / "otter.py").write_text("raise SystemExit('imported')\n")
+    (sub / "dill").mkdir()
+    (sub / "dill" / "__init__.py").write_text("")
+    seen = {}
+
+    def otter(autograder_dir, **kwargs):
+        seen["files"] = sorted(p.name for p in sub.iterdir())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("otter.run.run_autograder.main", otter)
+    monkeypatch.setattr(otter_gradescope, "private_startup_dirs", lambda: None)
+    otter_gradescope.main(str(tmp_path))
+    assert seen["files"] == ["activations.ipynb"]
+    aside = tmp_path / "submission-other-files"
+    assert sorted(p.name for p in aside.iterdir()) == ["dill", "otter.py"]
+    assert aside.stat().st_mode & 0o077 == 0
+    assert otter_gradescope.set_aside_other_files(sub / "activations.ipynb") == []  # nothing else: no change
+
+
+def _notebook(source: str) -> str:
+    import nbformat
+
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))

@@ -79,7 +79,8 @@ def test_an_attacker_on_gradescope_gets_nothing_and_harms_nothing(dist):
 
 def test_without_the_sandbox_the_same_attacker_scores(dist):
     """The attacks are real: graded with ``isolation: none`` (harmless cells only), the keys,
-    the listener and the secret each earn points. The zip is rebuilt with that one setting."""
+    the listener and the secret each earn points. The zip is rebuilt with that setting (and the
+    requirement of ``uid`` lowered explicitly)."""
     import io
     import zipfile
 
@@ -92,7 +93,8 @@ def test_without_the_sandbox_the_same_attacker_scores(dist):
                 config = json.loads(data)
                 for plugin in config["plugins"]:
                     for options in plugin.values():
-                        options["isolation"] = "none"
+                        options["isolation"] = "none"  # the zip requires uid: lowered explicitly
+                        options["require_isolation"] = "none"
                 data = json.dumps(config).encode()
             zout.writestr(item, data)
     attacker = as_notebook(attack_source(SOURCE, PORT, "/autograder/grader-secret", harmless=True))

@@ -29,6 +29,23 @@ import time
 from pathlib import Path
 
 SECRET = "grader-secret-7d3f9a"
+
+#: Docker-style seccomp profile: Landlock refused (ENOSYS, as a kernel without it answers), and as in
+#: Docker's default profile no new namespaces (so the container gives neither `root` nor `userns`).
+_NS_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+NO_LANDLOCK = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+        {"names": ["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"],
+         "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        {"names": ["unshare", "setns", "mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen"],
+         "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        *({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+           "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]} for flag in _NS_FLAGS),
+    ],
+}
+
 DAEMON_MARK = "4242.5"  # `sleep 4242.5`: the attacker's daemon, found by its command line
 
 ATTACK = r'''

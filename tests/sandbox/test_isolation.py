@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from grader.isolation import isolation_rank, landlock_paths, require, IsolationUnavailable
+from grader.isolation import isolation_rank, landlock_paths, require, require_mode, IsolationUnavailable
 from conftest import ROOT, private_tmp
 
 SCENARIO = "tests/isolation/scenario.py"
@@ -97,6 +97,25 @@ def test_root_in_a_container_without_a_sandbox_user():
 
 
 @pytest.mark.docker
+def test_root_in_a_container_without_landlock(tmp_path):
+    """Gradescope with the ``landlock_*`` calls refused by the container's seccomp profile: ``uid+seccomp``,
+    where file permissions (ACL entries for the job's uid, grader.job_access) and seccomp hold alone.
+    The checkout is copied into the container first: the worker hides the grader's copy from the
+    job's uid with an entry on it (on the read-only mount it could not, and would refuse to start)."""
+    sys.path.insert(0, str(ROOT / "tests" / "isolation"))
+    from scenario import NO_LANDLOCK
+
+    profile = tmp_path / "no-landlock.json"
+    profile.write_text(json.dumps(NO_LANDLOCK))
+    copy = ("userdel sandbox && mkdir /copy && tar -C /src --exclude=./.venv --exclude=./.git -cf - . | "
+            "tar -C /copy -xf - && cd /copy && PYTHONPATH=/copy exec python /copy/" + SCENARIO + " /copy -")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--security-opt", f"seccomp={profile}",
+                           "-v", f"{ROOT}:/src:ro", "--user", "0:0", IMAGE, "sh", "-c", copy],
+                          capture_output=True, text=True, timeout=400)
+    assert_held(_verdict(proc.stdout + proc.stderr), "uid+seccomp")
+
+
+@pytest.mark.docker
 def test_a_non_root_user_in_a_container_without_user_namespaces():
     """As in a JupyterHub pod or a devcontainer: the grader is the notebook user."""
     assert_held(in_container("--user", "1000:1000"), "landlock+seccomp")
@@ -120,6 +139,14 @@ def test_isolation_levels_are_ordered_and_required():
                                         "root+pidns+seccomp")] == [0, 1, 2, 3, 4]
     assert isolation_rank("uid") < isolation_rank("landlock+seccomp")  # a uid alone leaves the network open
     require("uid+landlock+seccomp", "uid")
+    require("uid+seccomp", "uid")  # without Landlock: seccomp closes the network, file permissions the files
+    with pytest.raises(IsolationUnavailable, match="below the required 'uid'"):
+        require("uid", "uid")  # without seccomp the network is open
+    require_mode("uid", "uid")  # the mode's name, before a worker reports what holds
+    with pytest.raises(IsolationUnavailable, match="allows is 'landlock', below the required 'uid'"):
+        require_mode("landlock", "uid")
+    with pytest.raises(IsolationUnavailable, match="unknown isolation level"):
+        require_mode("uid", "sandboxed")
     with pytest.raises(IsolationUnavailable, match="below the required 'root'"):
         require("uid+landlock+seccomp", "root")
 
@@ -224,3 +251,21 @@ def test_a_worker_launched_and_never_used_is_killed_and_only_it(tmp_path):
         bystander.wait()
         for k in kept:
             os.unlink(k)
+
+
+@pytest.mark.parametrize("landlock", [True, False])
+def test_as_root_auto_never_goes_below_uid(monkeypatch, landlock):
+    """Root without namespaces takes ``uid`` whatever the runtime's permissions and whether Landlock
+    is there (the runtime is made reachable for the job's uid when the worker starts); only a grader
+    that is not root can end up in ``landlock`` or ``none``."""
+    import grader.isolation as isolation
+
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)  # no namespaces
+    monkeypatch.setattr(isolation, "_landlock_usable", lambda: landlock)
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    assert isolation.isolation_mode("auto") == "uid" == isolation.isolation_mode("container")
+    assert isolation.isolation_mode("uid") == "uid"
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    assert isolation.isolation_mode("auto") == ("landlock" if landlock else "none")
+    with pytest.raises(IsolationUnavailable, match="needs the grader to run as root"):
+        isolation.isolation_mode("uid")
