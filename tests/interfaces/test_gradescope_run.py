@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -93,3 +96,25 @@ def test_a_symlink_member_is_refused(tmp_path):
         zf.writestr(link, "/etc/passwd")
     with pytest.raises(GradescopeRunError, match="not a regular file"):
         _zip_members(path)
+
+
+@pytest.mark.docker
+@pytest.mark.otter
+def test_the_documented_gradescope_run_works_as_shown(dist, tmp_path):
+    """docs/otter.md's block, run as it stands in a scratch directory holding the built zip and the samples."""
+    from conftest import ROOT
+
+    blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", (ROOT / "docs" / "otter.md").read_text(encoding="utf-8"), re.S)
+    (block,) = [b for b in blocks if "activation-grader gradescope run" in b]
+    zip_dir = tmp_path / "assignments" / "dist" / "autograder"
+    zip_dir.mkdir(parents=True)
+    shutil.copy(dist["autograder_zip"], zip_dir / "activations-autograder.zip")
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "gradescope-results" / "results.json").read_text())
+    assert "results.json: gradescope-results/results.json" in proc.stdout
+    total = sum(t["score"] for t in results["tests"])  # (Otter writes no top-level score with these settings)
+    assert 0 < total < 100 and f"Total: {total:g} / 100" in proc.stdout
