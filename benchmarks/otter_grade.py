@@ -134,7 +134,8 @@ def split(timings: list[dict], container: float) -> list[tuple[str, float]]:
             ("plugin grading (this grader)", plugin),
             ("Otter's kernel run (skipped with the plugin)", execution),
             ("Otter's other steps", max(otter - plugin - execution, 0.0)),
-            ("(CPU of the grading process, for the load)", med("cpu"))]
+            ("(CPU of the grading process)", med("cpu")),
+            ("(CPU of the whole container: grading process, worker, jobs)", med("container_cpu"))]
     return rows
 
 
