@@ -143,14 +143,18 @@ def _copy_out(container, src: str, out_dir: Path) -> list[Path]:
 
 def run_zip(zip_path: Path, submissions: list[Path], out_dir: Path, *, image: str = DEFAULT_IMAGE,
             metadata: bytes | None = None, timeout: float = 900.0) -> LocalRun:
-    """Run ``zip_path`` on ``submissions`` as Gradescope does (see the module docstring)."""
+    """Run ``zip_path`` on ``submissions`` as Gradescope does (see the module docstring).
+
+    ``metadata``: the bytes of submission_metadata.json (None: a made-up one; ``b""`` leaves it empty,
+    as `otter grade`'s image does)."""
     members = _zip_members(zip_path)
     files = {f"autograder/source/{name}": v for name, v in members.items()}
     for sub in submissions:
         if not sub.is_file():
             raise GradescopeRunError(f"{sub} is not a file: pass the submitted file itself (e.g. activations.ipynb)")
         files[f"autograder/submission/{sub.name}"] = (sub.read_bytes(), 0o644)
-    files["autograder/submission_metadata.json"] = (metadata or json.dumps(METADATA, indent=2).encode(), 0o644)
+    files["autograder/submission_metadata.json"] = (json.dumps(METADATA, indent=2).encode() if metadata is None
+                                                    else metadata, 0o644)
     files["autograder/results/.keep"] = (b"", 0o644)
 
     client = docker_client()

@@ -76,36 +76,22 @@ def _naive_softmax(solution: Path, dst: Path) -> Path:
 
 # --- Gradescope's layout: setup.sh, then /autograder/run_autograder --------------------------------
 def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes | None) -> tuple[dict, str]:
-    """Unpack the zip as Gradescope does, run its setup.sh and run_autograder, with no network.
+    """The zip as Gradescope runs it (grader.gradescope_local, as `activation-grader gradescope run`),
+    with no network; returns results.json and setup.sh's log.
 
     ``metadata`` None leaves submission_metadata.json as `otter grade`'s image does (empty)."""
-    from grader.docker_sandbox import docker_client
+    import tempfile
 
-    client = docker_client()
-    script = ("set -e; mkdir -p /autograder/source /autograder/submission /autograder/results; "
-              "cd /autograder/source && python -m zipfile -e /in/autograder.zip . && "
-              "cp /autograder/source/run_autograder /autograder/run_autograder && chmod +x /autograder/run_autograder && "
-              "bash /autograder/source/setup.sh && touch /autograder/submission_metadata.json && "
-              "{ [ ! -e /in/submission_metadata.json ] || cp /in/submission_metadata.json /autograder/; } && "
-              "cp -r /in/submission/. /autograder/submission/ && "
-              "{ /autograder/run_autograder >/autograder/log.txt 2>&1 || { cat /autograder/log.txt; exit 1; }; } && "
-              "echo RESULTS && cat /autograder/results/results.json")
-    files = {"in/autograder.zip": zip_path.read_bytes(), "in/submission/.keep": b"",
-             **{f"in/submission/{name}": data for name, data in submission.items()}}
-    if metadata is not None:
-        files["in/submission_metadata.json"] = metadata
-    container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="none",
-                                         labels={"activation-grader": "test"})
-    try:
-        container.put_archive("/", _tar(files))
-        container.start()
-        status = container.wait(timeout=600)
-        output = container.logs().decode()
-        assert status["StatusCode"] == 0, output[-4000:]
-        log, results = output.split("RESULTS\n", 1)
-        return json.loads(results), log
-    finally:
-        container.remove(force=True)
+    from grader.gradescope_local import run_zip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for name, data in submission.items():
+            (Path(tmp) / name).write_bytes(data)
+            files.append(Path(tmp) / name)
+        run = run_zip(zip_path, files, Path(tmp) / "out", image=IMAGE, metadata=b"" if metadata is None else metadata,
+                      timeout=600)
+        return run.results, (Path(tmp) / "out" / "setup.log").read_text()
 
 
 @pytest.mark.parametrize("notebook, expected, metadata", [("solution", 100, json.dumps(METADATA).encode()),
