@@ -697,6 +697,42 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
 SNAPSHOT = ROOT / "tests" / "snapshots" / "otter_messages.md"
 
 
+def _first_cell_messages(dist, tmp_path: Path) -> list[str]:
+    """What the student notebook's first cell prints: without a notebook, with one that lacks the checks'
+    metadata, and the hidden-criteria lines after a check (in full, and check_all's short form)."""
+    import contextlib
+    import io
+
+    nb = json.loads(dist["student"].read_text())
+    source = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    out, namespace, here = [], {}, os.getcwd()
+    cases = {"no notebook in the folder": None,
+             "a notebook without the checks' metadata": {"metadata": {}, "cells": [], "nbformat": 4}}
+    for case, notebook in cases.items():
+        folder = tmp_path / f"case{len(out)}"
+        folder.mkdir(parents=True)
+        if notebook is not None:
+            (folder / "my_work.ipynb").write_text(json.dumps(notebook))
+        namespace = {"__name__": "__main__"}
+        printed = io.StringIO()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stdout(printed):
+                exec(source, namespace)  # noqa: S102 - the notebook's own first cell
+        finally:
+            os.chdir(here)
+        out.append(f"- {case}: {printed.getvalue().strip().replace(str(folder), '<folder>')}")
+    checks = object.__new__(namespace["_Checks"])
+    checks._hidden = nb["metadata"]["activation_grader"]["hidden_criteria"]
+    for question, full in (("q8", True), ("q8", False)):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            checks._notice(question, full)
+        out += ["", f"After grader.check({question!r}){'' if full else ' in check_all'}:", "", "```",
+                printed.getvalue().rstrip(), "```"]
+    return out
+
+
 @pytest.mark.otter
 def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source, tmp_path):
     """Every message of this file's cases a student reads, in one reviewed file.
@@ -717,6 +753,8 @@ def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source,
     lines += ["## Public checks of the blank notebook, first failure per question", ""]
     for q, t in blank.items():
         lines.append(f"- {q}: {_failures(t)[0].split('AssertionError: ', 1)[-1].strip()}")
+    lines += ["", "## The notebook's first cell: checks off, and what grades each question", ""]
+    lines += _first_cell_messages(dist, tmp_path / "first-cell")
     lines += ["", "## Gradescope results.json of submissions that cannot be graded", ""]
     for case in sorted(BAD_SUBMISSIONS):
         root = tmp_path / case
