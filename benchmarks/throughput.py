@@ -1,6 +1,7 @@
 """Throughput and latency of grading, against `otter run`, in one run.
 
-    python benchmarks/throughput.py [--n 200] [--otter-sample 8] [--scale 2000] [--skip-docker] [--skip-dask]
+    python benchmarks/throughput.py [--n 200] [--otter-sample 8] [--otter-grade 4] [--scale 2000] [--skip-docker]
+                                    [--skip-dask]
 
 Generates a deterministic class (benchmarks/workload.py), then grades it with
 ``activation-grader grade`` in the process sandbox (with per-content seeds, the
@@ -14,7 +15,9 @@ baseline), where a notebook's CPU goes (the median of every result's
 ``provenance.cpu``, and the batch's writing), the latency of one notebook, peak
 memory, and scaling rows: notebooks/s and the trusted process's peak memory at
 ``--n`` and, with ``--scale N``, at N notebooks, with the time of the class
-report and of ``merge`` for that many results.
+report and of ``merge`` for that many results. With Docker (not ``--skip-docker``), it also grades
+``--otter-grade`` notebooks with ``otter grade --containers 2`` and prints its time and its split per
+notebook (benchmarks/otter_grade.py).
 """
 from __future__ import annotations
 
@@ -279,6 +282,8 @@ def main() -> None:
                     help="also grade N generated notebooks (e.g. 2000) for the scaling rows [off]")
     ap.add_argument("--skip-docker", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--otter-grade", type=int, default=4, metavar="N",
+                    help="notebooks for `otter grade --containers 2` and its split (0: skip) [4]")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ag-bench-"))
@@ -390,6 +395,14 @@ def main() -> None:
               f"{'met' if rate1 >= 0.9 * rate0 else 'MISSED'}; trusted peak memory {r0['main_peak_kb'] / 1024:.0f} "
               f"-> {r1['main_peak_kb'] / 1024:.0f} MiB, pool {r0['pool_peak_kb'] / 1024:.0f} -> "
               f"{r1['pool_peak_kb'] / 1024:.0f} MiB")
+    if args.otter_grade and not args.skip_docker and not docker_note.startswith("Docker sandbox skipped"):
+        print()
+        import otter_grade
+
+        try:
+            otter_grade.report(otter_grade.run(args.otter_grade, containers=2))
+        except (Exception, SystemExit) as exc:  # say so, keep the rest of the run
+            print(f"otter grade skipped: {type(exc).__name__}: {str(exc)[-2000:]}")
     print(f"at the end: {load_average()}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -285,3 +285,73 @@ def merge_command(dirs, out_dir, submissions, no_report, quiet) -> None:
                    f" ({len(merged.duplicates)} duplicate(s)).")
     if merged.missing:
         raise MissingResults(merged.missing)
+
+
+@main.group("docker")
+def docker_group() -> None:
+    """Docker helpers for `otter grade`."""
+
+
+@docker_group.command("install-buildx-shim")
+@click.option("--remove", is_flag=True, help="Remove the stand-in installed by this command (nothing else).")
+@_user_errors
+def install_buildx_shim(remove: bool) -> None:
+    """Let `otter grade` build on a Docker without buildx (Debian's docker.io).
+
+    Installs a stand-in `docker buildx` that builds with the classic builder into
+    $DOCKER_CONFIG/cli-plugins (default ~/.docker/cli-plugins). Does nothing where
+    `docker buildx version` already works; never replaces another plugin."""
+    from grader import buildx_shim
+
+    done = buildx_shim.remove() if remove else buildx_shim.install()
+    click.echo(done.message)
+
+
+@main.group("gradescope")
+def gradescope_group() -> None:
+    """Try the Gradescope autograder zip locally."""
+
+
+@gradescope_group.command("run")
+@click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("submissions", metavar="SUBMISSION...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gradescope-results"),
+              show_default=True, help="Folder that receives results.json and the logs of setup.sh and run_autograder.")
+@click.option("--image", default="activation-grader:latest", show_default=True,
+              help="Image of the fresh container (it must satisfy the zip's requirements.txt offline).")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A submission_metadata.json to use instead of a made-up one.")
+@click.option("--timeout", type=click.FloatRange(10), default=900.0, show_default=True,
+              help="Seconds before the container is killed.")
+@_user_errors
+def gradescope_run(zip_path: Path, submissions: tuple[Path, ...], out_dir: Path, image: str,
+                   metadata: Path | None, timeout: float) -> None:
+    """Run the autograder ZIP on SUBMISSION as Gradescope does.
+
+    A fresh container of IMAGE with no network: the zip's files in /autograder/source, its
+    setup.sh, the submission in /autograder/submission, /autograder/run_autograder as root.
+    Prints the score of each test and copies results.json out to --out."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from grader.gradescope_local import run_zip
+
+    run = run_zip(zip_path, list(submissions), out_dir, image=image, timeout=timeout,
+                  metadata=metadata.read_bytes() if metadata else None)
+    console = Console(highlight=False)
+    table = Table(title=Text(f"{', '.join(s.name for s in submissions)} on {image}"))
+    for column, justify in (("test", "left"), ("score", "right"), ("max", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for test in run.tests:
+        table.add_row(Text(str(test.get("name", ""))), Text(f"{test.get('score', 0) or 0:g}"),
+                      Text(f"{test.get('max_score', 0) or 0:g}"), Text(str(test.get("status", ""))))
+    console.print(table)
+    first = str(run.results.get("output", "")).strip().splitlines()[:1]
+    if first:
+        console.print(Text(first[0]))
+    # plain lines, never wrapped, so the paths can be copied
+    click.echo(f"Total: {run.score:g} / {run.max_score:g} ({run.seconds:.1f} s)")
+    click.echo(f"results.json: {run.results_json}")
+    click.echo(f"logs: {run.out_dir / 'setup.log'}, {run.out_dir / 'run_autograder.log'}")

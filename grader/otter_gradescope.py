@@ -15,6 +15,15 @@ module handles first:
   with score 0 and the message the engine gives (what is wrong, how to fix it).
 * Any other failure of Otter still ends in a results.json saying so.
 
+Where this project's plugin is the only one and does not ask for Otter's own run of the notebook
+(``execute_in_otter``, off by default), Otter's kernel would only execute the plugin's empty
+notebook and the hidden tests against nothing, results the plugin then throws away: that run (a
+Jupyter kernel start, the hidden tests' answer keys built once more) is skipped
+(:func:`grade_without_kernel`), which makes each submission seconds faster under ``otter grade``.
+
+Every run prints one ``activation-grader-timings`` line (JSON: seconds of its steps) to stdout,
+which Gradescope keeps from students and ``make bench`` reads from ``otter grade -vv``'s log.
+
 Every results.json it leaves has ``status`` and ``output_format`` on every test
 (:func:`complete_gradescope_fields`). For ``otter grade``, which reads
 ``results.pkl`` rather than results.json, a failure is also written there as
@@ -25,13 +34,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 #: Otter's rule for the file it grades: the one .ipynb, else the one .py.
 GRADABLE = (".ipynb", ".py")
 IGNORED = {"__init__.py"}
+#: Seconds of this process's steps (the plugin adds ``plugin``); printed by :func:`main`.
+TIMINGS: dict[str, float] = {}
+TIMINGS_MARK = "activation-grader-timings"
+PLUGIN_MODULE = "grader.otter_plugin"  # (by name: that module imports this one)
+PLUGIN_NAME = f"{PLUGIN_MODULE}.ActivationGraderPlugin"
 
 
 class Unreadable(Exception):
@@ -150,9 +165,134 @@ def validate_submission(path: Path) -> None:
         raise Unreadable(f"{path.name}: {message}") from None
 
 
+# --- the plugin's options, and its worker started early ----------------------------------------------
+def plugin_options(config: Mapping[str, Any]):
+    """The grading options of the plugin's config (``otter_config.json``, under ``plugins:``).
+
+    The seed secret is the config key ``seed_secret``, else the environment variable (set on the
+    grading host, it stays out of the autograder's files); empty means none, as
+    ``activation-grader grade --seed-secret`` takes it. The student's process never sees it (its
+    environment is built from scratch)."""
+    from grader.probes import SEED_SECRET_ENV
+    from grader.sandbox import Limits
+    from grader.tasks import Options
+
+    def get(key: str, default: Any) -> Any:
+        value = config.get(key, default)
+        return default if value is None else value
+
+    defaults = Limits()
+    timeout = float(get("timeout", defaults.timeout))
+    limits = Limits(timeout=timeout, step_timeout=min(float(get("step_timeout", defaults.step_timeout)), timeout),
+                    memory_bytes=int(get("memory_mb", defaults.memory_bytes // 2**20)) * 2**20)
+    seed = get("seed", None)
+    required = get("require_isolation", None)
+    secret = get("seed_secret", None)
+    if secret is None:
+        secret = os.environ.get(SEED_SECRET_ENV)
+    return Options(seed=None if seed is None else int(seed), sandbox=str(get("sandbox", "process")),
+                   limits=limits, isolation=str(get("isolation", "auto")),
+                   require_isolation=None if required is None else str(required),
+                   seed_secret=str(secret) if secret else None)
+
+
+def prestart_worker(autograder_dir: Path) -> bool:
+    """Launch the plugin's sandbox worker now, so that it starts while Otter is imported (seconds).
+
+    The plugin's grading then finds it warm (``grader.warm``: same options, same process). Nothing
+    happens without the plugin in ``otter_config.json``; any problem is left for the plugin to
+    meet and report. True if a worker was launched."""
+    try:
+        config = json.loads((autograder_dir / "source" / "otter_config.json").read_text(encoding="utf-8"))
+        entries = [e for e in config.get("plugins") or [] if isinstance(e, dict) and PLUGIN_NAME in e]
+        if not entries:
+            return False
+        from grader.isolation import protect_installation
+        from grader.warm import prestart
+
+        protect_installation()  # before anything else of the grader runs, as the plugin does
+        prestart(plugin_options(entries[0][PLUGIN_NAME] or {}))
+        return True
+    except Exception:  # noqa: BLE001 - the plugin starts its worker itself and says what is wrong
+        return False
+
+
+# --- Otter's kernel, only where it is of use ---------------------------------------------------------
+def _only_plugin_without_kernel(plugin_collection: Any) -> bool:
+    """True if every configured plugin is this project's and none asks for Otter's run of the notebook."""
+    plugins = list(getattr(plugin_collection, "_plugins", None) or [])
+    return bool(plugins) and all(type(p).__module__ == PLUGIN_MODULE and getattr(p, "execute_in_otter", True) is False
+                                 for p in plugins)
+
+
+def grade_without_kernel(original: Any) -> Any:
+    """Otter's ``grade_notebook``, except that it starts no kernel when the plugin's results replace Otter's."""
+    def grade_notebook(submission_path: str, *, plugin_collection: Any = None, **kwargs: Any):
+        start = time.perf_counter()
+        try:
+            if plugin_collection is None or not _only_plugin_without_kernel(plugin_collection):
+                return original(submission_path, plugin_collection=plugin_collection, **kwargs)
+            import nbformat
+            from otter.test_files import GradingResults
+
+            results = GradingResults([], notebook=nbformat.v4.new_notebook())
+            plugin_collection.run("after_grading", results)
+            return results
+        finally:
+            TIMINGS["otter_execution"] = time.perf_counter() - start
+
+    grade_notebook._activation_grader = True  # type: ignore[attr-defined]
+    return grade_notebook
+
+
+def _skip_useless_kernel() -> None:
+    from otter.run.run_autograder.runners import python_runner
+
+    if not getattr(python_runner.grade_notebook, "_activation_grader", False):
+        python_runner.grade_notebook = grade_without_kernel(python_runner.grade_notebook)
+
+
 # --- the run ------------------------------------------------------------------------------------------
-def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
-    """Grade the submission under ``autograder_dir`` with Otter; always leave a results.json. Returns 0."""
+def main(autograder_dir: str = "/autograder", started: float | None = None, **otter_kwargs: Any) -> int:
+    """Grade the submission under ``autograder_dir`` with Otter; always leave a results.json. Returns 0.
+
+    ``started``: the ``time.perf_counter()`` of the caller's first line, for the timings."""
+    begin = time.perf_counter()
+    TIMINGS.clear()
+    TIMINGS["start"] = begin - started if started is not None else 0.0
+    prestarted = prestart_worker(Path(autograder_dir))
+    TIMINGS["prestart"] = time.perf_counter() - begin
+    try:
+        return _main(autograder_dir, **otter_kwargs)
+    finally:
+        if prestarted:
+            from grader.warm import close_workers
+
+            close_workers()
+        TIMINGS["total"] = time.perf_counter() - (started if started is not None else begin)
+        TIMINGS["cpu"] = time.process_time()  # this process's CPU since it started (not the worker's)
+        if autograder_dir == "/autograder":  # a grading container's own cgroup: every process in it
+            cgroup = _cgroup_cpu()
+            if cgroup is not None:
+                TIMINGS["container_cpu"] = cgroup
+        print(f"{TIMINGS_MARK} {json.dumps({k: round(v, 3) for k, v in TIMINGS.items()})}", flush=True)
+
+
+def _cgroup_cpu() -> float | None:
+    """CPU seconds of this process's cgroup (cgroup v2, else v1's cpuacct), or None."""
+    try:
+        for line in Path("/sys/fs/cgroup/cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    except (OSError, ValueError):
+        pass
+    try:
+        return int(Path("/sys/fs/cgroup/cpuacct/cpuacct.usage").read_text()) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def _main(autograder_dir: str, **otter_kwargs: Any) -> int:
     root = Path(autograder_dir)
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -170,11 +310,15 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
         return 0
 
     set_aside_other_files(submission)
+    mark = time.perf_counter()
     from otter.run.run_autograder import main as run_autograder
 
+    _skip_useless_kernel()
+    TIMINGS["otter_import"] = time.perf_counter() - mark
     if results_json.exists():
         results_json.unlink()
     private_startup_dirs()
+    mark = time.perf_counter()
     try:
         run_autograder(str(root), **otter_kwargs)
     except BaseException as exc:  # noqa: BLE001 - whatever Otter raised, the student gets a result
@@ -191,6 +335,8 @@ def main(autograder_dir: str = "/autograder", **otter_kwargs: Any) -> int:
             _write_json(results_json, failure_results(message))
             _write_failure_pickle(results_dir, message)
             return 0
+    finally:
+        TIMINGS["otter"] = time.perf_counter() - mark
     results = _read(results_json)
     if results is None:
         message = "the autograder finished without writing results; tell your instructor."

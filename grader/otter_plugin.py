@@ -42,6 +42,7 @@ engine; only for trusted submissions, see above).
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Mapping
 
 import numpy as np
@@ -53,13 +54,10 @@ from grader.execution import wire_call
 from grader.exercises import EXERCISES
 from grader.grading import grade_submission
 from grader.warm import close_workers, get_worker
-from grader.otter_gradescope import complete_gradescope_fields, not_isolated_message
+from grader.otter_gradescope import TIMINGS, complete_gradescope_fields, not_isolated_message, plugin_options
 from grader.outcomes import outcome_from_record
 from grader.isolation import IsolationUnavailable, describe_isolation, protect_installation, require
-from grader.probes import SEED_SECRET_ENV
 from grader.record import CriterionRecord, SubmissionRecord
-from grader.sandbox import Limits
-from grader.tasks import Options
 
 try:  # the hidden tests need only check_criterion; the plugin class needs Otter
     from otter.plugins import AbstractOtterPlugin
@@ -136,26 +134,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         return default if value is None else value
 
     def _options(self):
-        defaults = Limits()
-        timeout = float(self._config("timeout", defaults.timeout))
-        limits = Limits(timeout=timeout, step_timeout=min(float(self._config("step_timeout", defaults.step_timeout)),
-                                                             timeout),
-                        memory_bytes=int(self._config("memory_mb", defaults.memory_bytes // 2**20)) * 2**20)
-        seed = self._config("seed", None)
-        required = self._config("require_isolation", None)
-        return Options(seed=None if seed is None else int(seed), sandbox=str(self._config("sandbox", "process")),
-                       limits=limits, isolation=str(self._config("isolation", "auto")),
-                       require_isolation=None if required is None else str(required), seed_secret=self._seed_secret())
-
-    def _seed_secret(self) -> str | None:
-        """The instructor's secret, as ``activation-grader grade --seed-secret`` takes it: the config key
-        ``seed_secret``, else the environment variable (set on the grading host, it stays out of the
-        autograder's files); empty means none. The student's process never sees it (its environment is
-        built from scratch)."""
-        secret = self._config("seed_secret", None)
-        if secret is None:
-            secret = os.environ.get(SEED_SECRET_ENV)
-        return str(secret) if secret else None
+        return plugin_options(self.plugin_config or {})
 
     @property
     def execute_in_otter(self) -> bool:
@@ -174,6 +153,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
             os.remove(log)
         with open(path, "rb") as f:
             content = f.read()
+        start = time.perf_counter()
         protect_installation()
         options = self._options()
         try:
@@ -188,6 +168,7 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
                                f"{type(exc).__name__}: {exc}") from exc
         finally:
             close_workers()
+            TIMINGS["plugin"] = time.perf_counter() - start
 
     def before_execution(self, submission):
         """Unless configured otherwise, Otter's kernel runs an empty notebook, not the student's code."""

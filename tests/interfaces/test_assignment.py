@@ -274,7 +274,7 @@ def _outputs(cell) -> str:
         if o.get("output_type") == "stream":
             out.append(o["text"])
         elif "data" in o:
-            out.append(o["data"].get("text/plain", ""))
+            out.append(o["data"].get("text/plain", "") + "\n")  # a displayed value is an output of its own
     return "".join(out)
 
 
@@ -425,6 +425,9 @@ SILENT_MISTAKES = {
                                  "    grad_out *= np.where(x > 0, 1.0, alpha)\n    grad_x = grad_out\n"),
     "prelu_mutates_x": ("q9", "prelu", "def prelu(x, alpha):\n    return np.where(x > 0, x, alpha * x)",
                         "def prelu(x, alpha):\n    x[x <= 0] *= alpha\n    return x"),
+    "sigmoid_in_float32": ("q1", "sigmoid", "    x = np.asarray(x, dtype=float)\n    e = np.exp(-np.abs(x))\n",
+                           "    x = np.asarray(x, dtype=np.float32)\n    e = np.exp(-np.abs(x))\n",
+                           ("q2", "q6", "q10")),  # silu_derivative, glu and q10's networks use sigmoid
     "sigmoid_clips_in_place": ("q1", "sigmoid", "    x = np.asarray(x, dtype=float)\n    e = np.exp(-np.abs(x))\n",
                                "    x = np.asarray(x, dtype=float)\n    np.clip(x, -500, 500, out=x)\n"
                                "    e = np.exp(-np.abs(x))\n", ("q2", "q6")),  # silu_derivative, glu use sigmoid
@@ -487,8 +490,8 @@ def test_public_checks_pass_correct_implementations(dist, solution_source):
 def test_public_checks_catch_silent_mistakes_and_name_the_function(dist, solution_source, mistake):
     q, function, old, new, *also = SILENT_MISTAKES[mistake]
     results = _run_public(dist, _mistake(solution_source, old, new))
-    assert [other for other, t in results.items() if _failures(t)] == sorted([q, *(also[0] if also else ())],
-                                                                             key=list(EXERCISES).index)
+    assert sorted((other for other, t in results.items() if _failures(t)), key=list(EXERCISES).index) == sorted(
+        [q, *(also[0] if also else ())], key=list(EXERCISES).index)
     messages = _failures(results[q])  # the first failing check of the question is about `function`
     blamed = re.findall(r"(?<![\w.])(sigmoid|prelu_backward|prelu|softmax|init_weights|dead_relu_units)(?=[ (:])",
                         messages[0].split("AssertionError")[-1])
@@ -515,13 +518,16 @@ def test_public_checks_give_nothing_to_trivial_answers(dist):
 
 @pytest.mark.otter
 def test_each_question_says_how_many_hidden_criteria_grade_it(dist):
+    """The notebooks carry each question's hidden criteria (from grader.exercises); no public test
+    case carries a message any more, so nothing is shown under a "passed" mark."""
+    for notebook in ("student", "solution"):
+        hidden = json.loads(dist[notebook].read_text())["metadata"]["activation_grader"]["hidden_criteria"]
+        assert set(hidden) == set(EXERCISES)  # (the notebook is written with sorted keys)
+        for q, ex in EXERCISES.items():
+            assert hidden[q] == {"points": ex.points, "criteria": [[c.name, c.points] for c in ex.criteria]}
     tests = json.loads(dist["student"].read_text())["metadata"]["otter"]["tests"]
-    for q, ex in EXERCISES.items():
-        (notice,) = [tc for tc in _public_checks(dist)[q]().test_cases if tc.success_message]
-        total = sum(c.points for c in ex.criteria)
-        assert f"{q} is graded by {len(ex.criteria)} hidden criteria ({total:g} points)" in notice.success_message
-        for c in ex.criteria:
-            assert c.name.replace('"', "'") in notice.success_message, (q, c.name)
+    for q in EXERCISES:
+        assert not [tc for tc in _public_checks(dist)[q]().test_cases if tc.success_message], q
         assert "hidden=True" not in tests[q]
 
 
@@ -529,19 +535,41 @@ def _check_all_output(nb) -> str:
     return "".join(_outputs(c) for c in nb.cells if c.cell_type == "code" and "grader.check_all()" in c.source)
 
 
+def _notice_lines(text: str, q: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"Not the grade: {q} is graded by ")]
+
+
 @pytest.mark.otter
 def test_grader_check_works_under_another_name_and_says_what_else_grades(dist, tmp_path):
-    """A student's `activations-Copy1.ipynb` gets its checks, each with the hidden criteria that also grade it."""
+    """A student's `activations-Copy1.ipynb` gets its checks; after each, on a line of its own (not
+    under the "passed" mark), the hidden criteria that grade the question, one line each."""
     nb = _execute(dist["solution"], tmp_path, name="activations-Copy1.ipynb")
     checks = _check_cells(nb)
     assert list(checks) == list(EXERCISES)
     for q, text in checks.items():
         assert "All test cases passed" in text, (q, text)
-        assert f"{q} is graded by {len(EXERCISES[q].criteria)} hidden criteria" in text, (q, text)
+        passed, _, after = text.partition("All test cases passed!")
+        (line,) = _notice_lines(after, q)
+        ex = EXERCISES[q]
+        assert f"{q} is graded by {len(ex.criteria)} hidden criteria ({ex.points:g} points)" in line
+        listed = [ln for ln in after.splitlines() if ln.startswith("  - ")]
+        assert listed == [f"  - {c.name} [{c.points:g} pt{'' if c.points == 1 else 's'}]" for c in ex.criteria]
+        assert "graded by" not in passed  # nothing of it before (or under) Otter's result
     everything = _check_all_output(nb)
     for q, ex in EXERCISES.items():
-        assert f"{q} is graded by {len(ex.criteria)} hidden criteria" in everything, q
+        (line,) = _notice_lines(everything, q)
+        assert f'grader.check("{q}") lists them' in line
     assert "WARNING" not in "".join(_outputs(c) for c in nb.cells)
+
+
+@pytest.mark.otter
+def test_check_all_lists_the_questions_in_numeric_order(dist, tmp_path):
+    nb = _execute(dist["solution"], tmp_path)
+    everything = _check_all_output(nb)
+    order = re.findall(r"^(q\d+) results:", everything, re.M)
+    assert order == list(EXERCISES) == [f"q{i}" for i in range(1, 11)]
+    notices = re.findall(r"^Not the grade: (q\d+) ", everything, re.M)
+    assert notices == order
 
 
 @pytest.mark.otter
@@ -554,6 +582,26 @@ def test_grader_check_warns_loudly_without_the_notebook_file(dist, tmp_path):
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
     checks = _check_cells(nb)
     assert all("WARNING: no sanity checks ran for " + q in text for q, text in checks.items()), checks
+    setup = _outputs(nb.cells[[i for i, c in enumerate(nb.cells) if c.cell_type == "code"][0]])
+    assert f"no notebook is in {run_dir}" in setup and "Start Jupyter in the folder that holds activations.ipynb" in setup
+
+
+@pytest.mark.otter
+def test_a_notebook_without_the_checks_metadata_is_told_what_to_do(dist, tmp_path):
+    """A new notebook into which the student pasted the cells (no Otter metadata) says where the checks
+    are and what to do, instead of "save the notebook and run this cell again"."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(dist["student"], as_version=4)
+    nb.metadata = {"kernelspec": nb.metadata["kernelspec"]}
+    nbformat.write(nb, tmp_path / "my_work.ipynb")
+    nb = nbformat.read(tmp_path / "my_work.ipynb", as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    setup = _outputs(nb.cells[[i for i, c in enumerate(nb.cells) if c.cell_type == "code"][0]])
+    assert "WARNING: grader.check is off: my_work.ipynb does not carry the checks" in setup, setup
+    assert "Download activations.ipynb again, copy your functions into it" in setup
+    assert "save the notebook and run this cell again" not in setup
+    assert all("WARNING: no sanity checks ran for " + q in t for q, t in _check_cells(nb).items())
 
 
 # --- Gradescope: a result for every submission (grader.otter_gradescope) ------------------------------
@@ -650,6 +698,42 @@ def test_plugin_summary_reports_skipped_cells_and_timeouts():
 SNAPSHOT = ROOT / "tests" / "snapshots" / "otter_messages.md"
 
 
+def _first_cell_messages(dist, tmp_path: Path) -> list[str]:
+    """What the student notebook's first cell prints: without a notebook, with one that lacks the checks'
+    metadata, and the hidden-criteria lines after a check (in full, and check_all's short form)."""
+    import contextlib
+    import io
+
+    nb = json.loads(dist["student"].read_text())
+    source = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    out, namespace, here = [], {}, os.getcwd()
+    cases = {"no notebook in the folder": None,
+             "a notebook without the checks' metadata": {"metadata": {}, "cells": [], "nbformat": 4}}
+    for case, notebook in cases.items():
+        folder = tmp_path / f"case{len(out)}"
+        folder.mkdir(parents=True)
+        if notebook is not None:
+            (folder / "my_work.ipynb").write_text(json.dumps(notebook))
+        namespace = {"__name__": "__main__"}
+        printed = io.StringIO()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stdout(printed):
+                exec(source, namespace)  # noqa: S102 - the notebook's own first cell
+        finally:
+            os.chdir(here)
+        out.append(f"- {case}: {printed.getvalue().strip().replace(str(folder), '<folder>')}")
+    checks = object.__new__(namespace["_Checks"])
+    checks._hidden = nb["metadata"]["activation_grader"]["hidden_criteria"]
+    for question, full in (("q8", True), ("q8", False)):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            checks._notice(question, full)
+        out += ["", f"After grader.check({question!r}){'' if full else ' in check_all'}:", "", "```",
+                printed.getvalue().rstrip(), "```"]
+    return out
+
+
 @pytest.mark.otter
 def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source, tmp_path):
     """Every message of this file's cases a student reads, in one reviewed file.
@@ -670,6 +754,8 @@ def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source,
     lines += ["## Public checks of the blank notebook, first failure per question", ""]
     for q, t in blank.items():
         lines.append(f"- {q}: {_failures(t)[0].split('AssertionError: ', 1)[-1].strip()}")
+    lines += ["", "## The notebook's first cell: checks off, and what grades each question", ""]
+    lines += _first_cell_messages(dist, tmp_path / "first-cell")
     lines += ["", "## Gradescope results.json of submissions that cannot be graded", ""]
     for case in sorted(BAD_SUBMISSIONS):
         root = tmp_path / case
@@ -844,3 +930,12 @@ def _notebook(source: str) -> str:
     import nbformat
 
     return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
+
+
+@pytest.mark.otter
+def test_a_float32_sigmoid_is_caught_in_the_notebook_and_told_why(dist, solution_source):
+    """float32 keeps about 7 significant digits, and the grader compares within rtol=1e-7: the public
+    check of q1 fails on values where that shows, and says to keep float64."""
+    q, _, old, new, *_ = SILENT_MISTAKES["sigmoid_in_float32"]
+    messages = _failures(_run_public(dist, _mistake(solution_source, old, new))["q1"])
+    assert messages and "your result is float32" in messages[0] and "keep float64 throughout" in messages[0]

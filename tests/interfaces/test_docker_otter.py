@@ -1,11 +1,13 @@
 """The Otter autograder zip in Docker: Gradescope's /autograder layout, and the real `otter grade`.
 
-Both use the project's image ``activation-grader:latest`` as it is. ``otter grade`` builds its
-own image from it (tagged ``otter-grade:<unique name>``, removed afterwards) and grades three
-notebooks whose final_grades.csv must agree with ``activation-grader grade`` on the same files.
-Otter builds through ``docker buildx``; where the engine has only the classic builder (Debian's
-docker.io), the test puts tests/support/docker-buildx on the docker CLI's plugin path of its own
-runs only, through a temporary DOCKER_CONFIG. Like every Docker test these fail in CI without
+Both use the project's image ``activation-grader:latest`` as it is. ``otter grade`` runs as
+docs/otter.md shows it: the test takes the documented shell block (``activation-grader docker
+install-buildx-shim``, then ``otter grade ... --image activation-grader:latest --no-network``) and
+runs it in a scratch directory, changing only the assignment name (``-n``, so that Otter's image,
+``otter-grade:<unique name>``, is this test's and is removed afterwards) and pointing
+``DOCKER_CONFIG`` at a temporary directory (the shim is installed there, never into the machine's
+docker configuration). It grades four notebooks whose final_grades.csv must agree with
+``activation-grader grade`` on the same files. Like every Docker test these fail in CI without
 Docker and skip elsewhere (conftest.py).
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from conftest import ROOT
 pytestmark = [pytest.mark.docker, pytest.mark.otter]
 
 BUILD = ROOT / "assignments" / "build.py"
-BUILDX_STANDIN = ROOT / "tests" / "support" / "docker-buildx"
+DOCS = ROOT / "docs" / "otter.md"
 IMAGE = "activation-grader:latest"
 QUESTIONS = [f"q{i}" for i in range(1, 11)]
 
@@ -74,36 +76,22 @@ def _naive_softmax(solution: Path, dst: Path) -> Path:
 
 # --- Gradescope's layout: setup.sh, then /autograder/run_autograder --------------------------------
 def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes | None) -> tuple[dict, str]:
-    """Unpack the zip as Gradescope does, run its setup.sh and run_autograder, with no network.
+    """The zip as Gradescope runs it (grader.gradescope_local, as `activation-grader gradescope run`),
+    with no network; returns results.json and setup.sh's log.
 
     ``metadata`` None leaves submission_metadata.json as `otter grade`'s image does (empty)."""
-    from grader.docker_sandbox import docker_client
+    import tempfile
 
-    client = docker_client()
-    script = ("set -e; mkdir -p /autograder/source /autograder/submission /autograder/results; "
-              "cd /autograder/source && python -m zipfile -e /in/autograder.zip . && "
-              "cp /autograder/source/run_autograder /autograder/run_autograder && chmod +x /autograder/run_autograder && "
-              "bash /autograder/source/setup.sh && touch /autograder/submission_metadata.json && "
-              "{ [ ! -e /in/submission_metadata.json ] || cp /in/submission_metadata.json /autograder/; } && "
-              "cp -r /in/submission/. /autograder/submission/ && "
-              "{ /autograder/run_autograder >/autograder/log.txt 2>&1 || { cat /autograder/log.txt; exit 1; }; } && "
-              "echo RESULTS && cat /autograder/results/results.json")
-    files = {"in/autograder.zip": zip_path.read_bytes(), "in/submission/.keep": b"",
-             **{f"in/submission/{name}": data for name, data in submission.items()}}
-    if metadata is not None:
-        files["in/submission_metadata.json"] = metadata
-    container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="none",
-                                         labels={"activation-grader": "test"})
-    try:
-        container.put_archive("/", _tar(files))
-        container.start()
-        status = container.wait(timeout=600)
-        output = container.logs().decode()
-        assert status["StatusCode"] == 0, output[-4000:]
-        log, results = output.split("RESULTS\n", 1)
-        return json.loads(results), log
-    finally:
-        container.remove(force=True)
+    from grader.gradescope_local import run_zip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for name, data in submission.items():
+            (Path(tmp) / name).write_bytes(data)
+            files.append(Path(tmp) / name)
+        run = run_zip(zip_path, files, Path(tmp) / "out", image=IMAGE, metadata=b"" if metadata is None else metadata,
+                      timeout=600)
+        return run.results, (Path(tmp) / "out" / "setup.log").read_text()
 
 
 @pytest.mark.parametrize("notebook, expected, metadata", [("solution", 100, json.dumps(METADATA).encode()),
@@ -131,17 +119,14 @@ def test_a_submission_that_is_not_json_gets_a_result_in_the_image(dist):
 
 
 # --- the real `otter grade` --------------------------------------------------------------------------
-def _docker_env(tmp: Path) -> dict[str, str]:
-    """The environment of the `otter grade` run: a buildx stand-in only where the CLI has no buildx."""
-    env = dict(os.environ)
-    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
-        return env
-    plugins = tmp / "docker-config" / "cli-plugins"
-    plugins.mkdir(parents=True)
-    shutil.copy2(BUILDX_STANDIN, plugins / "docker-buildx")
-    (plugins / "docker-buildx").chmod(0o755)
-    env["DOCKER_CONFIG"] = str(plugins.parent)
-    return env
+def documented_otter_grade() -> str:
+    """The shell block of docs/otter.md that installs the buildx shim and runs `otter grade` offline."""
+    import re
+
+    blocks = re.findall(r"```(?:sh|bash|console)\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    found = [b for b in blocks if "install-buildx-shim" in b and "otter grade" in b and "--no-network" in b]
+    assert len(found) == 1, f"docs/otter.md must show the offline `otter grade` once, found {len(found)}"
+    return found[0]
 
 
 def _grades(csv_path: Path) -> dict[str, dict[str, float]]:
@@ -168,12 +153,18 @@ def otter_grade(dist, tmp_path_factory) -> dict:
     _naive_softmax(dist["solution"], subs / "one_wrong.ipynb")
     (subs / "broken.ipynb").write_bytes(b"<html>a download page, not a notebook</html>")
     name = f"agtest-{uuid.uuid4().hex[:10]}"  # Otter tags its image otter-grade:<name>
-    out = tmp / "out"
-    out.mkdir()  # otter grade, like otter run, needs the output directory to exist
+    script = documented_otter_grade()
+    assert script.count("-n activations ") == 1
+    script = script.replace("-n activations ", f"-n {name} ")
+    zip_dir = tmp / "assignments" / "dist" / "autograder"
+    zip_dir.mkdir(parents=True)
+    shutil.copy(dist["autograder_zip"], zip_dir / "activations-autograder.zip")
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp / "docker-config"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = tmp / "grades"
     try:
-        proc = subprocess.run([sys.executable, "-m", "otter", "grade", "-n", name, "-a", str(dist["autograder_zip"]),
-                               "--image", IMAGE, "--no-network", "-o", str(out), str(subs)],
-                              cwd=tmp, env=_docker_env(tmp), capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp, env=env, capture_output=True,
+                              text=True, timeout=1800)
     finally:
         try:
             docker_client().images.remove(f"otter-grade:{name}", force=True)
@@ -215,3 +206,10 @@ def test_otter_grade_final_grades_match_activation_grader_grade(otter_grade):
     otter, engine = otter_grade["otter"], otter_grade["engine"]
     for notebook in ("solution.ipynb", "blank.ipynb", "one_wrong.ipynb"):
         assert otter[notebook] == pytest.approx(engine[notebook]), notebook
+
+
+def test_the_documented_buildx_step_ran(otter_grade):
+    """The shim step of the documented block either installed the stand-in (Debian's docker.io) or
+    found a real buildx; either way it says which."""
+    log = otter_grade["log"]
+    assert ("installed the buildx stand-in" in log) or ("docker buildx is already available" in log), log[-2000:]
