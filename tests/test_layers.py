@@ -44,7 +44,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
                  "grader.archives", "grader.submissions", "grader.regrade", "grader.faults", "grader.preflight",
                  "grader.batch", "grader.merge", "grader.codefiles"),
-    "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope",
+    "interfaces": ("grader.cli", "grader.cli_docs", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope",
                    "grader.buildx_shim", "grader.gradescope_local"),
 }
 LEVEL = {name: i for i, name in enumerate(LAYERS)}
