@@ -1,7 +1,7 @@
 """The package is layered and its imports run one way: each module imports only its own layer and
 the layers below, and no modules import each other in a loop.
 
-The layers, from the ground up (README, "How grading works"):
+The layers, from the ground up (docs/scoring.md, "How grading works"):
 
 1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
    submitted text and the grader's exception base;
