@@ -207,18 +207,20 @@ def run_block(block: Block, tmp: Path) -> subprocess.CompletedProcess:
         proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", str(script)], cwd=repo,
                                 env=environment(repo, home, block.page), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            returncode = proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            returncode = None
+        deadline, ended = time.monotonic() + TIMEOUT, False
+        try:  # wait for the shell without reaping it: its pid, the group's id, stays taken until we do
+            while not ended and time.monotonic() < deadline:
+                ended = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+                if not ended:
+                    time.sleep(0.05)
         finally:
             try:  # what the block left running: its own session's process group only
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.wait()
-    output = log.read_text(errors="replace") + ("\n(timed out)" if returncode is None else "")
-    return subprocess.CompletedProcess(proc.args, -1 if returncode is None else returncode, output, "")
+            returncode = proc.wait()
+    output = log.read_text(errors="replace") + ("" if ended else "\n(timed out)")
+    return subprocess.CompletedProcess(proc.args, returncode if ended else -1, output, "")
 
 
 @pytest.mark.parametrize("block", [_param(b) for b in BLOCKS])
@@ -286,10 +288,12 @@ def test_readme_blocks_start_without_the_environment_and_docs_blocks_with_it(tmp
     readme = run_block(Block("README.md", 1, "sh", (), "! command -v activation-grader\ntest ! -e out\n"),
                        tmp_path / "a")
     assert readme.returncode == 0, readme.stdout
-    docs = run_block(Block("docs/grading.md", 1, "sh", (), "command -v activation-grader\nls submissions/\n"),
+    docs = run_block(Block("docs/grading.md", 1, "sh", (), "command -v activation-grader\nls submissions/\n"
+                           "cmp submission.ipynb samples/alice_correct.ipynb\nunzip -l submissions.zip\n"),
                      tmp_path / "b")
     assert docs.returncode == 0, docs.stdout
-    assert "alice_correct.ipynb" in docs.stdout
+    assert docs.stdout.count("alice_correct.ipynb") == 2  # in the folder and in the zip
+    assert "submissions/dave_damaged.ipynb" in docs.stdout
 
 
 def test_what_a_block_leaves_running_is_ended_and_nothing_else(tmp_path):
