@@ -313,3 +313,18 @@ def test_what_a_block_leaves_running_is_ended_and_nothing_else(tmp_path):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_the_readme_is_a_front_page_with_three_quick_starts_that_run():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    headings = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.startswith("## ")]
+    starts = [(line_no, h) for line_no, h in headings if h.startswith("## Quick start")]
+    assert len(starts) == 3, starts
+    readme_blocks = [b.line for b in BLOCKS if b.page == "README.md"]
+    ends = [line_no for line_no, _ in headings]
+    for line_no, heading in starts:
+        end = min([e for e in ends if e > line_no], default=10**9)
+        assert any(line_no < b < end for b in readme_blocks), f"{heading} shows no command"
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in text, f"the README's map leaves out docs/{page.name}"
