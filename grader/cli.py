@@ -215,22 +215,28 @@ def _grading_side_problems(result, out_dir: Path) -> int:
     return 0
 
 
+def _require_results(out_dir: Path, command: str, what: str) -> None:
+    """Refuse a directory that is not a grading output (a folder of submissions, say): nothing is
+    written into it."""
+    results = out_dir / "results"
+    if results.is_dir() and any(results.glob("*.json")):
+        return
+    hint = ""
+    if any(p.suffix in (".ipynb", ".py") for p in out_dir.iterdir()):
+        hint = (f" It holds notebooks or scripts: to grade them, run `activation-grader grade {out_dir} --out "
+                f"out/`, which writes {what} too.")
+    raise click.ClickException(f"{out_dir} has no results/*.json, so there is nothing to report on: `{command}` "
+                               f"rebuilds {what} of a directory that `activation-grader grade --out` or `merge --out` "
+                               f"wrote. Nothing was written.{hint}")
+
+
 @main.command()
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(out_dir: Path) -> None:
     """(Re)build OUT_DIR/report.html and summary.csv from OUT_DIR/results."""
     from grader.classreport import write_report
 
-    results = out_dir / "results"
-    if not (results.is_dir() and any(results.glob("*.json"))):
-        # Not an output directory (a folder of submissions, say): write nothing into it.
-        hint = ""
-        if any(p.suffix in (".ipynb", ".py") for p in out_dir.iterdir()):
-            hint = (f" It holds notebooks or scripts: to grade them, run `activation-grader grade {out_dir} --out "
-                    f"out/`, which writes the report too.")
-        raise click.ClickException(f"{out_dir} has no results/*.json, so there is nothing to report on: `report` "
-                                   f"rebuilds the class report of a directory that `activation-grader grade --out` "
-                                   f"or `merge --out` wrote. Nothing was written.{hint}")
+    _require_results(out_dir, "report", "the class report")
     path = write_report(out_dir)
     click.echo(f"Wrote {path}")
 
@@ -243,6 +249,7 @@ def similarity(out_dir: Path, no_report: bool) -> None:
     """(Re)compute OUT_DIR/similarity.csv from OUT_DIR alone (code/ and results/), and the report's section."""
     from grader.similarity.compute import write_similarity
 
+    _require_results(out_dir, "similarity", "similarity.csv and the class report")
     found = write_similarity(out_dir)
     for name in found.damaged:
         click.echo(f"Warning: code/{name} is not a code file of this grader; left out.", err=True)

@@ -1,4 +1,4 @@
-"""`activation-grader report DIR`: rebuilds the class report of an output directory, and refuses,
+"""`activation-grader report DIR` (and `similarity DIR`): rebuilds the class report of an output directory, and refuses,
 writing nothing, anything else (a folder of submissions passed by mistake must stay as it was)."""
 from __future__ import annotations
 
@@ -19,23 +19,25 @@ def tree(path: Path) -> dict[str, bytes]:
             for p in sorted(path.rglob("*"))}
 
 
-def report(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "report", str(path)], capture_output=True, text=True, timeout=300)
+def report(path: Path, command: str = "report") -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, command, str(path)], capture_output=True, text=True, timeout=300)
 
 
-def test_a_folder_of_submissions_is_refused_with_a_message_and_left_as_it_was(tmp_path):
+@pytest.mark.parametrize("command", ["report", "similarity"])
+def test_a_folder_of_submissions_is_refused_with_a_message_and_left_as_it_was(tmp_path, command):
     subs = tmp_path / "subs"
     shutil.copytree(SAMPLES, subs)
     before = tree(subs)
-    proc = report(subs)
+    proc = report(subs, command)
     assert proc.returncode == 1
     assert "has no results/*.json" in proc.stderr and "Nothing was written" in proc.stderr
     assert f"activation-grader grade {subs} --out out/" in proc.stderr  # what to run instead
     assert tree(subs) == before
 
 
+@pytest.mark.parametrize("command", ["report", "similarity"])
 @pytest.mark.parametrize("layout", ["empty", "empty results/", "results/ without json"])
-def test_a_directory_without_results_is_refused_and_nothing_is_written(tmp_path, layout):
+def test_a_directory_without_results_is_refused_and_nothing_is_written(tmp_path, layout, command):
     out = tmp_path / "out"
     out.mkdir()
     if layout != "empty":
@@ -43,7 +45,7 @@ def test_a_directory_without_results_is_refused_and_nothing_is_written(tmp_path,
     if layout == "results/ without json":
         (out / "results" / "notes.txt").write_text("not a result")
     before = tree(out)
-    proc = report(out)
+    proc = report(out, command)
     assert proc.returncode == 1, proc.stdout
     assert "nothing to report on" in proc.stderr
     assert "grade" not in proc.stderr.split("Nothing was written.")[1]  # no notebooks: no hint to grade them
