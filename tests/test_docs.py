@@ -47,6 +47,7 @@ PLACEHOLDERS = {
     "submissions/": "a copy of samples/ (a correct, a partly wrong, a blank and a damaged notebook)",
     "submission.ipynb": "a copy of samples/alice_correct.ipynb",
     "submissions.zip": "samples/ zipped into submissions/, as an LMS download holds a class",
+    "downloads/": "a folder of LMS downloads: submissions.zip in it twice, as section-1.zip and section-2.zip",
 }
 
 #: (pattern, replacement, why) applied to a block's text before it runs. Keep it short.
@@ -173,6 +174,9 @@ def scratch_copy(into: Path) -> Path:
     with zipfile.ZipFile(repo / "submissions.zip", "w") as zf:
         for sample in sorted(SAMPLES.iterdir()):
             zf.write(sample, f"submissions/{sample.name}")
+    (repo / "downloads").mkdir()
+    for section in ("section-1.zip", "section-2.zip"):
+        shutil.copy2(repo / "submissions.zip", repo / "downloads" / section)
     return repo
 
 
@@ -289,7 +293,8 @@ def test_readme_blocks_start_without_the_environment_and_docs_blocks_with_it(tmp
                        tmp_path / "a")
     assert readme.returncode == 0, readme.stdout
     docs = run_block(Block("docs/grading.md", 1, "sh", (), "command -v activation-grader\nls submissions/\n"
-                           "cmp submission.ipynb samples/alice_correct.ipynb\nunzip -l submissions.zip\n"),
+                           "cmp submission.ipynb samples/alice_correct.ipynb\nunzip -l submissions.zip\n"
+                           "cmp downloads/section-2.zip submissions.zip\n"),
                      tmp_path / "b")
     assert docs.returncode == 0, docs.stdout
     assert docs.stdout.count("alice_correct.ipynb") == 2  # in the folder and in the zip
