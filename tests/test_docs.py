@@ -71,12 +71,16 @@ SKIPPED = {
     "-o grades submissions/":
         "builds Otter's image from ubuntu:22.04 with Docker Hub, GitHub and PyPI, which test machines cannot "
         "reach; the same zip is graded by `otter grade` offline (the next block) and by `otter run`",
-    "make assignment; mkdir -p grades; otter grade -n activations -a "
+    "activation-grader docker install-buildx-shim; mkdir -p grades; otter grade -n activations -a "
     "assignments/dist/autograder/activations-autograder.zip --image activation-grader:latest --no-network "
     "-o grades submissions/":
-        "fails on a Docker without buildx (Debian's docker.io) until the project ships what makes `otter grade` "
-        "build there (issue 24, deliverable 2); tests/interfaces/test_docker_otter.py runs this command with a "
-        "stand-in for buildx meanwhile. Remove this entry with that change",
+        "needs the assignment built (make assignment, earlier on its page); tests/interfaces/test_docker_otter.py "
+        "takes this block from docs/otter.md and runs it as it stands after building it (its own -n and "
+        "DOCKER_CONFIG)",
+    "activation-grader gradescope run assignments/dist/autograder/activations-autograder.zip "
+    "samples/bob_partly_wrong.ipynb --out gradescope-results":
+        "needs the assignment built (make assignment, earlier on its page) and Docker; tests/interfaces/"
+        "test_gradescope_run.py runs the command on the built zip",
     "activation-grader image build --offline":
         "rebuilds activation-grader:latest, which every Docker test uses; CI builds it with the same script "
         "(docker/ci-setup.sh runs docker/build-image.sh --offline) before the tests",
