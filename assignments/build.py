@@ -318,17 +318,31 @@ def normalise_zip(src: Path, dst: Path, overrides: dict[str, bytes] | None = Non
             zout.writestr(info, data)
 
 
-def build(out: Path = DIST, run_tests: bool = True, sync: bool = False) -> dict[str, Path]:
-    """Build the assignment into ``out`` (its student/ and autograder/ are replaced)."""
+def build(out: Path = DIST, run_tests: bool = True, sync: bool = False,
+          checked: list[str] | None = None) -> dict[str, Path]:
+    """Build the assignment into ``out`` (its student/ and autograder/ are replaced).
+
+    ``checked``, if given, receives one line per check the build made, so that the instructor is
+    told what was verified and what was not (``main`` prints them)."""
+    checked = [] if checked is None else checked
     problems = check_master(sync=sync)
     if problems and not sync:
         raise BuildError("the master's hidden tests do not match grader.exercises:\n  " + "\n  ".join(problems)
                          + "\nrun `python assignments/build.py --sync` to regenerate them")
+    from grader.exercises import EXERCISES
+
+    criteria = sum(len(EXERCISES[q].criteria) for q in CONTRACT_POINTS)
+    checked.append(f"checked: the master's {len(CONTRACT_POINTS)} questions and their points match docs/contract.md "
+                   f"({sum(CONTRACT_POINTS.values())} points) and its hidden tests are the {criteria} criteria of "
+                   f"grader/exercises/" + (f" (--sync rewrote {len(problems)} question(s))" if problems else ""))
     with tempfile.TemporaryDirectory(prefix="activations-build-") as tmp:
         tmp = Path(tmp)
         master = stage(tmp / "stage")
         result = tmp / "assign"
         run_otter_assign(master, result, run_tests)
+        checked.append(f"checked: the solutions notebook scores {sum(CONTRACT_POINTS.values())}/"
+                       f"{sum(CONTRACT_POINTS.values())} through the autograder zip (otter assign ran it)" if run_tests
+                       else "not checked: that the solutions notebook scores full marks (--no-run-tests)")
         zips = sorted((result / "autograder").glob("*-autograder_*.zip"))
         if len(zips) != 1:
             raise BuildError(f"expected one autograder zip from otter assign, found {[z.name for z in zips]}")
@@ -360,14 +374,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run-tests", action="store_true",
                         help="skip otter assign's check that the solutions notebook scores full marks")
     args = parser.parse_args(argv)
+    checked: list[str] = []
     try:
-        paths = build(args.out.resolve(), run_tests=not args.no_run_tests, sync=args.sync)
+        paths = build(args.out.resolve(), run_tests=not args.no_run_tests, sync=args.sync, checked=checked)
     except BuildError as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
-    for path in paths.values():
-        print(f"{sha256(path)[:16]}  {path}")
+    for line in checked:
+        print(line)
+    roles = {"student": "give to students", "autograder_zip": "upload to Gradescope; otter grade/run -a",
+             "solution": "instructors only"}
+    print("built (sha256 prefix, file, what for):")
+    for key, path in paths.items():
+        print(f"  {sha256(path)[:16]}  {_shown(path)}  ({roles[key]})")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (as the instructor typed it)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -63,18 +63,18 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Output directory: final_grades.csv, results/, feedback/, report.html.")
-@click.option("--jobs", "-j", type=click.IntRange(1), default=None, help="Submissions graded at once [cores].")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None, metavar="N", help="Submissions graded at once [cores].")
 @click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process", show_default=True,
               help="Where student code runs: an isolated process on this host, or a container.")
-@click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True, metavar="SECONDS",
               help="Wall-clock seconds one submission may run in total.")
-@click.option("--step-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True,
+@click.option("--step-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True, metavar="SECONDS",
               help="Seconds for one cell, or for all the calls of one exercise.")
-@click.option("--memory", "memory_mb", type=click.IntRange(128), default=2048, show_default=True,
+@click.option("--memory", "memory_mb", type=click.IntRange(128), default=2048, show_default=True, metavar="MIB",
               help="Memory limit of the student's process, in MiB.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=int, default=None, metavar="N",
               help="Same random inputs for every submission (default: derived from each file's content).")
 @click.option("--seed-secret", envvar="ACTIVATION_GRADER_SEED_SECRET", show_envvar=True, default=None,
               metavar="TEXT", help="Instructor's secret: each submission's seed is drawn from a pool of seeds by a "
@@ -84,14 +84,15 @@ def main() -> None:
 @click.option("--shard", default=None, callback=_parse_shard, metavar="I/N",
               help="Grade only shard I of N (SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX with "
                    "ACTIVATION_GRADER_SHARDS=N also work).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, help="Dask scheduler address or scheduler file "
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where the grading tasks run: a pool of processes on this host, or a Dask cluster (--scheduler).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address or scheduler file "
                                                 "(default: DASK_SCHEDULER_ADDRESS).")
-@click.option("--image", default="activation-grader:latest", show_default=True, help="Image for --sandbox docker.")
+@click.option("--image", default="activation-grader:latest", show_default=True, metavar="IMAGE", help="Image for --sandbox docker.")
 @click.option("--fresh-containers", is_flag=True,
               help="With --sandbox docker: a new container for every submission (slower) instead of warm ones.")
 @click.option("--isolation", type=click.Choice(["auto", "root", "userns", "uid", "landlock", "none"]), default="auto",
-              show_default=True, help="How the process sandbox isolates student code (see the README's Sandboxes).")
+              show_default=True, help="How the process sandbox isolates student code (see docs/sandboxes.md).")
 @click.option("--require-isolation", type=click.Choice(["none", "landlock", "userns", "uid", "root"]), default=None,
               help="Refuse to grade where the sandbox cannot give at least this isolation.")
 @click.option("--no-report", is_flag=True,
@@ -214,12 +215,28 @@ def _grading_side_problems(result, out_dir: Path) -> int:
     return 0
 
 
+def _require_results(out_dir: Path, command: str, what: str) -> None:
+    """Refuse a directory that is not a grading output (a folder of submissions, say): nothing is
+    written into it."""
+    results = out_dir / "results"
+    if results.is_dir() and any(results.glob("*.json")):
+        return
+    hint = ""
+    if any(p.suffix in (".ipynb", ".py") for p in out_dir.iterdir()):
+        hint = (f" It holds notebooks or scripts: to grade them, run `activation-grader grade {out_dir} --out "
+                f"out/`, which writes {what} too.")
+    raise click.ClickException(f"{out_dir} has no results/*.json, so there is nothing to report on: `{command}` "
+                               f"rebuilds {what} of a directory that `activation-grader grade --out` or `merge --out` "
+                               f"wrote. Nothing was written.{hint}")
+
+
 @main.command()
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(out_dir: Path) -> None:
     """(Re)build OUT_DIR/report.html and summary.csv from OUT_DIR/results."""
     from grader.classreport import write_report
 
+    _require_results(out_dir, "report", "the class report")
     path = write_report(out_dir)
     click.echo(f"Wrote {path}")
 
@@ -232,6 +249,7 @@ def similarity(out_dir: Path, no_report: bool) -> None:
     """(Re)compute OUT_DIR/similarity.csv from OUT_DIR alone (code/ and results/), and the report's section."""
     from grader.similarity.compute import write_similarity
 
+    _require_results(out_dir, "similarity", "similarity.csv and the class report")
     found = write_similarity(out_dir)
     for name in found.damaged:
         click.echo(f"Warning: code/{name} is not a code file of this grader; left out.", err=True)
@@ -253,7 +271,8 @@ def image() -> None:
 @image.command("build")
 @click.option("--offline", is_flag=True, help="Build from a local Debian base and downloaded wheels "
                                               "(no registry needed).")
-@click.option("--tag", default="activation-grader:latest", show_default=True)
+@click.option("--tag", default="activation-grader:latest", show_default=True,
+              help="Name of the image to build (the one --image of grade uses by default).")
 def image_build(offline: bool, tag: str) -> None:
     """Build the grading image."""
     from grader.image import build_image
@@ -264,7 +283,7 @@ def image_build(offline: bool, tag: str) -> None:
 
 @main.command("merge")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Directory for the merged final_grades.csv, results/, feedback/ and class report.")
 @click.option("--submissions", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="The graded inputs (repeatable): fail if any of them has no result in DIRS.")

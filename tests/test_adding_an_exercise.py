@@ -1,6 +1,6 @@
 """Everything outside an exercise's own files either follows the registry or fails here, saying what to add.
 
-The README's "Adding an exercise" walkthrough lists the files a new exercise touches
+The "Adding an exercise" walkthrough of docs/development.md lists the files a new exercise touches
 (its reference functions, its exercise module, its part of the master notebook, its
 tests). Everything else is derived from ``grader.exercises.EXERCISES``: the CSV columns,
 the class report, the Otter zip's hidden tests. What cannot be derived (the golden

@@ -1,7 +1,7 @@
 """The package is layered and its imports run one way: each module imports only its own layer and
 the layers below, and no modules import each other in a loop.
 
-The layers, from the ground up (README, "How grading works"):
+The layers, from the ground up (docs/scoring.md, "How grading works"):
 
 1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
    submitted text and the grader's exception base;
@@ -44,7 +44,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
                  "grader.archives", "grader.submissions", "grader.regrade", "grader.faults", "grader.preflight",
                  "grader.batch", "grader.merge", "grader.codefiles"),
-    "interfaces": ("grader.cli", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope",
+    "interfaces": ("grader.cli", "grader.cli_docs", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope",
                    "grader.buildx_shim", "grader.gradescope_local"),
 }
 LEVEL = {name: i for i, name in enumerate(LAYERS)}

@@ -7,7 +7,7 @@ a directory of the grader's, a unix socket it listens on, a TCP listener, a proc
 and runs the attack files one after the other in that worker; attack cells report what they
 saw by raising, the driver prints the state of the bystanders after each job.
 
-Each test asserts a guarantee the README makes, against an attack that once broke it.
+Each test asserts a guarantee docs/sandboxes.md makes, against an attack that once broke it.
 """
 from __future__ import annotations
 
