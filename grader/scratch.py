@@ -5,7 +5,8 @@ grader. Where the job gets no size-limited filesystem of its own (``uid`` and ``
 modes), its scratch directory lives on the grader's ``TMPDIR``:
 
 * **A disk budget** (:func:`over_budget`): the zygote measures the job's directory while it runs
-  (read-only, bounded) and ends the job that goes over it.
+  (read-only, bounded), with the files the job's processes hold open after deleting them
+  (:func:`held_nameless`), and ends the job that goes over it.
 * **Removal that cannot fail the next job** (:func:`empty_dir_as`, :func:`remove_tree`): through
   directory descriptors opened without following links (a link swapped in mid-cleanup leads
   nowhere outside the tree), at any depth with a bounded number of descriptors, in bounded
@@ -203,18 +204,21 @@ def _open_dir(name: str, parent: int) -> int | None:
         os.close(handle)
 
 
-def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32) -> str | None:
+def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32, held: int = 0) -> str | None:
     """Why the job's directory ``top`` is over its budget, or None: more than ``max_bytes`` of
     disk (allocated blocks), more than ``max_entries`` entries, a directory deeper than
     ``max_depth`` or one that cannot be listed (what is below it could not be counted).
 
     Read-only and bounded: at most ``max_entries`` entries are looked at and ``max_depth``
-    directories held open, whatever the job made; links are never followed."""
+    directories held open, whatever the job made; links are never followed. ``held``: bytes the
+    job holds in files with no name (:func:`held_nameless`), counted as part of its disk."""
+    if held > max_bytes:
+        return f"more than {max_bytes // 1024**2} MiB of disk (in files it deleted but keeps open)"
     try:
         root = os.open(top, _DIR)
     except OSError:
         return None  # not made yet, or already gone
-    used = entries = 0
+    used, entries = held, 0
     stack: list[tuple[int, list[str]]] = []
     try:
         names = os.listdir(root)
@@ -258,3 +262,132 @@ def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32)
             if fd != root:
                 os.close(fd)
         os.close(root)
+
+
+def held_nameless(uid: int | None, job_root: int, file_bytes: int, ignore: frozenset = frozenset(),
+                  seconds: float = 2.0) -> int | None:
+    """Bytes that the job's processes hold in files with no name (unlinked while open, made with
+    ``O_TMPFILE``, ``memfd_create``, or mapped after their last name went): the directory that
+    :func:`over_budget` measures no longer shows them, yet they fill the same disk (or memory).
+    None when a process of the job could not be looked at (it made itself unreadable, or the
+    look took longer than ``seconds``): the caller ends such a job.
+
+    Looked at by a helper forked as the job's ``uid`` (in ``uid`` mode the zygote, root without
+    ``CAP_SYS_PTRACE``, may not read another uid's descriptors): the processes are the
+    descendants of ``job_root`` (the zygote: the job's child and the orphans it adopted).
+    """
+    r, w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        code = 1
+        try:
+            os.close(r)
+            if uid is not None and os.geteuid() == 0:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            found = _nameless(uid, job_root, file_bytes, ignore)
+            os.write(w, str(-1 if found is None else found).encode())
+            code = 0
+        except BaseException:
+            pass
+        os._exit(code)
+    os.close(w)
+    try:
+        status = _wait_bounded(helper, seconds)
+        answer = os.read(r, 64) if status is not None and os.WIFEXITED(status) and not os.WEXITSTATUS(status) else b""
+    finally:
+        os.close(r)
+    return int(answer) if answer and int(answer) >= 0 else None
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root`` (its children, theirs...), through ``/proc/PID/task/TID/children``."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def deleted_mappings(task: str = "/proc/self") -> frozenset:
+    """(device, inode) of what a process maps from files with no name (``/proc/PID/maps``)."""
+    try:
+        with open(f"{task}/maps") as f:
+            return frozenset(tuple(line.split()[3:5]) for line in f if line.rstrip().endswith("(deleted)")
+                             and " /dev/zero " not in line)  # (shared anonymous memory: within RLIMIT_AS)
+    except OSError:
+        return frozenset()
+
+
+def _look(pid: int, uid: int | None, ignore: frozenset) -> tuple[list[str], frozenset] | None:
+    """The descriptors (as paths) and nameless mappings of every live thread of ``pid`` (a thread
+    goes on holding them after its leader has exited); empty for a process gone, or not yet of
+    the job's uid; None if one stays unreadable (retried: a process between its change of uid
+    and becoming readable again)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return [], frozenset()
+    fds: list[str] = []
+    mapped: frozenset = frozenset()
+    for tid in tids:
+        task = f"/proc/{pid}/task/{tid}"
+        for attempt in range(3):
+            try:
+                real, state = _status(task)
+                if state in ("Z", "X") or (uid is not None and real != uid):
+                    break  # exited, or the job's child before it dropped to the job's uid
+                fds += [f"{task}/fd/{fd}" for fd in os.listdir(f"{task}/fd")]
+                mapped |= deleted_mappings(task) - ignore
+                break
+            except FileNotFoundError:
+                break
+            except PermissionError:
+                if attempt == 2:
+                    return None
+                time.sleep(0.01)
+    return fds, mapped
+
+
+def _status(task: str) -> tuple[int | None, str]:
+    """Real uid and state, from ``/proc/PID/status``: readable whoever owns the process (its
+    ``/proc/PID`` is root's while the process is not dumpable, so that owner says nothing)."""
+    uid, state = None, ""
+    with open(f"{task}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                uid = int(line.split()[1])
+            elif line.startswith("State:"):
+                state = line.split()[1]
+    return uid, state
+
+
+def _nameless(uid: int | None, root: int, file_bytes: int, ignore: frozenset) -> int | None:
+    me, held = os.getpid(), {}
+    for pid in _descendants(root):
+        seen = _look(pid, uid, ignore) if pid != me else ([], frozenset())
+        if seen is None:
+            return None
+        fds, mapped = seen
+        for fd in fds:
+            try:
+                st = os.stat(fd)
+            except OSError:
+                continue
+            if st.st_nlink == 0 and st.st_mode & 0o170000 == 0o100000:
+                held[(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}", str(st.st_ino))] = st.st_blocks * 512
+        for key in mapped:  # mapped, its descriptor closed: it may hold up to a whole file (RLIMIT_FSIZE)
+            held.setdefault(key, file_bytes)
+    return sum(held.values())

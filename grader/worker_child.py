@@ -18,7 +18,7 @@ from grader.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_r
 from grader.confine import seccomp_program, seccomp_restrict, start_reaper  # shipped-with-wire
 from grader.worker_isolation import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
                                      MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
-                                     NAMESPACED, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
+                                     NAMESPACED, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
                                      PRIVATE_DIRS, _drop_capabilities, _libc, _mount,  # shipped-with-wire
                                      _prctl, _unshare)  # shipped-with-wire
 from grader.worker_jupyter import run_job  # shipped-with-wire
@@ -35,6 +35,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
         # Dies with the zygote, from the start: a restart of the worker (which kills the zygote)
         # ends the job too, in every mode (set again after any change of uid, which clears it).
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if config["mode"] not in NAMESPACED:  # readable by the zygote's helper (see grader.scratch.held_nameless)
+            _prctl(PR_SET_DUMPABLE, 1)
         try:
             raw = _read_exactly(0, size)
             os.write(got_job_fd, b"1")
@@ -99,6 +101,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
+                _prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
             elif os.geteuid() == 0:
                 _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
         _fresh_keyrings(clear_user=mode in ("root", "uid"))  # (root, uid: their session keyring is joined)

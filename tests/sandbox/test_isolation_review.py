@@ -54,13 +54,13 @@ class Run:
 
 
 def in_container(mode: str, *attacks: str, env: dict | None = None, setup: str = "true",
-                 user: str | None = None, started: bool = True) -> Run:
+                 user: str | None = None, started: bool = True, docker_args: tuple = ()) -> Run:
     user = user or ("0:0" if mode == "uid" else "1000:1000")
     flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
     files = " ".join(f"/src/{REVIEW}/{a}" for a in attacks)
     command = f"{setup} && exec python /src/{REVIEW}/driver.py {mode} {files}"
-    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
-                           "--user", user, *flags, IMAGE, "sh", "-c", command],
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", *docker_args, "-v", f"{ROOT}:/src:ro",
+                           "-e", "PYTHONPATH=/src", "-w", "/src", "--user", user, *flags, IMAGE, "sh", "-c", command],
                           capture_output=True, text=True, timeout=400)
     return Run(proc.stdout + proc.stderr, started)
 
@@ -190,3 +190,22 @@ def test_landlock_without_scopes_is_refused_or_still_stops_signals():
         return
     found = run.cell("attack_kill_all.py", 0)
     assert found["signal_zygote"].startswith("D") and found["abstract"].startswith("D"), found
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_files_deleted_but_kept_open_count_against_the_disk_budget(mode):
+    """Files with no name (unlinked while open, O_TMPFILE, only mapped, held by a thread whose
+    leader has exited) vanish from the job's directory but still fill the disk: 360-600 MiB held
+    against a 256 MiB budget went unseen by the directory's measure until they were counted. A
+    process that hides its open files (it runs a binary it cannot read, so nobody may look) is
+    ended; a correct job before and after is not."""
+    attacks = ("job_a_marker.py", "attack_nameless.py", "attack_nameless_mapped.py", "attack_nameless_thread.py",
+               "attack_nameless_hidden.py", "job_a_marker.py")
+    run = in_container(mode, *attacks, docker_args=("--tmpfs", "/scratch:size=1200m,mode=1777,exec"))
+    for name in attacks[1:-1]:
+        exit_line = run.exits[name]
+        assert "'killed': True" in exit_line and ("MiB of disk" in exit_line or "cannot look at" in exit_line), \
+            (name, exit_line)
+    assert "cannot look at" in run.exits["attack_nameless_hidden.py"]
+    markers = [line for line in run.output.splitlines() if line.startswith("[job_a_marker.py] EXIT")]
+    assert len(markers) == 2 and all("'killed': False" in line and "'disk': None" in line for line in markers), markers
