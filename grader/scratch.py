@@ -6,7 +6,7 @@ modes), its scratch directory lives on the grader's ``TMPDIR``:
 
 * **A disk budget** (:func:`over_budget`): the zygote measures the job's directory while it runs
   (read-only, bounded), with the files the job's processes hold open after deleting them
-  (:func:`held_nameless`), and ends the job that goes over it.
+  (:class:`NamelessWatch`), and ends the job that goes over it.
 * **Removal that cannot fail the next job** (:func:`empty_dir_as`, :func:`remove_tree`): through
   directory descriptors opened without following links (a link swapped in mid-cleanup leads
   nowhere outside the tree), at any depth with a bounded number of descriptors, in bounded
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import time
 
 from grader.reaping import _wait_bounded  # shipped-with-wire
@@ -211,7 +212,7 @@ def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32,
 
     Read-only and bounded: at most ``max_entries`` entries are looked at and ``max_depth``
     directories held open, whatever the job made; links are never followed. ``held``: bytes the
-    job holds in files with no name (:func:`held_nameless`), counted as part of its disk."""
+    job holds in files with no name (:class:`NamelessWatch`), counted as part of its disk."""
     if held > max_bytes:
         return f"more than {max_bytes // 1024**2} MiB of disk (in files it deleted but keeps open)"
     try:
@@ -264,41 +265,77 @@ def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32,
         os.close(root)
 
 
-def held_nameless(uid: int | None, job_root: int, file_bytes: int, ignore: frozenset = frozenset(),
-                  seconds: float = 2.0) -> int | None:
+class NamelessWatch:
     """Bytes that the job's processes hold in files with no name (unlinked while open, made with
     ``O_TMPFILE``, ``memfd_create``, or mapped after their last name went): the directory that
     :func:`over_budget` measures no longer shows them, yet they fill the same disk (or memory).
-    None when a process of the job could not be looked at (it made itself unreadable, or the
-    look took longer than ``seconds``): the caller ends such a job.
+    :meth:`look` returns None when a process of the job could not be looked at (it made itself
+    unreadable, or the look took over ``seconds``): the caller ends such a job.
 
-    Looked at by a helper forked as the job's ``uid`` (in ``uid`` mode the zygote, root without
-    ``CAP_SYS_PTRACE``, may not read another uid's descriptors): the processes are the
-    descendants of ``job_root`` (the zygote: the job's child and the orphans it adopted).
+    The processes are the descendants of ``job_root`` (the zygote: the job's child and the
+    orphans it adopted). In ``uid`` mode the zygote (root without ``CAP_SYS_PTRACE``) may not read
+    another uid's descriptors: a helper dropped to the job's uid looks for it, started at the
+    first look (a short job never pays for it) and gone with :meth:`close` or the job's uid.
     """
-    r, w = os.pipe()
-    helper = os.fork()
-    if helper == 0:
-        code = 1
+
+    def __init__(self, uid: int | None, job_root: int, file_bytes: int, ignore: frozenset = frozenset(),
+                 seconds: float = 2.0) -> None:
+        self.uid = uid if uid is not None and os.geteuid() == 0 else None
+        self.args = (uid, job_root, file_bytes, ignore)
+        self.seconds = seconds
+        self.helper: tuple[int, int, int] | None = None  # pid, request fd, answer fd
+
+    def look(self) -> int | None:
+        if self.uid is None:
+            return _nameless(*self.args)
         try:
-            os.close(r)
-            if uid is not None and os.geteuid() == 0:
+            if self.helper is None:
+                self.helper = self._start()
+            pid, ask, answer = self.helper
+            os.write(ask, b"?")
+            if not select.select([answer], [], [], self.seconds)[0]:
+                return None
+            line = os.read(answer, 64)
+            return int(line) if line and int(line) >= 0 else None
+        except (OSError, ValueError):
+            return None
+
+    def _start(self) -> tuple[int, int, int]:
+        ask_r, ask_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1):
+                    os.dup2(null, fd)
+                keep = {ask_r, answer_w, 2}
+                for fd in map(int, os.listdir("/proc/self/fd")):  # nothing of the zygote's
+                    if fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
                 os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            found = _nameless(uid, job_root, file_bytes, ignore)
-            os.write(w, str(-1 if found is None else found).encode())
-            code = 0
-        except BaseException:
-            pass
-        os._exit(code)
-    os.close(w)
-    try:
-        status = _wait_bounded(helper, seconds)
-        answer = os.read(r, 64) if status is not None and os.WIFEXITED(status) and not os.WEXITSTATUS(status) else b""
-    finally:
-        os.close(r)
-    return int(answer) if answer and int(answer) >= 0 else None
+                os.setresgid(self.uid, self.uid, self.uid)
+                os.setresuid(self.uid, self.uid, self.uid)
+                while os.read(ask_r, 1):  # end of file: the zygote is done with us (or gone)
+                    found = _nameless(*self.args)
+                    os.write(answer_w, str(-1 if found is None else found).encode())
+            except BaseException:
+                pass
+            os._exit(0)
+        os.close(ask_r)
+        os.close(answer_w)
+        return pid, ask_w, answer_r
+
+    def close(self) -> None:
+        if self.helper is not None:
+            pid, ask, answer = self.helper
+            self.helper = None
+            os.close(ask)
+            os.close(answer)
+            _wait_bounded(pid, 1.0)
 
 
 def _descendants(root: int) -> list[int]:

@@ -33,7 +33,7 @@ import numpy as np
 from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
 from grader.reaping import end_descendants  # shipped-with-wire
-from grader.scratch import deleted_mappings, empty_dir_as, held_nameless, over_budget  # shipped-with-wire
+from grader.scratch import NamelessWatch, deleted_mappings, empty_dir_as, over_budget  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
 from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 
@@ -78,7 +78,8 @@ def serve_job(size: int, config: dict) -> None:
     # Without a size-limited filesystem of its own (uid, landlock), the job's directory is measured
     # while it runs; a job over its budget is ended (a normal job is measured once or twice).
     watch = job_dir(config, pid) if config.get("disk_bytes") and config["mode"] not in NAMESPACED else None
-    ours = deleted_mappings() if watch is not None else frozenset()  # (not the job's: inherited from us)
+    nameless = NamelessWatch(config["uid"] if config["mode"] == "uid" else None, os.getpid(), config["file_bytes"],
+                             deleted_mappings()) if watch is not None else None  # (ours: inherited, not the job's)
     next_watch = time.monotonic() + DISK_INTERVAL
     while True:
         # Not waiting on the child's pipe: a reader asleep on it would be woken (across cores) by
@@ -103,8 +104,7 @@ def serve_job(size: int, config: dict) -> None:
                 killed = True
         if watch is not None and not killed and time.monotonic() >= next_watch:
             # files the job deleted but keeps open (or mapped) fill the same disk, unseen in its directory
-            held = held_nameless(config["uid"] if config["mode"] == "uid" else None, os.getpid(),
-                                 config["file_bytes"], ours)
+            held = nameless.look()
             over = over_budget(watch, config["disk_bytes"], config.get("disk_entries", 20000), held=held or 0)
             if held is None:
                 over = "a process whose open files the grader cannot look at"
@@ -113,6 +113,8 @@ def serve_job(size: int, config: dict) -> None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
     _, status, usage = os.wait4(pid, 0)  # the job's CPU, all its processes (each waited for by its parent)
+    if nameless is not None:
+        nameless.close()
     os.close(pidfd)
     try:
         os.write(reap_w, b"k")  # a reaper, where there is one, ends the job's processes now
