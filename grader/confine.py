@@ -257,7 +257,7 @@ def _seccomp_filter(network: bool):
         for name in _METADATA:
             rule(deny, name)
         # the job stays readable to the zygote's helper, which counts the files it deleted but
-        # keeps open against its disk budget (grader.scratch.NamelessWatch)
+        # keeps open against its disk budget (grader.nameless)
         rule(deny, "prctl", sc.Arg(0, sc.EQ, 4))  # PR_SET_DUMPABLE
     for name in _REFUSED:
         rule(deny, name)

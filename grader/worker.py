@@ -33,7 +33,8 @@ import numpy as np
 from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
 from grader.reaping import end_descendants  # shipped-with-wire
-from grader.scratch import NamelessWatch, deleted_mappings, empty_dir_as, over_budget  # shipped-with-wire
+from grader.scratch import empty_dir_as, over_budget  # shipped-with-wire
+from grader.nameless import NamelessWatch, deleted_mappings  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
 from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 

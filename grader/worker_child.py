@@ -35,7 +35,7 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
         # Dies with the zygote, from the start: a restart of the worker (which kills the zygote)
         # ends the job too, in every mode (set again after any change of uid, which clears it).
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if config["mode"] not in NAMESPACED:  # readable by the zygote's helper (grader.scratch.NamelessWatch)
+        if config["mode"] not in NAMESPACED:  # readable by the zygote's helper (grader.nameless)
             _prctl(PR_SET_DUMPABLE, 1)
         try:
             raw = _read_exactly(0, size)
