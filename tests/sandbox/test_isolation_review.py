@@ -209,3 +209,14 @@ def test_files_deleted_but_kept_open_count_against_the_disk_budget(mode):
     assert "cannot look at" in run.exits["attack_nameless_hidden.py"]
     markers = [line for line in run.output.splitlines() if line.startswith("[job_a_marker.py] EXIT")]
     assert len(markers) == 2 and all("'killed': False" in line and "'disk': None" in line for line in markers), markers
+
+
+def test_a_job_cannot_make_the_trusted_side_decode_a_huge_json_frame():
+    """63 MiB of "[[],[],...]" written straight to the result pipe, within the output limit, took the
+    trusted process from 28 MiB to 1.6 GiB (for 15 s) as it decoded them: with two slots, enough to
+    have the grader itself killed for memory. Frames with more than 1 MiB of JSON are refused now."""
+    run = in_container("uid", "job_a_marker.py", "attack_frame_memory.py", "job_a_marker.py")
+    peak = [after["grader_maxrss_mib"] for after in run.after]
+    assert peak[1] - peak[0] < 100, peak
+    assert "CHANNEL WireError" in run.output and "'killed': True" in run.exits["attack_frame_memory.py"]
+    assert run.output.count("[job_a_marker.py] EXIT {'exit': 0") == 2
