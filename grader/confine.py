@@ -15,7 +15,8 @@ a locked-down CI job), these are the kernel's mechanisms that still bind:
 * **seccomp** (:func:`seccomp_restrict`, through ``pyseccomp``): refuses network
   sockets of any family but ``AF_UNIX``, IPC objects that would outlive the job
   (SysV shared memory, queues, semaphores, POSIX message queues), kernel keys,
-  ``io_uring`` (which bypasses seccomp), ptrace, new namespaces, and changing the
+  ``io_uring`` (which bypasses seccomp), ptrace, inotify and fanotify (which watch what
+  Landlock forbids to read), new namespaces, and changing the
   limits, priority or scheduling of any process but itself.
 
 Ending exactly what the job started, and removing only its own files, is
@@ -158,6 +159,9 @@ _REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach pas
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open",
     "userfaultfd", "open_by_handle_at", "name_to_handle_at", "fanotify_init",
+    # a watch needs only that DAC lets the job read the directory, whatever Landlock says, and each
+    # event names a file: the results of other students as the grader writes them, the reference read
+    "inotify_init", "inotify_init1", "inotify_add_watch",
 )
 # Landlock does not cover a file's metadata: without these a job could change the modes, owners,
 # extended attributes or times of whatever its uid owns (outside its directory too), and use

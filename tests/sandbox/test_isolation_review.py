@@ -220,3 +220,14 @@ def test_a_job_cannot_make_the_trusted_side_decode_a_huge_json_frame():
     assert peak[1] - peak[0] < 100, peak
     assert "CHANNEL WireError" in run.output and "'killed': True" in run.exits["attack_frame_memory.py"]
     assert run.output.count("[job_a_marker.py] EXIT {'exit': 0") == 2
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_a_job_cannot_watch_the_graders_directories(mode):
+    """inotify needs only that DAC lets the job read a directory, whatever Landlock says: a job
+    watched the grader's results directory and saw the other students' result files named as they
+    were written (and the reference and grader directories, as they were read). Refused now."""
+    run = in_container(mode, "attack_inotify.py", "job_a_marker.py", env={"RESULTS_WRITER": "1"})
+    found = run.cell("attack_inotify.py", 0)
+    assert found.get("inotify_init", "").startswith("D") and "seen" not in found, found
+    assert "[job_a_marker.py] EXIT {'exit': 0" in run.output

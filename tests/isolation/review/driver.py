@@ -56,6 +56,16 @@ def bystanders():
     listen(t, "tcp")
     with open(VICTIM + "/port", "w") as f:
         f.write(str(t.getsockname()[1]))
+    if os.environ.get("RESULTS_WRITER"):  # the trusted side writing other students' results meanwhile
+        os.makedirs(VICTIM + "/results", exist_ok=True)
+        os.chmod(VICTIM + "/results", 0o755)
+
+        def write_results():
+            for n in range(100000):
+                with open(f"{VICTIM}/results/student-{n % 50:02d}.json", "w") as f:
+                    f.write("{}")
+                time.sleep(0.05)
+        threading.Thread(target=write_results, daemon=True).start()
     return subprocess.Popen(["sleep", "600"]), (u, a, t)
 
 
