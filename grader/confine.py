@@ -175,6 +175,7 @@ _METADATA = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lch
 _SELF_ONLY = {"prlimit64": (0, None), "setpriority": (1, (0, 0)), "sched_setscheduler": (0, None),
               "sched_setparam": (0, None), "sched_setattr": (0, None), "sched_setaffinity": (0, None),
               "ioprio_set": (1, (0, 1)), "migrate_pages": (0, None), "move_pages": (0, None)}
+_RLIMIT_CORE = 4
 _CLONE_NEW = (0x00020000, 0x10000000, 0x20000000, 0x40000000, 0x08000000, 0x04000000, 0x02000000)
 
 
@@ -269,6 +270,10 @@ def _seccomp_filter(network: bool):
         rule(deny, name, sc.Arg(arg, sc.NE, 0))
         if kind is not None:
             rule(deny, name, sc.Arg(kind[0], sc.NE, kind[1]))
+    # RLIMIT_CORE stays at 1 (see worker_child._set_limits): lowering it to 0 would let a crash
+    # start the machine's core handler (a core_pattern pipe ignores 0); reading it is fine
+    rule(deny, "setrlimit", sc.Arg(0, sc.EQ, _RLIMIT_CORE))
+    rule(deny, "prlimit64", sc.Arg(1, sc.EQ, _RLIMIT_CORE), sc.Arg(2, sc.NE, 0))
     for flag in _CLONE_NEW:  # no new namespaces through clone; clone3 hides its flags in memory
         rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc then falls back to clone

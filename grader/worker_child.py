@@ -216,7 +216,10 @@ def _set_limits(config: dict) -> None:
         resource.RLIMIT_FSIZE: config["file_bytes"],
         resource.RLIMIT_NPROC: config["nproc"],
         resource.RLIMIT_NOFILE: 256,
-        resource.RLIMIT_CORE: 0,
+        # 1, not 0: a core_pattern that pipes to a program (systemd-coredump, apport) ignores a limit
+        # of 0 and runs that program as the machine's root for each crash of a dumpable job; the
+        # kernel refuses exactly 1 (and a file core needs a page). seccomp keeps it at 1.
+        resource.RLIMIT_CORE: 1,
     }
     for what, value in limits.items():
         resource.setrlimit(what, (value, value))

@@ -231,3 +231,14 @@ def test_a_job_cannot_watch_the_graders_directories(mode):
     found = run.cell("attack_inotify.py", 0)
     assert found.get("inotify_init", "").startswith("D") and "seen" not in found, found
     assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_a_crash_cannot_start_the_machines_core_handler(mode):
+    """Jobs are dumpable (the disk budget looks at their descriptors; in landlock mode they already
+    were), and a core_pattern that pipes to a program (systemd-coredump, apport) ignores
+    RLIMIT_CORE = 0: each crash ran that program as the machine's root. The kernel refuses a pipe
+    at exactly 1, which the job gets and cannot lower (it could, to 0, before)."""
+    found = in_container(mode, "attack_core.py").cell("attack_core.py", 0)
+    assert found["core"] == (1, 1) and found["core_after"] == (1, 1), found
+    assert found["setrlimit_0"].startswith("D") and found["prlimit_0"].startswith("D"), found
