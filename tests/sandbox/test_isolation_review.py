@@ -198,15 +198,17 @@ def test_files_deleted_but_kept_open_count_against_the_disk_budget(mode):
     leader has exited) vanish from the job's directory but still fill the disk: 360-600 MiB held
     against a 256 MiB budget went unseen by the directory's measure until they were counted. A
     process that hides its open files (it runs a binary it cannot read, so nobody may look) is
-    ended; a correct job before and after is not."""
+    ended, as is one that makes the look slow (30 processes of 30,000 mappings: the zygote's loop
+    must not stall on it); a correct job before and after is not."""
     attacks = ("job_a_marker.py", "attack_nameless.py", "attack_nameless_mapped.py", "attack_nameless_thread.py",
-               "attack_nameless_hidden.py", "job_a_marker.py")
+               "attack_nameless_hidden.py", "attack_nameless_slow.py", "job_a_marker.py")
     run = in_container(mode, *attacks, docker_args=("--tmpfs", "/scratch:size=1200m,mode=1777,exec"))
     for name in attacks[1:-1]:
         exit_line = run.exits[name]
         assert "'killed': True" in exit_line and ("MiB of disk" in exit_line or "cannot look at" in exit_line), \
             (name, exit_line)
     assert "cannot look at" in run.exits["attack_nameless_hidden.py"]
+    assert "cannot look at" in run.exits["attack_nameless_slow.py"]
     markers = [line for line in run.output.splitlines() if line.startswith("[job_a_marker.py] EXIT")]
     assert len(markers) == 2 and all("'killed': False" in line and "'disk': None" in line for line in markers), markers
 

@@ -89,7 +89,8 @@ def state(z, bystander):
             except OSError:
                 pass
     import resource
-    return {"grader_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"grader_maxrss_mib": usage.ru_maxrss >> 10, "grader_cpu": round(usage.ru_utime + usage.ru_stime, 2),
             "grader_nice": os.getpriority(os.PRIO_PROCESS, 0), "zygote_nice": os.getpriority(os.PRIO_PROCESS, z.proc.pid),
             "bystander_nice": os.getpriority(os.PRIO_PROCESS, bystander.pid), "bystander_alive": bystander.poll() is None,
             "grader_ioprio": ioprio(0), "zygote_ioprio": ioprio(z.proc.pid), "calls": list(calls), "files": files,
@@ -106,7 +107,7 @@ def run(z, cells, timeout=30):
             print("CHANNEL", type(exc).__name__, str(exc)[:200], flush=True)
             return frames, z.kill_job()
         if kind == "frames":
-            frames += val
+            frames += [f for f in val if f]  # (what the grader ignores is not kept)
         elif kind == "exit":
             return frames, val
         else:
