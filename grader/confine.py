@@ -16,7 +16,8 @@ a locked-down CI job), these are the kernel's mechanisms that still bind:
   sockets of any family but ``AF_UNIX``, IPC objects that would outlive the job
   (SysV shared memory, queues, semaphores, POSIX message queues), kernel keys,
   ``io_uring`` (which bypasses seccomp), ptrace, inotify and fanotify (which watch what
-  Landlock forbids to read), new namespaces, and changing the
+  Landlock forbids to read), ``memfd_create`` (memory outside every limit), new namespaces,
+  and changing the
   limits, priority or scheduling of any process but itself.
 
 Ending exactly what the job started, and removing only its own files, is
@@ -162,6 +163,9 @@ _REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach pas
     # a watch needs only that DAC lets the job read the directory, whatever Landlock says, and each
     # event names a file: the results of other students as the grader writes them, the reference read
     "inotify_init", "inotify_init1", "inotify_add_watch",
+    # memory outside every limit: not in the address space until mapped (RLIMIT_AS), not on the
+    # job's size-limited tmpfs, and, unmapped, in no process's RSS for the OOM killer to weigh
+    "memfd_create", "memfd_secret",
 )
 # Landlock does not cover a file's metadata: without these a job could change the modes, owners,
 # extended attributes or times of whatever its uid owns (outside its directory too), and use

@@ -244,3 +244,16 @@ def test_a_crash_cannot_start_the_machines_core_handler(mode):
     found = in_container(mode, "attack_core.py").cell("attack_core.py", 0)
     assert found["core"] == (1, 1) and found["core_after"] == (1, 1), found
     assert found["setrlimit_0"].startswith("D") and found["prlimit_0"].startswith("D"), found
+
+
+@pytest.mark.parametrize("mode,user,options", [("userns", "1000:1000", ("--security-opt", "seccomp=unconfined")),
+                                               ("uid", "0:0", ()), ("landlock", "1000:1000", ())])
+def test_a_job_cannot_hold_memory_outside_its_limits(mode, user, options):
+    """A memfd is memory in no limit's reach (not in RLIMIT_AS until mapped, not on the job's
+    tmpfs, in no RSS the OOM killer weighs): a userns job held 768 MiB of it at an RSS of 55 MiB,
+    and 64 processes of 256 such descriptors could take the machine's memory. Refused now."""
+    run = in_container(mode, "attack_memfd.py", "job_a_marker.py", user=user,
+                       docker_args=("--memory", "2g", *options))
+    found = run.cell("attack_memfd.py", 0)
+    assert found.get("memfd", "").startswith("D") and found["held_mib"] == 0, found
+    assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
