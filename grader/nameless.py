@@ -30,12 +30,14 @@ class NamelessWatch:
     orphans it adopted). In ``uid`` mode the zygote (root without ``CAP_SYS_PTRACE``) may not read
     another uid's descriptors: a helper dropped to the job's uid looks for it, started at the
     first look (a short job never pays for it) and gone with :meth:`close` or the job's uid.
+    Not ``strict`` (``uid`` mode without Landlock, whose jobs are left undumpable so that they
+    cannot write their own ``/proc/self/oom_score_adj``), a process it cannot read is skipped.
     """
 
     def __init__(self, uid: int | None, job_root: int, file_bytes: int, ignore: frozenset = frozenset(),
-                 seconds: float = 1.0) -> None:
+                 seconds: float = 1.0, strict: bool = True) -> None:
         self.uid = uid if uid is not None and os.geteuid() == 0 else None
-        self.args = (uid, job_root, file_bytes, ignore)
+        self.args = (uid, job_root, file_bytes, ignore, strict)
         self.seconds = seconds
         self.helper: tuple[int, int, int] | None = None  # pid, request fd, answer fd
 
@@ -123,7 +125,7 @@ def deleted_mappings(task: str = "/proc/self") -> frozenset:
         return frozenset()
 
 
-def _look(pid: int, uid: int | None, ignore: frozenset) -> tuple[list[str], frozenset] | None:
+def _look(pid: int, uid: int | None, ignore: frozenset, strict: bool) -> tuple[list[str], frozenset] | None:
     """The descriptors (as paths) and nameless mappings of every live thread of ``pid`` (a thread
     goes on holding them after its leader has exited); empty for a process gone, or not yet of
     the job's uid; None if one stays unreadable (retried: a process between its change of uid
@@ -148,7 +150,9 @@ def _look(pid: int, uid: int | None, ignore: frozenset) -> tuple[list[str], froz
                 break
             except PermissionError:
                 if attempt == 2:
-                    return None
+                    if strict:
+                        return None
+                    break  # (not strict: a job left unreadable, see NamelessWatch)
                 time.sleep(0.01)
     return fds, mapped
 
@@ -166,12 +170,13 @@ def _status(task: str) -> tuple[int | None, str]:
     return uid, state
 
 
-def _nameless(uid: int | None, root: int, file_bytes: int, ignore: frozenset, deadline: float) -> int | None:
+def _nameless(uid: int | None, root: int, file_bytes: int, ignore: frozenset, strict: bool,
+              deadline: float) -> int | None:
     me, held = os.getpid(), {}
     for pid in _descendants(root):
         if time.monotonic() > deadline:  # (a job that made itself slow to look at: thousands of mappings)
             return None
-        seen = _look(pid, uid, ignore) if pid != me else ([], frozenset())
+        seen = _look(pid, uid, ignore, strict) if pid != me else ([], frozenset())
         if seen is None:
             return None
         fds, mapped = seen

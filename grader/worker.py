@@ -80,7 +80,8 @@ def serve_job(size: int, config: dict) -> None:
     # while it runs; a job over its budget is ended (a normal job is measured once or twice).
     watch = job_dir(config, pid) if config.get("disk_bytes") and config["mode"] not in NAMESPACED else None
     nameless = NamelessWatch(config["uid"] if config["mode"] == "uid" else None, os.getpid(), config["file_bytes"],
-                             deleted_mappings()) if watch is not None else None  # (ours: inherited, not the job's)
+                             deleted_mappings(), strict=_job_dumpable(config)) if watch is not None else None
+
     next_watch = time.monotonic() + DISK_INTERVAL
     while True:
         # Not waiting on the child's pipe: a reader asleep on it would be woken (across cores) by
@@ -154,6 +155,12 @@ def serve_job(size: int, config: dict) -> None:
                  "disk": over,
                  "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
+
+
+def _job_dumpable(config: dict) -> bool:
+    """Whether jobs stay readable to the look at their nameless files (see worker_child): not in
+    ``uid`` mode without Landlock, where a dumpable job could lower its own OOM score."""
+    return config["mode"] != "uid" or config.get("landlock_abi", 0) >= 4
 
 
 #: An fd on the zygote's own PID namespace (namespaced modes), opened before it isolates itself:

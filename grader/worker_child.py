@@ -101,7 +101,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
-                _prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
+                if config.get("landlock_abi", 0) >= 4:  # (then Landlock keeps it from writing its /proc/self)
+                    _prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
             elif os.geteuid() == 0:
                 _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
         _fresh_keyrings(clear_user=mode in ("root", "uid"))  # (root, uid: their session keyring is joined)

@@ -257,3 +257,13 @@ def test_a_job_cannot_hold_memory_outside_its_limits(mode, user, options):
     found = run.cell("attack_memfd.py", 0)
     assert found.get("memfd", "").startswith("D") and found["held_mib"] == 0, found
     assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
+
+
+@pytest.mark.parametrize("mode,abi,user", [("uid", "99", "0:0"), ("uid", "0", "0:0"), ("landlock", "99", "1000:1000")])
+def test_a_job_stays_the_oom_killers_first_victim(mode, abi, user):
+    """A dumpable job owns its /proc/self files; in uid mode without Landlock it could write 0 to
+    its oom_score_adj (set to 1000 by root without CAP_SYS_RESOURCE, so not locked) and have the
+    grader killed first when memory runs out. Jobs are dumpable only where Landlock forbids that
+    write (SIMULATE_ABI=0: a kernel without Landlock)."""
+    found = in_container(mode, "attack_oom_score.py", user=user, env={"SIMULATE_ABI": abi}).cell("attack_oom_score.py", 0)
+    assert found["after"] == "1000" and found["lowered"].startswith("D"), found
