@@ -59,6 +59,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
                     os._exit(_wait_exit(inner))
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
             _mount_proc()
+            _killed_first_when_memory_runs_out()  # (inherited by the student's process, below)
+            _readonly_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
             opts = f"size={config['tmpfs_bytes']},nr_inodes={config.get('disk_entries', 20000)},mode=1777"
             for d in PRIVATE_DIRS:
@@ -135,6 +137,17 @@ def _mount_proc() -> None:
             return
         except OSError:
             continue
+
+
+def _readonly_proc() -> None:
+    """The job's /proc, read-only once its OOM score is set: in ``userns`` mode the job owns its
+    /proc/self files, and nothing outside the user namespace locked that score (only a writer with
+    CAP_SYS_RESOURCE over the machine does), so it could write 0 there and no longer be the OOM
+    killer's first victim. Nothing a submission runs needs to write to /proc."""
+    try:
+        _mount(None, "/proc", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    except OSError:
+        pass  # no /proc of its own (see _mount_proc): nothing to write to either
 
 
 def _killed_first_when_memory_runs_out() -> None:

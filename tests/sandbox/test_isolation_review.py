@@ -259,11 +259,18 @@ def test_a_job_cannot_hold_memory_outside_its_limits(mode, user, options):
     assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
 
 
-@pytest.mark.parametrize("mode,abi,user", [("uid", "99", "0:0"), ("uid", "0", "0:0"), ("landlock", "99", "1000:1000")])
-def test_a_job_stays_the_oom_killers_first_victim(mode, abi, user):
-    """A dumpable job owns its /proc/self files; in uid mode without Landlock it could write 0 to
-    its oom_score_adj (set to 1000 by root without CAP_SYS_RESOURCE, so not locked) and have the
-    grader killed first when memory runs out. Jobs are dumpable only where Landlock forbids that
-    write (SIMULATE_ABI=0: a kernel without Landlock)."""
-    found = in_container(mode, "attack_oom_score.py", user=user, env={"SIMULATE_ABI": abi}).cell("attack_oom_score.py", 0)
+USERNS_WITH_PROC = ("--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined")
+
+
+@pytest.mark.parametrize("mode,abi,user,options", [("uid", "99", "0:0", ()), ("uid", "0", "0:0", ()),
+                                                   ("landlock", "99", "1000:1000", ()),
+                                                   ("userns", "99", "1000:1000", USERNS_WITH_PROC)])
+def test_a_job_stays_the_oom_killers_first_victim(mode, abi, user, options):
+    """A dumpable job owns its /proc/self files, and a score of 1000 set without CAP_SYS_RESOURCE
+    over the machine is not locked: in uid mode without Landlock (SIMULATE_ABI=0), and in userns
+    mode wherever the job has a /proc (here: Docker's /proc masks lifted), it wrote 0 to its
+    oom_score_adj, and the grader could be killed first when memory runs out. Jobs are dumpable
+    in uid mode only where Landlock forbids that write; a userns job's /proc is read-only."""
+    found = in_container(mode, "attack_oom_score.py", user=user, env={"SIMULATE_ABI": abi},
+                         docker_args=options).cell("attack_oom_score.py", 0)
     assert found["after"] == "1000" and found["lowered"].startswith("D"), found
