@@ -135,8 +135,7 @@ HOSTILE_FILES = {
     "forge_frames.py": Hostile(None, _bounded_text),
     # a forged report of "nothing modified" earns nothing: that criterion counts only where values are right
     "forge_protocol.py": Hostile(10.0),
-    # its 100 MB come as frames of over 1 MiB of JSON each: refused at the first (grader.wire.MAX_JSON)
-    "pipe_flood.py": Hostile(10.0, _skips_cell_with("bytes of JSON, over the limit")),
+    "pipe_flood.py": Hostile(10.0, _skips_cell_with("sent more than")),
     "exit_in_cells.py": Hostile(10.0, _exit_in_cells),
     # sigmoid and tanh_derivative right and unmodifying: only sigmoid_derivative's 2.5 points are lost to its exit
     "exit_in_functions.py": Hostile(7.5),
