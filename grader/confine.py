@@ -15,7 +15,9 @@ a locked-down CI job), these are the kernel's mechanisms that still bind:
 * **seccomp** (:func:`seccomp_restrict`, through ``pyseccomp``): refuses network
   sockets of any family but ``AF_UNIX``, IPC objects that would outlive the job
   (SysV shared memory, queues, semaphores, POSIX message queues), kernel keys,
-  ``io_uring`` (which bypasses seccomp), ptrace, new namespaces, and changing the
+  ``io_uring`` (which bypasses seccomp), ptrace, inotify and fanotify (which watch what
+  Landlock forbids to read), ``memfd_create`` (memory outside every limit), new namespaces,
+  and changing the
   limits, priority or scheduling of any process but itself.
 
 Ending exactly what the job started, and removing only its own files, is
@@ -158,6 +160,12 @@ _REFUSED = (  # never needed by NumPy, SciPy or Matplotlib; each could reach pas
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open",
     "userfaultfd", "open_by_handle_at", "name_to_handle_at", "fanotify_init",
+    # a watch needs only that DAC lets the job read the directory, whatever Landlock says, and each
+    # event names a file: the results of other students as the grader writes them, the reference read
+    "inotify_init", "inotify_init1", "inotify_add_watch",
+    # memory outside every limit: not in the address space until mapped (RLIMIT_AS), not on the
+    # job's size-limited tmpfs, and, unmapped, in no process's RSS for the OOM killer to weigh
+    "memfd_create", "memfd_secret",
 )
 # Landlock does not cover a file's metadata: without these a job could change the modes, owners,
 # extended attributes or times of whatever its uid owns (outside its directory too), and use
@@ -171,6 +179,7 @@ _METADATA = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lch
 _SELF_ONLY = {"prlimit64": (0, None), "setpriority": (1, (0, 0)), "sched_setscheduler": (0, None),
               "sched_setparam": (0, None), "sched_setattr": (0, None), "sched_setaffinity": (0, None),
               "ioprio_set": (1, (0, 1)), "migrate_pages": (0, None), "move_pages": (0, None)}
+_RLIMIT_CORE = 4
 _CLONE_NEW = (0x00020000, 0x10000000, 0x20000000, 0x40000000, 0x08000000, 0x04000000, 0x02000000)
 
 
@@ -256,12 +265,19 @@ def _seccomp_filter(network: bool):
         rule(deny, "connect")
         for name in _METADATA:
             rule(deny, name)
+        # the job stays readable to the zygote's helper, which counts the files it deleted but
+        # keeps open against its disk budget (grader.nameless)
+        rule(deny, "prctl", sc.Arg(0, sc.EQ, 4))  # PR_SET_DUMPABLE
     for name in _REFUSED:
         rule(deny, name)
     for name, (arg, kind) in _SELF_ONLY.items():
         rule(deny, name, sc.Arg(arg, sc.NE, 0))
         if kind is not None:
             rule(deny, name, sc.Arg(kind[0], sc.NE, kind[1]))
+    # RLIMIT_CORE stays at 1 (see worker_child._set_limits): lowering it to 0 would let a crash
+    # start the machine's core handler (a core_pattern pipe ignores 0); reading it is fine
+    rule(deny, "setrlimit", sc.Arg(0, sc.EQ, _RLIMIT_CORE))
+    rule(deny, "prlimit64", sc.Arg(1, sc.EQ, _RLIMIT_CORE), sc.Arg(2, sc.NE, 0))
     for flag in _CLONE_NEW:  # no new namespaces through clone; clone3 hides its flags in memory
         rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc then falls back to clone

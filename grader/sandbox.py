@@ -102,7 +102,7 @@ class WorkerDied(Exception):
 
 
 #: The worker program's parts, in the order they are joined; each imports only those before it.
-SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "calls.py", "worker_isolation.py", "worker_jupyter.py",
+SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "nameless.py", "calls.py", "worker_isolation.py", "worker_jupyter.py",
            "worker_child.py", "worker.py")
 
 

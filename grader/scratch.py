@@ -5,7 +5,8 @@ grader. Where the job gets no size-limited filesystem of its own (``uid`` and ``
 modes), its scratch directory lives on the grader's ``TMPDIR``:
 
 * **A disk budget** (:func:`over_budget`): the zygote measures the job's directory while it runs
-  (read-only, bounded) and ends the job that goes over it.
+  (read-only, bounded), with the files the job's processes hold open after deleting them
+  (``grader.nameless``), and ends the job that goes over it.
 * **Removal that cannot fail the next job** (:func:`empty_dir_as`, :func:`remove_tree`): through
   directory descriptors opened without following links (a link swapped in mid-cleanup leads
   nowhere outside the tree), at any depth with a bounded number of descriptors, in bounded
@@ -203,18 +204,21 @@ def _open_dir(name: str, parent: int) -> int | None:
         os.close(handle)
 
 
-def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32) -> str | None:
+def over_budget(top: str, max_bytes: int, max_entries: int, max_depth: int = 32, held: int = 0) -> str | None:
     """Why the job's directory ``top`` is over its budget, or None: more than ``max_bytes`` of
     disk (allocated blocks), more than ``max_entries`` entries, a directory deeper than
     ``max_depth`` or one that cannot be listed (what is below it could not be counted).
 
     Read-only and bounded: at most ``max_entries`` entries are looked at and ``max_depth``
-    directories held open, whatever the job made; links are never followed."""
+    directories held open, whatever the job made; links are never followed. ``held``: bytes the
+    job holds in files with no name (``grader.nameless``), counted as part of its disk."""
+    if held > max_bytes:
+        return f"more than {max_bytes // 1024**2} MiB of disk (in files it deleted but keeps open)"
     try:
         root = os.open(top, _DIR)
     except OSError:
         return None  # not made yet, or already gone
-    used = entries = 0
+    used, entries = held, 0
     stack: list[tuple[int, list[str]]] = []
     try:
         names = os.listdir(root)

@@ -34,6 +34,7 @@ from grader.wire import HEADER  # shipped-with-wire
 from grader.calls import _CLOCK  # shipped-with-wire
 from grader.reaping import end_descendants  # shipped-with-wire
 from grader.scratch import empty_dir_as, over_budget  # shipped-with-wire
+from grader.nameless import NamelessWatch, deleted_mappings  # shipped-with-wire
 from grader.worker_isolation import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
 from grader.worker_child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 
@@ -78,6 +79,9 @@ def serve_job(size: int, config: dict) -> None:
     # Without a size-limited filesystem of its own (uid, landlock), the job's directory is measured
     # while it runs; a job over its budget is ended (a normal job is measured once or twice).
     watch = job_dir(config, pid) if config.get("disk_bytes") and config["mode"] not in NAMESPACED else None
+    nameless = NamelessWatch(config["uid"] if config["mode"] == "uid" else None, os.getpid(), config["file_bytes"],
+                             deleted_mappings(), strict=_job_dumpable(config)) if watch is not None else None
+
     next_watch = time.monotonic() + DISK_INTERVAL
     while True:
         # Not waiting on the child's pipe: a reader asleep on it would be woken (across cores) by
@@ -101,12 +105,18 @@ def serve_job(size: int, config: dict) -> None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
         if watch is not None and not killed and time.monotonic() >= next_watch:
-            over = over_budget(watch, config["disk_bytes"], config.get("disk_entries", 20000))
+            # files the job deleted but keeps open (or mapped) fill the same disk, unseen in its directory
+            held = nameless.look()
+            over = over_budget(watch, config["disk_bytes"], config.get("disk_entries", 20000), held=held or 0)
+            if held is None:
+                over = "a process whose open files the grader cannot look at"
             next_watch = time.monotonic() + DISK_INTERVAL
             if over is not None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
     _, status, usage = os.wait4(pid, 0)  # the job's CPU, all its processes (each waited for by its parent)
+    if nameless is not None:
+        nameless.close()
     os.close(pidfd)
     try:
         os.write(reap_w, b"k")  # a reaper, where there is one, ends the job's processes now
@@ -145,6 +155,12 @@ def serve_job(size: int, config: dict) -> None:
                  "disk": over,
                  "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
+
+
+def _job_dumpable(config: dict) -> bool:
+    """Whether jobs stay readable to the look at their nameless files (see worker_child): not in
+    ``uid`` mode without Landlock, where a dumpable job could lower its own OOM score."""
+    return config["mode"] != "uid" or config.get("landlock_abi", 0) >= 4
 
 
 #: An fd on the zygote's own PID namespace (namespaced modes), opened before it isolates itself:

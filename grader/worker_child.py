@@ -18,7 +18,7 @@ from grader.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_r
 from grader.confine import seccomp_program, seccomp_restrict, start_reaper  # shipped-with-wire
 from grader.worker_isolation import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
                                      MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
-                                     NAMESPACED, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
+                                     NAMESPACED, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
                                      PRIVATE_DIRS, _drop_capabilities, _libc, _mount,  # shipped-with-wire
                                      _prctl, _unshare)  # shipped-with-wire
 from grader.worker_jupyter import run_job  # shipped-with-wire
@@ -35,6 +35,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
         # Dies with the zygote, from the start: a restart of the worker (which kills the zygote)
         # ends the job too, in every mode (set again after any change of uid, which clears it).
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if config["mode"] not in NAMESPACED:  # readable by the zygote's helper (grader.nameless)
+            _prctl(PR_SET_DUMPABLE, 1)
         try:
             raw = _read_exactly(0, size)
             os.write(got_job_fd, b"1")
@@ -57,6 +59,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
                     os._exit(_wait_exit(inner))
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
             _mount_proc()
+            _killed_first_when_memory_runs_out()  # (inherited by the student's process, below)
+            _readonly_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
             opts = f"size={config['tmpfs_bytes']},nr_inodes={config.get('disk_entries', 20000)},mode=1777"
             for d in PRIVATE_DIRS:
@@ -99,6 +103,8 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
+                if config.get("landlock_abi", 0) >= 4:  # (then Landlock keeps it from writing its /proc/self)
+                    _prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
             elif os.geteuid() == 0:
                 _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
         _fresh_keyrings(clear_user=mode in ("root", "uid"))  # (root, uid: their session keyring is joined)
@@ -131,6 +137,17 @@ def _mount_proc() -> None:
             return
         except OSError:
             continue
+
+
+def _readonly_proc() -> None:
+    """The job's /proc, read-only once its OOM score is set: in ``userns`` mode the job owns its
+    /proc/self files, and nothing outside the user namespace locked that score (only a writer with
+    CAP_SYS_RESOURCE over the machine does), so it could write 0 there and no longer be the OOM
+    killer's first victim. Nothing a submission runs needs to write to /proc."""
+    try:
+        _mount(None, "/proc", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    except OSError:
+        pass  # no /proc of its own (see _mount_proc): nothing to write to either
 
 
 def _killed_first_when_memory_runs_out() -> None:
@@ -213,7 +230,10 @@ def _set_limits(config: dict) -> None:
         resource.RLIMIT_FSIZE: config["file_bytes"],
         resource.RLIMIT_NPROC: config["nproc"],
         resource.RLIMIT_NOFILE: 256,
-        resource.RLIMIT_CORE: 0,
+        # 1, not 0: a core_pattern that pipes to a program (systemd-coredump, apport) ignores a limit
+        # of 0 and runs that program as the machine's root for each crash of a dumpable job; the
+        # kernel refuses exactly 1 (and a file core needs a page). seccomp keeps it at 1.
+        resource.RLIMIT_CORE: 1,
     }
     for what, value in limits.items():
         resource.setrlimit(what, (value, value))

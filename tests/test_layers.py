@@ -36,7 +36,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
     "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.runner", "grader.gates", "grader.criteria",
                "grader.exercise", "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
-    "sandbox": ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
+    "sandbox": ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.nameless", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
                 "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation", "grader.job_access",
                 "grader.sandbox", "grader.docker_sandbox", "grader.image"),
     "reports": ("grader.report", "grader.classreport", "grader.classreport.*", "grader.similarity",
@@ -55,7 +55,7 @@ IMPURE_MODULES = {"os", "io", "sys", "subprocess", "socket", "shutil", "tempfile
 
 #: The worker program is these files in this order, as one script (``grader.sandbox.worker_source``):
 #: each may import only the parts before it, on lines marked to be stripped from the script.
-SHIPPED = ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
+SHIPPED = ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.nameless", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
            "grader.worker_child", "grader.worker")
 SHIPPED_MARK = "# shipped-with-wire"
 

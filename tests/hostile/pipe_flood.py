@@ -39,8 +39,8 @@ def pipes_of_this_process():
 
 
 pipes = pipes_of_this_process()
-payload = json.dumps({"ev": "note", "text": "x" * (1 << 20)}).encode()
+payload = json.dumps({"ev": "note", "text": "x" * (1 << 19)}).encode()  # (each under 1 MiB of JSON)
 frame = struct.pack(">I", len(payload)) + payload
 for fd in pipes:
-    for _ in range(100):
+    for _ in range(200):
         os.write(fd, frame)

@@ -54,13 +54,13 @@ class Run:
 
 
 def in_container(mode: str, *attacks: str, env: dict | None = None, setup: str = "true",
-                 user: str | None = None, started: bool = True) -> Run:
+                 user: str | None = None, started: bool = True, docker_args: tuple = ()) -> Run:
     user = user or ("0:0" if mode == "uid" else "1000:1000")
     flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
     files = " ".join(f"/src/{REVIEW}/{a}" for a in attacks)
     command = f"{setup} && exec python /src/{REVIEW}/driver.py {mode} {files}"
-    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src",
-                           "--user", user, *flags, IMAGE, "sh", "-c", command],
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", *docker_args, "-v", f"{ROOT}:/src:ro",
+                           "-e", "PYTHONPATH=/src", "-w", "/src", "--user", user, *flags, IMAGE, "sh", "-c", command],
                           capture_output=True, text=True, timeout=400)
     return Run(proc.stdout + proc.stderr, started)
 
@@ -190,3 +190,87 @@ def test_landlock_without_scopes_is_refused_or_still_stops_signals():
         return
     found = run.cell("attack_kill_all.py", 0)
     assert found["signal_zygote"].startswith("D") and found["abstract"].startswith("D"), found
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_files_deleted_but_kept_open_count_against_the_disk_budget(mode):
+    """Files with no name (unlinked while open, O_TMPFILE, only mapped, held by a thread whose
+    leader has exited) vanish from the job's directory but still fill the disk: 360-600 MiB held
+    against a 256 MiB budget went unseen by the directory's measure until they were counted. A
+    process that hides its open files (it runs a binary it cannot read, so nobody may look) is
+    ended, as is one that makes the look slow (30 processes of 30,000 mappings: the zygote's loop
+    must not stall on it); a correct job before and after is not."""
+    attacks = ("job_a_marker.py", "attack_nameless.py", "attack_nameless_mapped.py", "attack_nameless_thread.py",
+               "attack_nameless_hidden.py", "attack_nameless_slow.py", "job_a_marker.py")
+    run = in_container(mode, *attacks, docker_args=("--tmpfs", "/scratch:size=1200m,mode=1777,exec"))
+    for name in attacks[1:-1]:
+        exit_line = run.exits[name]
+        assert "'killed': True" in exit_line and ("MiB of disk" in exit_line or "cannot look at" in exit_line), \
+            (name, exit_line)
+    assert "cannot look at" in run.exits["attack_nameless_hidden.py"]
+    assert "cannot look at" in run.exits["attack_nameless_slow.py"]
+    markers = [line for line in run.output.splitlines() if line.startswith("[job_a_marker.py] EXIT")]
+    assert len(markers) == 2 and all("'killed': False" in line and "'disk': None" in line for line in markers), markers
+
+
+def test_a_job_cannot_make_the_trusted_side_decode_a_huge_json_frame():
+    """63 MiB of "[[],[],...]" written straight to the result pipe, within the output limit, took the
+    trusted process from 28 MiB to 1.6 GiB (for 15 s) as it decoded them: with two slots, enough to
+    have the grader itself killed for memory. Frames with more than 1 MiB of JSON are refused now."""
+    run = in_container("uid", "job_a_marker.py", "attack_frame_memory.py", "job_a_marker.py")
+    peak = [after["grader_maxrss_mib"] for after in run.after]
+    assert peak[1] - peak[0] < 100, peak
+    assert "CHANNEL WireError" in run.output and "'killed': True" in run.exits["attack_frame_memory.py"]
+    assert run.output.count("[job_a_marker.py] EXIT {'exit': 0") == 2
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_a_job_cannot_watch_the_graders_directories(mode):
+    """inotify needs only that DAC lets the job read a directory, whatever Landlock says: a job
+    watched the grader's results directory and saw the other students' result files named as they
+    were written (and the reference and grader directories, as they were read). Refused now."""
+    run = in_container(mode, "attack_inotify.py", "job_a_marker.py", env={"RESULTS_WRITER": "1"})
+    found = run.cell("attack_inotify.py", 0)
+    assert found.get("inotify_init", "").startswith("D") and "seen" not in found, found
+    assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
+
+
+@pytest.mark.parametrize("mode", ["uid", "landlock"])
+def test_a_crash_cannot_start_the_machines_core_handler(mode):
+    """Jobs are dumpable (the disk budget looks at their descriptors; in landlock mode they already
+    were), and a core_pattern that pipes to a program (systemd-coredump, apport) ignores
+    RLIMIT_CORE = 0: each crash ran that program as the machine's root. The kernel refuses a pipe
+    at exactly 1, which the job gets and cannot lower (it could, to 0, before)."""
+    found = in_container(mode, "attack_core.py").cell("attack_core.py", 0)
+    assert found["core"] == (1, 1) and found["core_after"] == (1, 1), found
+    assert found["setrlimit_0"].startswith("D") and found["prlimit_0"].startswith("D"), found
+
+
+@pytest.mark.parametrize("mode,user,options", [("userns", "1000:1000", ("--security-opt", "seccomp=unconfined")),
+                                               ("uid", "0:0", ()), ("landlock", "1000:1000", ())])
+def test_a_job_cannot_hold_memory_outside_its_limits(mode, user, options):
+    """A memfd is memory in no limit's reach (not in RLIMIT_AS until mapped, not on the job's
+    tmpfs, in no RSS the OOM killer weighs): a userns job held 768 MiB of it at an RSS of 55 MiB,
+    and 64 processes of 256 such descriptors could take the machine's memory. Refused now."""
+    run = in_container(mode, "attack_memfd.py", "job_a_marker.py", user=user,
+                       docker_args=("--memory", "2g", *options))
+    found = run.cell("attack_memfd.py", 0)
+    assert found.get("memfd", "").startswith("D") and found["held_mib"] == 0, found
+    assert "[job_a_marker.py] EXIT {'exit': 0" in run.output
+
+
+USERNS_WITH_PROC = ("--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined")
+
+
+@pytest.mark.parametrize("mode,abi,user,options", [("uid", "99", "0:0", ()), ("uid", "0", "0:0", ()),
+                                                   ("landlock", "99", "1000:1000", ()),
+                                                   ("userns", "99", "1000:1000", USERNS_WITH_PROC)])
+def test_a_job_stays_the_oom_killers_first_victim(mode, abi, user, options):
+    """A dumpable job owns its /proc/self files, and a score of 1000 set without CAP_SYS_RESOURCE
+    over the machine is not locked: in uid mode without Landlock (SIMULATE_ABI=0), and in userns
+    mode wherever the job has a /proc (here: Docker's /proc masks lifted), it wrote 0 to its
+    oom_score_adj, and the grader could be killed first when memory runs out. Jobs are dumpable
+    in uid mode only where Landlock forbids that write; a userns job's /proc is read-only."""
+    found = in_container(mode, "attack_oom_score.py", user=user, env={"SIMULATE_ABI": abi},
+                         docker_args=options).cell("attack_oom_score.py", 0)
+    assert found["after"] == "1000" and found["lowered"].startswith("D"), found

@@ -94,6 +94,32 @@ def test_frames_split_a_stream_and_refuse_oversized_frames():
         FrameReader().feed(b"\0\0\0\3abc")
 
 
+def test_frames_with_too_much_json_are_refused_before_they_are_buffered_or_decoded():
+    """JSON decodes into up to 25 times its size in Python objects ("[[],[],...]": 64 MiB of it took
+    1.6 GiB in the trusted process): the worker's frames hold little JSON, their arrays go raw."""
+    from grader.wire import MAX_JSON, Chunks
+
+    pad = frame({"ev": "cell", "i": 0, "pad": [[]] * (MAX_JSON // 3)})
+    with pytest.raises(WireError, match="bytes of JSON, over the limit"):
+        FrameReader().feed(pad[:5])  # the length and the first byte are enough: nothing is buffered
+    chunks = Chunks()
+    header = {"ev": "result", "pad": "x" * (MAX_JSON + 1)}
+    with pytest.raises(WireError, match="bytes of JSON, over the limit"):
+        FrameReader().feed(frame(header, chunks)[:9])
+    assert FrameReader().feed(frame({"ev": "cell", "i": 0, "pad": [[]] * (MAX_JSON // 5)}))[0]["i"] == 0
+    # the largest result the grader accepts (4,000,000 float64, 32 MB) is a small header and raw bytes
+    chunks = Chunks()
+    tree = encode_result(np.ones(4_000_000), chunks=chunks)
+    (obj,) = FrameReader().feed(frame({"ev": "result", "status": "ok", "result": tree}, chunks))
+    assert decode_result_blob(obj).shape == (4_000_000,)
+
+
+def decode_result_blob(obj):
+    from grader.wire import read_result
+
+    return read_result(obj["result"], obj["blob"]).value
+
+
 def test_results_say_whether_a_list_or_a_tuple_was_returned():
     """The record keeps the difference: a list (or tuple) of numbers crosses as one array marked with its kind;
     a tuple of arrays, or items that do not form one array, cross item by item."""
