@@ -15,7 +15,7 @@ The split per notebook, one container's time (the containers run side by side):
   - Otter import: `otter.run.run_autograder` (pandas, nbconvert, ...);
   - plugin grading: this grader's plugin grading the notebook (its worker started during the import);
   - Otter's steps: the rest of Otter's run (config, plugins loaded, files copied, results written),
-    with its kernel run (skipped where the plugin replaces its results: grader.otter_gradescope);
+    with its kernel run (skipped where the plugin replaces its results: grader.interfaces.otter_gradescope);
 from the `activation-grader-timings` line each grading container prints (otter grade -vv shows
 its log). The image build, setup.sh included, happens once per run and is shown apart. Where the
 docker CLI has no buildx, `activation-grader docker install-buildx-shim` installs the stand-in into

@@ -3,7 +3,7 @@
     python benchmarks/reading.py [--cells 100000 10000 180000] [--images-mb 40]
 
 For notebooks of many tiny cells, and for a correct notebook carrying large
-image outputs, prints the seconds ``grader.notebook.load`` takes, the peak
+image outputs, prints the seconds ``grader.pipeline.notebook.load`` takes, the peak
 memory it allocates beyond the file's bytes (traced by ``tracemalloc``; each
 case in a fresh interpreter) and what it decided (refused with a status, or
 the number of code cells read).
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 MEASURE = r"""
 import json, sys, time, tracemalloc
-from grader.notebook import SubmissionError, load
+from grader.pipeline.notebook import SubmissionError, load
 import nbformat, jupytext  # imported before measuring: not reading's cost
 from IPython.core.inputtransformer2 import TransformerManager
 content = open(sys.argv[1], "rb").read()

@@ -22,9 +22,9 @@ from throughput import vm_hwm_kb  # this script's folder is on sys.path when it 
 
 def main() -> None:
     directory, out, jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    from grader import batch
-    from grader.executors import LocalExecutor
-    from grader.tasks import Options
+    from grader.pipeline import batch
+    from grader.pipeline.executors import LocalExecutor
+    from grader.pipeline.tasks import Options
 
     options = Options(seed_secret=os.environ.get("ACTIVATION_GRADER_SEED_SECRET") or None)
     executor = LocalExecutor(jobs)

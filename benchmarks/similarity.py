@@ -8,7 +8,7 @@ The class: N notebooks, each function taken from one of the calibration solution
 its own added (so that no two students are alike), one of a hundred shared idioms (so that
 fingerprints held by a few dozen students propose pairs, as in a real class), and 1% of the
 students copying another (renamed). Each has a results record with a failure or two. Prints
-the seconds to keep the code (reading and normalising every submission, ``grader.codefiles``)
+the seconds to keep the code (reading and normalising every submission, ``grader.pipeline.codefiles``)
 and to compute similarity.csv from out/ alone (``activation-grader similarity``).
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "similarity")]
 
-from grader.codefiles import keep_code  # noqa: E402
-from grader.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord  # noqa: E402
-from grader.report import write_submission  # noqa: E402
-from grader.similarity.compute import write_similarity  # noqa: E402
-from grader.similarity.starter import NAMES  # noqa: E402
+from grader.pipeline.codefiles import keep_code  # noqa: E402
+from grader.rubric.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord  # noqa: E402
+from grader.reports.files import write_submission  # noqa: E402
+from grader.reports.similarity.compute import write_similarity  # noqa: E402
+from grader.reports.similarity.starter import NAMES  # noqa: E402
 from corpus import ORIGINALS, rename  # noqa: E402
 
 

@@ -69,9 +69,9 @@ def scores(out: Path) -> dict[str, str]:
 
 def latency(paths: list[Path], sandbox: str = "process", secret: str | None = None) -> tuple[list[float], int]:
     """Per-notebook latency through a warm grader (the "check my work" path), and peak worker memory."""
-    from grader.grading import grade
-    from grader.tasks import Options
-    from grader.warm import close_workers, get_worker
+    from grader.pipeline.grading import grade
+    from grader.pipeline.tasks import Options
+    from grader.pipeline.warm import close_workers, get_worker
 
     options = Options(sandbox=sandbox, seed_secret=secret)
     grade({"name": paths[0].name, "content": paths[0].read_bytes(), "options": options.to_dict()})  # warm up
@@ -302,7 +302,7 @@ def main() -> None:
     docker_note = ""
     if not args.skip_docker:
         try:
-            from grader.docker_sandbox import docker_client
+            from grader.sandbox.docker import docker_client
 
             docker_client().images.get("activation-grader:latest")
             t = grade_cli(work / "class", work / "docker", "--sandbox", "docker")

@@ -1,3 +1,3 @@
-from grader.cli import main
+from grader.interfaces.cli import main
 
 main()

@@ -26,7 +26,7 @@ def private_tmp() -> str:
 def docker_problem() -> str | None:
     """Why Docker tests cannot run here, or None."""
     try:
-        from grader.docker_sandbox import docker_client
+        from grader.sandbox.docker import docker_client
 
         client = docker_client()
         client.images.get("activation-grader:latest")

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from grader.calls import run_call
-from grader.checks import Outcome
-from grader.runner import CriterionResult, run_criteria
-from grader.exercise import Exercise
-from grader.exercises import EXERCISES
-from grader.execution import wire_call
-from grader.outcomes import outcome_from_record
-from grader.probes import Plan
+from grader.sandbox.worker.calls import run_call
+from grader.rubric.checks import Outcome
+from grader.rubric.runner import CriterionResult, run_criteria
+from grader.rubric.exercise import Exercise
+from grader.rubric.exercises import EXERCISES
+from grader.pipeline.execution import wire_call
+from grader.sandbox.outcomes import outcome_from_record
+from grader.rubric.probes import Plan
 
 __all__ = ["namespace_of", "run_plan", "grade_source", "grade_quietly", "criterion_named", "points", "failed",
            "message_of", "wire_call"]

@@ -2,7 +2,7 @@
 
 The "Adding an exercise" walkthrough of docs/development.md lists the files a new exercise touches
 (its reference functions, its exercise module, its part of the master notebook, its
-tests). Everything else is derived from ``grader.exercises.EXERCISES``: the CSV columns,
+tests). Everything else is derived from ``grader.rubric.exercises.EXERCISES``: the CSV columns,
 the class report, the Otter zip's hidden tests. What cannot be derived (the golden
 solution, the samples, the benchmark's class, the expected scores and snapshots) is
 checked here, one exercise at a time, with a message that names the file to update.
@@ -16,8 +16,8 @@ import nbformat
 import pytest
 
 from conftest import GOLDEN, ROOT, SAMPLES
-from grader.exercise import Exercise
-from grader.exercises import EXERCISES
+from grader.rubric.exercise import Exercise
+from grader.rubric.exercises import EXERCISES
 from helpers import namespace_of
 
 SOLUTION = (GOLDEN / "solution.py").read_text()
@@ -91,12 +91,12 @@ def test_the_registry_is_every_numbered_module_and_refuses_a_wrong_number(monkey
     import sys
     import types
 
-    import grader.exercises as registry
-    from grader.errors import GraderError
+    import grader.rubric.exercises as registry
+    from grader.core.errors import GraderError
 
     assert registry.module_names() == sorted(registry.module_names())
     assert [int(n[1:3]) for n in registry.module_names()] == [ex.number for ex in EXERCISES.values()]
-    fake = types.ModuleType("grader.exercises.q11_swish")
+    fake = types.ModuleType("grader.rubric.exercises.q11_swish")
     q1 = EXERCISES["q1"]
     fake.EXERCISE = Exercise("q12", "Swish", 5, ("swish",), q1.plan, q1.criteria)
     monkeypatch.setitem(sys.modules, fake.__name__, fake)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from conftest import ROOT
-from grader.exercises import EXERCISES, TOTAL_POINTS
+from grader.rubric.exercises import EXERCISES, TOTAL_POINTS
 
 CONTRACT = ROOT / "docs" / "contract.md"
 
@@ -21,7 +21,7 @@ def contract_rows() -> dict[str, tuple[int, str, tuple[str, ...]]]:
 
 def test_the_registry_implements_the_contract():
     rows = contract_rows()
-    assert list(rows) == list(EXERCISES), "docs/contract.md and grader/exercises/ list different exercises"
+    assert list(rows) == list(EXERCISES), "docs/contract.md and grader/rubric/exercises/ list different exercises"
     for q, ex in EXERCISES.items():
         points, title, names = rows[q]
         assert (ex.points, ex.title, ex.names) == (points, title, names), (

@@ -1,25 +1,25 @@
 """The package is layered and its imports run one way: each module imports only its own layer and
 the layers below, and no modules import each other in a loop.
 
-The layers, from the ground up (docs/scoring.md, "How grading works"):
+The layers are the packages of ``grader/``, from the ground up (README, "Where things are"):
 
-1. foundation: the reference (forward functions, autograd keys), the version, the escaping of
-   submitted text and the grader's exception base;
-2. rubric: probes and plans, outcomes, checks, the criterion runner and gates, criteria, the exercises, scoring, the
-   result record; pure: no I/O;
-3. sandbox: the wire format, the worker program (wire, confinement, one call, the worker), the
-   validation of what it sends back, the process and Docker workers, the image;
-4. reports: what is written from result records (results files, feedback, CSV, class report), and the
-   similarity of the code kept beside them;
-5. pipeline: reading a submission, running it, a task's options and keys, grading it, the worker
-   pool and executors, a batch, shards, regrades, merging, keeping each submission's code;
-6. interfaces: the command line and the Otter plugin.
+1. ``core``: the escaping of submitted text and the grader's exception base; with it ``reference/``
+   (forward functions, autograd keys) and ``grader/__init__.py`` (the version);
+2. ``rubric``: probes and plans, checks, the criterion runner and gates, criteria, the exercises,
+   scoring, the result record; pure: no I/O;
+3. ``sandbox``: the worker program (``sandbox/worker/``, shipped as one script) and the trusted side
+   that starts it, chooses its isolation and validates what it sends back;
+4. ``reports``: what is written from result records (results files, feedback, CSV, class report),
+   and the similarity of the code kept beside them;
+5. ``pipeline``: reading a submission, running it, grading it, and the batch around it;
+6. ``interfaces``: the command line, the Otter plugin, the Gradescope entry points.
 
-Imports are read with ``ast`` (nothing is imported), at module level and inside functions alike,
-``TYPE_CHECKING`` blocks included. A new module must be given a layer here. Besides: the
-foundation and the rubric do no I/O, the worker program's parts import only the parts shipped
-before them, click is for the interfaces only, and below the interfaces the grader's own
-modules are imported at the top of a module, never inside a function.
+A module's layer is the package it sits in: the layers are read from the tree, so a new module is
+placed by where its file goes. Imports are read with ``ast`` (nothing is imported), at module level
+and inside functions alike, ``TYPE_CHECKING`` blocks included. Besides: the core and the rubric do
+no I/O, the worker program's parts import only the parts shipped before them, click is for the
+interfaces only, and below the interfaces the grader's own modules are imported at the top of a
+module, never inside a function.
 """
 from __future__ import annotations
 
@@ -32,31 +32,47 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("grader", "reference")
 
-LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("reference", "reference.forward", "reference.keys", "grader", "grader.text", "grader.errors"),
-    "rubric": ("grader.probes", "grader.hints", "grader.checks", "grader.runner", "grader.gates", "grader.criteria",
-               "grader.exercise", "grader.exercises", "grader.exercises.*", "grader.scoring", "grader.record"),
-    "sandbox": ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.nameless", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
-                "grader.worker_child", "grader.worker", "grader.outcomes", "grader.isolation", "grader.job_access",
-                "grader.sandbox", "grader.docker_sandbox", "grader.image"),
-    "reports": ("grader.report", "grader.classreport", "grader.classreport.*", "grader.similarity",
-                "grader.similarity.*"),
-    "pipeline": ("grader.notebook", "grader.execution", "grader.tasks", "grader.warm", "grader.plans", "grader.grading", "grader.executors",
-                 "grader.archives", "grader.submissions", "grader.regrade", "grader.faults", "grader.preflight",
-                 "grader.batch", "grader.merge", "grader.codefiles"),
-    "interfaces": ("grader.cli", "grader.cli_docs", "grader.__main__", "grader.otter_plugin", "grader.otter_gradescope",
-                   "grader.buildx_shim", "grader.gradescope_local"),
+#: The layers, from the ground up: each is the package ``grader/<name>/``.
+ORDER = ("core", "rubric", "sandbox", "reports", "pipeline", "interfaces")
+
+#: The only modules outside the layer packages, and the layer each belongs to.
+OUTSIDE = {
+    "grader": "core",                     # the version
+    "reference": "core", "reference.*": "core",  # the forward functions and the autograd keys
+    "grader.__main__": "interfaces",      # ``python -m grader``
+    "grader.otter_plugin": "interfaces",  # the plugin's public name in instructors' otter_config.json
 }
+
+
+def _layers() -> dict[str, tuple[str, ...]]:
+    """Each layer's members as module patterns, read from the folders of ``grader/``."""
+    folders = sorted(p.name for p in (ROOT / "grader").iterdir() if (p / "__init__.py").is_file())
+    assert folders == sorted(ORDER), (f"grader/ holds the packages {folders}; the layers are {list(ORDER)}: "
+                                      "put a new module in the package of its layer")
+    layers = {name: (f"grader.{name}", f"grader.{name}.*") for name in ORDER}
+    for module, layer in OUTSIDE.items():
+        layers[layer] += (module,)
+    return layers
+
+
+LAYERS = _layers()
 LEVEL = {name: i for i, name in enumerate(LAYERS)}
 
 #: Pure layers: no module in them imports what reads or writes files, processes or sockets.
-PURE = ("foundation", "rubric")
+PURE = ("core", "rubric")
 IMPURE_MODULES = {"os", "io", "sys", "subprocess", "socket", "shutil", "tempfile", "pathlib", "glob", "select"}
 
-#: The worker program is these files in this order, as one script (``grader.sandbox.worker_source``):
+#: The worker program is these files in this order, as one script (``grader.sandbox.process.worker_source``):
 #: each may import only the parts before it, on lines marked to be stripped from the script.
-SHIPPED = ("grader.wire", "grader.confine", "grader.reaping", "grader.scratch", "grader.nameless", "grader.calls", "grader.worker_isolation", "grader.worker_jupyter",
-           "grader.worker_child", "grader.worker")
+def _shipped() -> tuple[str, ...]:
+    tree = ast.parse((ROOT / "grader" / "sandbox" / "process.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "SHIPPED" for t in node.targets):
+            return tuple("grader.sandbox.worker." + name.removesuffix(".py") for name in ast.literal_eval(node.value))
+    raise AssertionError("grader/sandbox/process.py no longer declares SHIPPED")
+
+
+SHIPPED = _shipped()
 SHIPPED_MARK = "# shipped-with-wire"
 
 #: Imports of the grader's own modules inside a function: only the interfaces do that (so that
@@ -140,14 +156,7 @@ def imports_of(module: str) -> list[Import]:
             visit(child, inner)
 
     visit(tree, False)
-    # the exercise registry loads its modules by name (importlib), from the list it declares
-    if module == "grader.exercises":
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_MODULES" for t in node.targets):
-                for name in ast.literal_eval(node.value):
-                    found.append(Import(module, f"grader.exercises.{name}", rel, node.lineno, node.lineno,
-                                        f"importlib.import_module('grader.exercises.{name}')", False))
-    # ``from grader.exercises import EXERCISES`` and ``from grader.exercises.q06_glu import X`` both
+    # ``from grader.rubric.exercises import EXERCISES`` and ``from grader.rubric.exercises.q06_glu import X`` both
     # name one target each: keep one edge per (line, target)
     unique = {(i.line, i.target): i for i in found}
     return list(unique.values())
@@ -258,7 +267,7 @@ def test_pure_layers_do_no_io():
                 bad.append("open()")
             if bad:
                 found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {', '.join(bad)}")
-    assert not found, "the foundation and the rubric are pure (no files, processes or sockets):\n" + "\n".join(found)
+    assert not found, "the core and the rubric are pure (no files, processes or sockets):\n" + "\n".join(found)
 
 
 def test_worker_program_imports_only_its_earlier_parts():
@@ -275,7 +284,7 @@ def test_worker_program_imports_only_its_earlier_parts():
 
 
 def test_worker_program_is_its_parts_in_order_and_imports_nothing_of_the_grader():
-    from grader.sandbox import worker_source
+    from grader.sandbox.process import worker_source
 
     script = worker_source()
     firsts = [ast.get_docstring(ast.parse(MODULES[m].read_text())).splitlines()[0] for m in SHIPPED]
@@ -342,7 +351,7 @@ def test_only_the_interfaces_use_click():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(n.split(".")[0] == "click" for n in names):
                 found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
-    assert not found, ("library code raises grader.errors.GraderError (fields and a message saying how to "
+    assert not found, ("library code raises grader.core.errors.GraderError (fields and a message saying how to "
                        "fix it); the command line turns it into click's error:\n" + "\n".join(found))
 
 
@@ -352,18 +361,18 @@ def _fake(source: str, target: str, lazy: bool = False) -> Import:
 
 
 def test_a_back_edge_is_named_with_its_file_and_import():
-    (message,) = back_edges([_fake("grader.checks", "grader.grading")])
-    assert message.startswith("grader/checks.py:1: import grader.grading")
+    (message,) = back_edges([_fake("grader.rubric.checks", "grader.pipeline.grading")])
+    assert message.startswith("grader/rubric/checks.py:1: import grader.pipeline.grading")
     assert "'rubric'" in message and "'pipeline'" in message
-    assert back_edges([_fake("grader.grading", "grader.checks")]) == []
+    assert back_edges([_fake("grader.pipeline.grading", "grader.rubric.checks")]) == []
 
 
 @pytest.mark.parametrize("lazy", [False, True])
 def test_a_cycle_is_found_lazy_or_not(lazy):
-    edges = [_fake("grader.batch", "grader.merge"), _fake("grader.merge", "grader.batch", lazy),
-             _fake("grader.batch", "grader.report")]
+    edges = [_fake("grader.pipeline.batch", "grader.pipeline.merge"), _fake("grader.pipeline.merge", "grader.pipeline.batch", lazy),
+             _fake("grader.pipeline.batch", "grader.reports.files")]
     (loop,) = cycles(edges)
-    assert {(i.source, i.target) for i in loop} == {("grader.batch", "grader.merge"), ("grader.merge", "grader.batch")}
+    assert {(i.source, i.target) for i in loop} == {("grader.pipeline.batch", "grader.pipeline.merge"), ("grader.pipeline.merge", "grader.pipeline.batch")}
     assert cycles(edges[:1] + edges[2:]) == []
 
 

@@ -1,4 +1,4 @@
-"""Runs Otter-Grader's autograding process through grader.otter_gradescope (see there).
+"""Runs Otter-Grader's autograding process through grader.interfaces.otter_gradescope (see there).
 
 The grader shipped in files/activation-grader comes first on sys.path, so the checks that grade
 are the ones this zip was built with, whatever version the image has installed.
@@ -14,7 +14,7 @@ AUTOGRADER = "/autograder"
 sys.path.insert(0, os.path.join(AUTOGRADER, "source", "files", "activation-grader"))
 
 try:
-    from grader.otter_gradescope import main
+    from grader.interfaces.otter_gradescope import main
 except Exception as exc:  # the environment is broken: say so instead of "autograder failed"
     message = (f"The autograder could not start ({type(exc).__name__}: {exc}); this is not a problem "
                "with your submission: tell your instructor.")

@@ -30,7 +30,7 @@ import os
 import sys
 
 LEAKS = []
-for name in ("grader", "reference", "reference.keys", "reference.forward", "grader.exercises", "grader.checks"):
+for name in ("grader", "reference", "reference.keys", "reference.forward", "grader.rubric.exercises", "grader.rubric.checks"):
     try:
         module = importlib.import_module(name)
         LEAKS.append(f"imported {name} from {getattr(module, '__file__', '?')}")

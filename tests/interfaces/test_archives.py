@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import archives
-from grader.submissions import collect
+from grader.pipeline import archives
+from grader.pipeline.submissions import collect
 
 from conftest import ROOT
 from variants import SOLUTION, derive

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.exercises import EXERCISES
+from grader.rubric.exercises import EXERCISES
 from variants import derive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def _load_build():
 
 
 build = _load_build()
-PLUGIN = "grader.otter_plugin.ActivationGraderPlugin"
+PLUGIN = "grader.interfaces.otter_plugin.ActivationGraderPlugin"
 
 #: Appended to the blank student notebook: makes every Otter test case pass inside Otter's kernel,
 #: once through Otter's own test runner and once through this project's in-kernel check.
@@ -47,7 +47,7 @@ try:
         self.test_case_results = [_Result(test_case=tc, message="passed", passed=True) for tc in self.test_cases]
 
     _et.ExceptionTestFile.run = _all_pass
-    import grader.otter_plugin as _plugin
+    import grader.interfaces.otter_plugin as _plugin
     _plugin.check_criterion = lambda *args, **kwargs: None
 except ImportError:
     pass
@@ -121,9 +121,9 @@ def _per_question(results: dict) -> dict[str, float]:
 
 
 def _engine(notebook: Path, seed: int | None = None) -> dict[str, float]:
-    from grader.grading import grade
-    from grader.tasks import Options
-    from grader.warm import close_workers
+    from grader.pipeline.grading import grade
+    from grader.pipeline.tasks import Options
+    from grader.pipeline.warm import close_workers
 
     try:
         record = grade({"name": notebook.name, "content": notebook.read_bytes(),
@@ -222,7 +222,7 @@ def test_autograder_config(dist):
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
         config = json.loads(zf.read("otter_config.json"))
         environment = zf.read("environment.yml").decode()
-    assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto",
+    assert config["plugins"] == [{"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"isolation": "auto",
                                                                                  "require_isolation": "uid"}}]
     assert config["pdf"] is False and "assignment_name" not in config  # any notebook defining the names is graded
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
@@ -239,7 +239,7 @@ def test_autograder_config(dist):
     for absent in ("texlive", "pandoc", "playwright", "build-essential", "jq"):
         assert absent not in commands, absent
     assert "nothing to install" in setup and "submission_metadata.json" in setup
-    assert "grader.otter_gradescope" in run_otter and "run_otter.py" in run_autograder
+    assert "grader.interfaces.otter_gradescope" in run_otter and "run_otter.py" in run_autograder
 
 
 @pytest.mark.otter
@@ -361,7 +361,7 @@ def test_hidden_tests_score_each_question_like_the_engine(dist, solution_source)
     """Otter's own test files (no plugin): per question, the hidden cases' points equal the engine's score."""
     from otter.test_files.exception_test import ExceptionTestFile
 
-    from grader.otter_plugin import KERNEL_SEED
+    from grader.interfaces.otter_plugin import KERNEL_SEED
     from helpers import grade_source, namespace_of, points
 
     wrong = solution_source.replace("np.exp(z - np.max(z, axis=axis, keepdims=True))", "np.exp(z)")
@@ -396,7 +396,7 @@ def test_plugin_drops_a_submitted_log_and_refuses_grade_from_log(tmp_path, solut
     """Otter would unpickle a submitted .OTTER_LOG in its grading process: the plugin removes it first."""
     from types import SimpleNamespace
 
-    from grader.otter_plugin import ActivationGraderPlugin
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
 
     submission = tmp_path / "mine.py"
     submission.write_text(solution_source)
@@ -518,7 +518,7 @@ def test_public_checks_give_nothing_to_trivial_answers(dist):
 
 @pytest.mark.otter
 def test_each_question_says_how_many_hidden_criteria_grade_it(dist):
-    """The notebooks carry each question's hidden criteria (from grader.exercises); no public test
+    """The notebooks carry each question's hidden criteria (from grader.rubric.exercises); no public test
     case carries a message any more, so nothing is shown under a "passed" mark."""
     for notebook in ("student", "solution"):
         hidden = json.loads(dist[notebook].read_text())["metadata"]["activation_grader"]["hidden_criteria"]
@@ -604,7 +604,7 @@ def test_a_notebook_without_the_checks_metadata_is_told_what_to_do(dist, tmp_pat
     assert all("WARNING: no sanity checks ran for " + q in t for q, t in _check_cells(nb).items())
 
 
-# --- Gradescope: a result for every submission (grader.otter_gradescope) ------------------------------
+# --- Gradescope: a result for every submission (grader.interfaces.otter_gradescope) ------------------------------
 BAD_SUBMISSIONS = {
     "empty": ({"activations.ipynb": b""}, "is empty"),
     "blank_text": ({"activations.ipynb": b"  \n"}, "is empty"),
@@ -625,7 +625,7 @@ BAD_SUBMISSIONS = {
 def test_gradescope_run_gives_every_bad_submission_a_result(tmp_path, case):
     import dill
 
-    from grader.otter_gradescope import main
+    from grader.interfaces.otter_gradescope import main
 
     files, expected = BAD_SUBMISSIONS[case]
     (tmp_path / "submission").mkdir()
@@ -647,7 +647,7 @@ def test_gradescope_run_gives_every_bad_submission_a_result(tmp_path, case):
 
 
 def test_gradescope_metadata_is_left_alone_when_valid(tmp_path):
-    from grader.otter_gradescope import repair_metadata
+    from grader.interfaces.otter_gradescope import repair_metadata
 
     path = tmp_path / "submission_metadata.json"
     path.write_text('{"id": 7}')
@@ -657,7 +657,7 @@ def test_gradescope_metadata_is_left_alone_when_valid(tmp_path):
 
 
 def test_complete_gradescope_fields_sets_status_and_format_everywhere():
-    from grader.otter_gradescope import complete_gradescope_fields
+    from grader.interfaces.otter_gradescope import complete_gradescope_fields
 
     out = complete_gradescope_fields({"tests": [{"name": "q1: x", "score": 10, "max_score": 10},
                                                 {"name": "q2: y", "score": 9.5, "max_score": 10},
@@ -668,8 +668,8 @@ def test_complete_gradescope_fields_sets_status_and_format_everywhere():
 
 
 def test_plugin_summary_reports_skipped_cells_and_timeouts():
-    from grader.otter_plugin import grading_summary
-    from grader.record import SubmissionRecord
+    from grader.interfaces.otter_plugin import grading_summary
+    from grader.rubric.record import SubmissionRecord
 
     record = {"score": 90.0, "possible": 100.0, "status": "graded", "message": "",
               "provenance": {"grader_version": "x", "isolation": "root", "seed": 1},
@@ -741,7 +741,7 @@ def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source,
     After a deliberate change: ``UPDATE_SNAPSHOTS=1 pytest tests/interfaces/test_assignment.py -k snapshot``."""
     import os
 
-    from grader.otter_gradescope import main
+    from grader.interfaces.otter_gradescope import main
 
     lines = ["# Messages students read: public checks and Gradescope results", "",
              "## Public checks, first failure of each silent mistake", ""]
@@ -781,9 +781,9 @@ def test_snapshot_of_public_check_and_gradescope_messages(dist, solution_source,
     ({}, None, None),
 ])
 def test_plugin_takes_the_seed_secret_from_its_config_or_the_environment(config, env, expected, monkeypatch):
-    from grader.otter_plugin import ActivationGraderPlugin
-    from grader.probes import SEED_SECRET_ENV, submission_seed
-    from grader.tasks import seed_of
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
+    from grader.rubric.probes import SEED_SECRET_ENV, submission_seed
+    from grader.pipeline.tasks import seed_of
 
     monkeypatch.delenv(SEED_SECRET_ENV, raising=False)
     if env is not None:
@@ -803,9 +803,9 @@ def test_plugin_takes_the_seed_secret_from_its_config_or_the_environment(config,
 def test_plugin_grades_with_the_secret_like_the_command_and_never_writes_it(tmp_path, solution_source, monkeypatch):
     from types import SimpleNamespace
 
-    from grader.otter_plugin import ActivationGraderPlugin
-    from grader.probes import SEED_SECRET_ENV
-    from grader.report import load_record
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
+    from grader.rubric.probes import SEED_SECRET_ENV
+    from grader.reports.files import load_record
 
     secret = "plugin-secret-8734"
     submission = tmp_path / "mine.py"
@@ -830,16 +830,16 @@ def test_plugin_grades_with_the_secret_like_the_command_and_never_writes_it(tmp_
 
 # --- isolation: the zip requires `uid` unless told otherwise, and a refusal is said, never graded --------
 @pytest.mark.parametrize("plugin, expected", [
-    ("grader.otter_plugin.ActivationGraderPlugin", {"require_isolation": "uid"}),
-    ({"grader.otter_plugin.ActivationGraderPlugin": None}, {"require_isolation": "uid"}),
-    ({"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}, {"isolation": "auto",
+    ("grader.interfaces.otter_plugin.ActivationGraderPlugin", {"require_isolation": "uid"}),
+    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": None}, {"require_isolation": "uid"}),
+    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}, {"isolation": "auto",
                                                                             "require_isolation": "uid"}),
-    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "none"}}, {"require_isolation": "none"}),
-    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "landlock"}},
+    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"require_isolation": "none"}}, {"require_isolation": "none"}),
+    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"require_isolation": "landlock"}},
      {"require_isolation": "landlock"}),
 ])
 def test_the_zip_requires_uid_unless_the_config_lowers_it_explicitly(plugin, expected):
-    assert build.require_isolation(plugin) == {"grader.otter_plugin.ActivationGraderPlugin": expected}
+    assert build.require_isolation(plugin) == {"grader.interfaces.otter_plugin.ActivationGraderPlugin": expected}
     assert build.require_isolation({"other.Plugin": {"x": 1}}) == {"other.Plugin": {"x": 1}}
 
 
@@ -849,9 +849,9 @@ def test_a_refused_isolation_gives_the_instructor_facing_results_json(tmp_path, 
     with the reason and how to lower the requirement; nothing was graded."""
     from types import SimpleNamespace
 
-    import grader.otter_plugin as plugin_module
-    from grader import otter_gradescope
-    from grader.otter_plugin import ActivationGraderPlugin
+    import grader.interfaces.otter_plugin as plugin_module
+    from grader.interfaces import otter_gradescope
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
 
     submission = tmp_path / "submission" / "activations.py"
     submission.parent.mkdir()
@@ -884,7 +884,7 @@ def test_a_refused_isolation_gives_the_instructor_facing_results_json(tmp_path, 
 
 
 def test_otters_own_processes_read_startup_files_only_from_a_private_directory(monkeypatch):
-    from grader import otter_gradescope
+    from grader.interfaces import otter_gradescope
 
     for variable in [*otter_gradescope.STARTUP_VARIABLES, "PYTHONNOUSERSITE"]:
         monkeypatch.delenv(variable, raising=False)
@@ -902,7 +902,7 @@ def test_other_submitted_files_are_set_aside_before_otters_kernel_starts(tmp_pat
     """Otter's kernel (the grader's rights) runs in the submission's directory, which comes first on its
     import path: a submitted ``otter.py`` there would be imported as Otter's own. Before Otter runs,
     everything but the graded file is moved into a directory of the grader's (0700)."""
-    from grader import otter_gradescope
+    from grader.interfaces import otter_gradescope
 
     sub = tmp_path / "submission"
     sub.mkdir()

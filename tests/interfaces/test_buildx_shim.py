@@ -83,7 +83,7 @@ def test_remove_takes_out_only_the_stand_in(config):
 
 
 def test_where_buildx_exists_nothing_is_installed(tmp_path, monkeypatch):
-    from grader import buildx_shim
+    from grader.interfaces import buildx_shim
 
     monkeypatch.setattr(buildx_shim, "buildx_version", lambda environ=None: "github.com/docker/buildx v0.12.1")
     done = buildx_shim.install(environ={"DOCKER_CONFIG": str(tmp_path / "cfg")})

@@ -76,13 +76,13 @@ def _naive_softmax(solution: Path, dst: Path) -> Path:
 
 # --- Gradescope's layout: setup.sh, then /autograder/run_autograder --------------------------------
 def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes | None) -> tuple[dict, str]:
-    """The zip as Gradescope runs it (grader.gradescope_local, as `activation-grader gradescope run`),
+    """The zip as Gradescope runs it (grader.interfaces.gradescope_local, as `activation-grader gradescope run`),
     with no network; returns results.json and setup.sh's log.
 
     ``metadata`` None leaves submission_metadata.json as `otter grade`'s image does (empty)."""
     import tempfile
 
-    from grader.gradescope_local import run_zip
+    from grader.interfaces.gradescope_local import run_zip
 
     with tempfile.TemporaryDirectory() as tmp:
         files = []
@@ -97,8 +97,8 @@ def run_in_image(zip_path: Path, submission: dict[str, bytes], metadata: bytes |
 @pytest.mark.parametrize("notebook, expected, metadata", [("solution", 100, json.dumps(METADATA).encode()),
                                                           ("student", 0, None)])
 def test_otter_zip_grades_in_the_image_like_the_engine(dist, notebook, expected, metadata, tmp_path):
-    from grader import batch
-    from grader.tasks import Options
+    from grader.pipeline import batch
+    from grader.pipeline.tasks import Options
 
     submission = tmp_path / "activations.ipynb"
     submission.write_bytes(dist[notebook].read_bytes())
@@ -138,7 +138,7 @@ def _grades(csv_path: Path) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def otter_grade(dist, tmp_path_factory) -> dict:
     """`otter grade` on the solution, the blank notebook and a one-mistake notebook, with the project's image."""
-    from grader.docker_sandbox import docker_client
+    from grader.sandbox.docker import docker_client
 
     if shutil.which("docker") is None:  # otter grade drives the docker CLI, not the SDK
         if os.environ.get("CI"):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
-from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.tasks import Options
-from grader.report import CSV_COLUMNS
-from grader.sandbox import Limits
+from grader.pipeline import batch
+from grader.rubric.exercises import EXERCISES, TOTAL_POINTS
+from grader.pipeline.tasks import Options
+from grader.reports.files import CSV_COLUMNS
+from grader.sandbox.process import Limits
 
 from conftest import ROOT, SAMPLES
 
@@ -153,12 +153,12 @@ def test_a_grader_failure_is_not_reused_on_the_next_run(tmp_path):
 
 def test_help_and_version_load_neither_autograd_nor_the_exercises():
     """The command line starts quickly: click and the grader's errors, nothing of the grading."""
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom grader.cli import main\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom grader.interfaces.cli import main\n"
             "for args in (['--help'], ['--version'], ['grade', '--help'], ['merge', '--help'], ['report', '--help']):\n"
             "    result = CliRunner().invoke(main, args)\n"
             "    assert result.exit_code == 0, (args, result.output)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('autograd', 'numpy', 'reference')\n"
-            "             or m.startswith(('grader.exercises', 'grader.grading', 'grader.report'))))\n")
+            "             or m.startswith(('grader.rubric.exercises', 'grader.pipeline.grading', 'grader.reports.files'))))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -181,7 +181,7 @@ class _FailingExecutor:
 def test_a_task_that_fails_gets_an_error_record_with_every_field(tmp_path):
     from dataclasses import fields
 
-    from grader.record import Provenance
+    from grader.rubric.record import Provenance
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.py").write_text("x = 1\n")
@@ -222,7 +222,7 @@ class _CannedExecutor:
     def submit(self, fn, task):
         import concurrent.futures as cf
 
-        from grader.record import Cells, ExerciseRecord, Provenance, SubmissionRecord
+        from grader.rubric.record import Cells, ExerciseRecord, Provenance, SubmissionRecord
 
         self.submitted += 1
         self.most_in_flight = max(self.most_in_flight, self.submitted - self.finished)
@@ -242,7 +242,7 @@ def test_a_batch_lets_every_record_go_once_it_is_written_and_bounds_what_is_in_f
     import gc
     import weakref
 
-    from grader.report import load_record
+    from grader.reports.files import load_record
 
     (tmp_path / "in").mkdir()
     for i in range(40):

@@ -72,7 +72,7 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
 @pytest.mark.parametrize("member, why", [("../escape.txt", "points outside"), ("/etc/evil", "points outside"),
                                          (None, "has no run_autograder")])
 def test_a_zip_with_a_bad_member_is_refused(tmp_path, member, why):
-    from grader.gradescope_local import GradescopeRunError, _zip_members
+    from grader.interfaces.gradescope_local import GradescopeRunError, _zip_members
 
     path = tmp_path / "autograder.zip"
     with zipfile.ZipFile(path, "w") as zf:
@@ -85,7 +85,7 @@ def test_a_zip_with_a_bad_member_is_refused(tmp_path, member, why):
 
 
 def test_a_symlink_member_is_refused(tmp_path):
-    from grader.gradescope_local import GradescopeRunError, _zip_members
+    from grader.interfaces.gradescope_local import GradescopeRunError, _zip_members
 
     path = tmp_path / "autograder.zip"
     with zipfile.ZipFile(path, "w") as zf:

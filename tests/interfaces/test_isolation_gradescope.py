@@ -30,7 +30,7 @@ LISTENER = ("import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET,
 
 
 def gradescope(submission: bytes, zip_bytes: bytes) -> dict:
-    from grader.docker_sandbox import docker_client
+    from grader.sandbox.docker import docker_client
 
     script = ("set -e; userdel sandbox 2>/dev/null || true; "
               "mkdir -p /autograder/source /autograder/submission /autograder/results; "

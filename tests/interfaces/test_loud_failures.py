@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.exercises import EXERCISES
+from grader.rubric.exercises import EXERCISES
 
 from conftest import ROOT, SAMPLES
 from processes import pool_processes

@@ -46,7 +46,7 @@ def test_colliding_names_keep_their_own_name_everywhere_but_in_file_names(tmp_pa
     assert sorted(p.stem for p in (out / "results").iterdir()) == sorted(stems.values())
     for name, stem in stems.items():  # the similarity report's code files: the same stems, the same names
         assert json.loads((out / "code" / f"{stem}.json").read_text())["file"] == name
-    from grader.classreport.similarity import _code
+    from grader.reports.classreport.similarity import _code
 
     assert _code(out, "a b.ipynb", "q1").code != _code(out, "a_b.ipynb", "q1").code  # each finds its own
     report = (out / "report.html").read_text()
@@ -54,7 +54,7 @@ def test_colliding_names_keep_their_own_name_everywhere_but_in_file_names(tmp_pa
 
 
 def test_the_same_name_under_two_inputs_starts_one_folder_up(tmp_path):
-    from grader.submissions import collect
+    from grader.pipeline.submissions import collect
 
     for section in ("sec1", "sec2"):
         (tmp_path / section).mkdir()

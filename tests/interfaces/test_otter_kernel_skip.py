@@ -1,4 +1,4 @@
-"""The zip's run (grader.otter_gradescope) starts no Otter kernel when the plugin's results replace
+"""The zip's run (grader.interfaces.otter_gradescope) starts no Otter kernel when the plugin's results replace
 Otter's, starts the plugin's worker while Otter is imported, and prints its timings.
 
 Otter's kernel would run the plugin's empty notebook and the hidden tests against nothing, results
@@ -38,8 +38,8 @@ def _original_calls():
 def test_no_kernel_when_the_plugin_replaces_otters_results():
     from otter.test_files import GradingResults
 
-    from grader.otter_gradescope import grade_without_kernel
-    from grader.otter_plugin import ActivationGraderPlugin
+    from grader.interfaces.otter_gradescope import grade_without_kernel
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
 
     original, calls = _original_calls()
     collection = Collection([ActivationGraderPlugin("sub.ipynb", {}, {"isolation": "auto"})])
@@ -52,8 +52,8 @@ def test_no_kernel_when_the_plugin_replaces_otters_results():
 
 @pytest.mark.parametrize("plugins", ["execute_in_otter", "another plugin", "none"])
 def test_otters_kernel_runs_whenever_it_is_of_use(plugins):
-    from grader.otter_gradescope import grade_without_kernel
-    from grader.otter_plugin import ActivationGraderPlugin
+    from grader.interfaces.otter_gradescope import grade_without_kernel
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
 
     original, calls = _original_calls()
     if plugins == "none":
@@ -67,7 +67,7 @@ def test_otters_kernel_runs_whenever_it_is_of_use(plugins):
 
 
 def test_the_run_prints_its_timings(tmp_path, capsys):
-    from grader.otter_gradescope import TIMINGS_MARK, main
+    from grader.interfaces.otter_gradescope import TIMINGS_MARK, main
 
     (tmp_path / "submission").mkdir()
     (tmp_path / "submission" / "activations.ipynb").write_bytes(b"")
@@ -78,15 +78,15 @@ def test_the_run_prints_its_timings(tmp_path, capsys):
 
 
 def test_the_plugin_options_are_read_once_for_the_worker_and_the_plugin(tmp_path, monkeypatch):
-    """The worker launched early has the plugin's options, so the plugin finds it (grader.warm's key)."""
-    from grader import warm
-    from grader.otter_gradescope import plugin_options, prestart_worker
-    from grader.otter_plugin import ActivationGraderPlugin
+    """The worker launched early has the plugin's options, so the plugin finds it (grader.pipeline.warm's key)."""
+    from grader.pipeline import warm
+    from grader.interfaces.otter_gradescope import plugin_options, prestart_worker
+    from grader.interfaces.otter_plugin import ActivationGraderPlugin
 
     config = {"isolation": "none", "timeout": 30, "memory_mb": 1024}
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / "otter_config.json").write_text(json.dumps(
-        {"plugins": [{"grader.otter_plugin.ActivationGraderPlugin": config}]}))
+        {"plugins": [{"grader.interfaces.otter_plugin.ActivationGraderPlugin": config}]}))
     launched = []
     monkeypatch.setattr(warm, "prestart", launched.append)
     assert prestart_worker(tmp_path) is True

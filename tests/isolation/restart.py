@@ -13,7 +13,7 @@ what the next job returned, and whether the bystander is alive.
 import json, os, subprocess, sys, time
 
 sys.path.insert(0, os.environ.get("SRC", "/src"))
-from grader.sandbox import Limits, Zygote  # noqa: E402
+from grader.sandbox.process import Limits, Zygote  # noqa: E402
 
 MARK = "4244.5"
 JOB = r'''

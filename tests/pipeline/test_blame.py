@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from grader.grading import grade
-from grader.record import SubmissionRecord
-from grader.report import feedback_markdown, notebook_problems
-from grader.sandbox import Limits
-from grader.tasks import Options
-from grader.warm import close_workers
+from grader.pipeline.grading import grade
+from grader.rubric.record import SubmissionRecord
+from grader.reports.files import feedback_markdown, notebook_problems
+from grader.sandbox.process import Limits
+from grader.pipeline.tasks import Options
+from grader.pipeline.warm import close_workers
 
 from variants import SOLUTION, derive
 

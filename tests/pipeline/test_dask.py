@@ -20,14 +20,14 @@ pytest.importorskip("distributed")
 from click.testing import CliRunner
 from test_shards import assert_same_output, make_submissions
 
-from grader import batch
-from grader.cli import main
-from grader.executors import (
+from grader.pipeline import batch
+from grader.interfaces.cli import main
+from grader.pipeline.executors import (
     DaskExecutorError,
     dask_executor,
     dispatch_overhead,
 )
-from grader.tasks import Options, grading_key
+from grader.pipeline.tasks import Options, grading_key
 
 pytestmark = pytest.mark.dask
 

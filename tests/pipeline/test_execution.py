@@ -13,11 +13,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from grader.grading import grade
-from grader.tasks import Options
-from grader.plans import build_plans
-from grader.warm import close_workers, get_worker
-from grader.sandbox import ETC, Limits, _allowed_paths
+from grader.pipeline.grading import grade
+from grader.pipeline.tasks import Options
+from grader.pipeline.plans import build_plans
+from grader.pipeline.warm import close_workers, get_worker
+from grader.sandbox.process import ETC, Limits, _allowed_paths
 
 from conftest import ROOT
 from variants import solution_cells
@@ -323,8 +323,8 @@ class _NeverStarts:
 
 
 def test_a_job_that_never_starts_is_retried_once_then_an_error(monkeypatch, solution_source):
-    from grader import grading
-    from grader.execution import JobDidNotStart, execute
+    from grader.pipeline import grading
+    from grader.pipeline.execution import JobDidNotStart, execute
 
     worker = _NeverStarts()
     with pytest.raises(JobDidNotStart, match="before running anything, twice"):
@@ -339,14 +339,14 @@ def test_a_job_that_never_starts_is_retried_once_then_an_error(monkeypatch, solu
 
 
 def test_a_binary_job_gives_the_student_the_same_arguments_and_the_grader_the_same_results():
-    """The job's arrays cross as raw bytes (grader.execution.binary_job): every call gets fresh
+    """The job's arrays cross as raw bytes (grader.pipeline.execution.binary_job): every call gets fresh
     arrays equal to those a JSON job gives, and the results decode to the same outcomes."""
-    from grader.calls import run_call
-    from grader.execution import binary_job, wire_call, wired_calls
-    from grader.outcomes import outcome_from_record
-    from grader.probes import Call, Plan, Rng
-    from grader.wire import FrameReader, frame, payload, read_payload
-    from grader.worker_jupyter import run_job
+    from grader.sandbox.worker.calls import run_call
+    from grader.pipeline.execution import binary_job, wire_call, wired_calls
+    from grader.sandbox.outcomes import outcome_from_record
+    from grader.rubric.probes import Call, Plan, Rng
+    from grader.sandbox.worker.wire import FrameReader, frame, payload, read_payload
+    from grader.sandbox.worker.jupyter import run_job
 
     calls = [Call("a", "f", (np.arange(6.0).reshape(2, 3),)), Call("b", "f", (np.zeros(0),), {"axis": 0}),
              Call("c", "g", ([np.eye(2), np.ones(3)], Rng(3), "relu", 2.5), {"w": np.array([True, False])}),

@@ -13,12 +13,12 @@ import os
 
 import pytest
 
-from grader.grading import grade
-from grader.tasks import Options
-from grader.warm import close_workers
-from grader.record import SubmissionRecord
-from grader.report import feedback_markdown
-from grader.sandbox import Limits
+from grader.pipeline.grading import grade
+from grader.pipeline.tasks import Options
+from grader.pipeline.warm import close_workers
+from grader.rubric.record import SubmissionRecord
+from grader.reports.files import feedback_markdown
+from grader.sandbox.process import Limits
 
 from conftest import GOLDEN, ROOT, SAMPLES
 from variants import golden_sources

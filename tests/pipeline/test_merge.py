@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.cli import merge_command
-from grader.merge import merge_shards
-from grader.record import SubmissionRecord
-from grader.regrade import changed_scores
-from grader.report import read_record, safe_name, write_grades_csv, write_submission
+from grader.rubric.exercises import EXERCISES, TOTAL_POINTS
+from grader.interfaces.cli import merge_command
+from grader.pipeline.merge import merge_shards
+from grader.rubric.record import SubmissionRecord
+from grader.pipeline.regrade import changed_scores
+from grader.reports.files import read_record, safe_name, write_grades_csv, write_submission
 
 
 def record(name: str, points: dict[str, float] | None = None, *, key: str | None = None, version: str = "0.1.0+aaaa",
@@ -50,7 +50,7 @@ def rows(path: Path) -> list[dict]:
 @pytest.fixture(autouse=True)
 def report_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr("grader.classreport.write_report", lambda out, **_: calls.append(Path(out)) or Path(out))
+    monkeypatch.setattr("grader.reports.classreport.write_report", lambda out, **_: calls.append(Path(out)) or Path(out))
     return calls
 
 
@@ -204,9 +204,9 @@ def test_merge_reads_each_result_once_for_itself_and_the_class_report(tmp_path):
     made printable for the report; a clean one is read once and shared."""
     from dataclasses import replace
 
-    from grader.classreport.model import Submission
-    from grader.merge import _read_twice
-    from grader.report import load_record
+    from grader.reports.classreport.model import Submission
+    from grader.pipeline.merge import _read_twice
+    from grader.reports.files import load_record
 
     clean = record("a.py")
     odd = replace(record("b.py"), message="bell\x07 and \u202e reversed", notes=("tab\tnote",))

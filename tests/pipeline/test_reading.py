@@ -18,12 +18,12 @@ import nbformat
 import pytest
 from nbformat import v3, v4
 
-from grader import grading
-from grader.grading import grade
-from grader.tasks import Options
-from grader.warm import close_workers
-from grader.notebook import MAX_CELLS, ReadLimits, SubmissionError, load, read_script
-from grader.sandbox import Limits
+from grader.pipeline import grading
+from grader.pipeline.grading import grade
+from grader.pipeline.tasks import Options
+from grader.pipeline.warm import close_workers
+from grader.pipeline.notebook import MAX_CELLS, ReadLimits, SubmissionError, load, read_script
+from grader.sandbox.process import Limits
 
 from conftest import GOLDEN
 
@@ -337,14 +337,14 @@ def ipython(source: str) -> str:
 
 def linear(source: str) -> str:
     """The linear pass that cells beyond the budget take (no budget at all)."""
-    from grader.notebook import transform
+    from grader.pipeline.notebook import transform
 
     return transform(source, budget=[0, 10**9])
 
 
 @pytest.mark.parametrize("source", IPYTHON_CELLS)
 def test_ipython_syntax_is_transformed_exactly_as_ipython_does(source):
-    from grader.notebook import transform
+    from grader.pipeline.notebook import transform
 
     assert transform(source) == ipython(source)
     assert linear(source) == ipython(source)
@@ -372,7 +372,7 @@ def test_the_linear_pass_transforms_any_valid_arrangement_as_ipython_does():
 def test_a_cell_of_20000_magics_is_transformed_in_bounded_work():
     """IPython's own transform_cell gives up after 500 transforms (minutes later). The linear pass translates
     every line; by default a submission gets MAX_SYNTAX_LINES of them, and the rest stay as they are."""
-    from grader.notebook import MAX_SYNTAX_LINES, transform
+    from grader.pipeline.notebook import MAX_SYNTAX_LINES, transform
 
     translated = "get_ipython().run_line_magic('time', 'x = 1')"
     assert linear("%time x = 1\n" * 20_000).count(translated) == 20_000

@@ -1,6 +1,6 @@
 """A result on disk is reused only when nothing that can change its score or the trust in it differs.
 
-The decision is ``grader.batch``'s; the executor here stands for the grading (it answers at once with a
+The decision is ``grader.pipeline.batch``'s; the executor here stands for the grading (it answers at once with a
 record whose provenance is the real one for the task's options), so each rerun shows exactly which
 submissions were handed out again and why. One run end to end checks the command's summary line.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
-from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.grading import provenance
-from grader.isolation import isolation_mode
-from grader.record import Cells, ExerciseRecord, SubmissionRecord
-from grader.sandbox import Limits
-from grader.tasks import Options, conditions, seeding, task_key
+from grader.pipeline import batch
+from grader.rubric.exercises import EXERCISES, TOTAL_POINTS
+from grader.pipeline.grading import provenance
+from grader.sandbox.isolation import isolation_mode
+from grader.rubric.record import Cells, ExerciseRecord, SubmissionRecord
+from grader.sandbox.process import Limits
+from grader.pipeline.tasks import Options, conditions, seeding, task_key
 
 from conftest import ROOT, SAMPLES
 

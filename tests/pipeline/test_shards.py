@@ -14,13 +14,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from grader import batch
-from grader.cli import main
-from grader.executors import InlineExecutor
-from grader.tasks import Options
-from grader.merge import merge_shards
-from grader.record import SubmissionRecord
-from grader.report import read_record
+from grader.pipeline import batch
+from grader.interfaces.cli import main
+from grader.pipeline.executors import InlineExecutor
+from grader.pipeline.tasks import Options
+from grader.pipeline.merge import merge_shards
+from grader.rubric.record import SubmissionRecord
+from grader.reports.files import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "solution.py"
@@ -81,7 +81,7 @@ def test_shard_of_partitions_in_sorted_order():
 
 
 def test_three_shards_merged_equal_the_unsharded_run(tmp_path, inline, monkeypatch):
-    monkeypatch.setattr("grader.classreport.write_report", lambda out, **_: Path(out) / "report.html")
+    monkeypatch.setattr("grader.reports.classreport.write_report", lambda out, **_: Path(out) / "report.html")
     subs = make_submissions(tmp_path)
     options = Options(seed=11)
     full = batch.run([subs], tmp_path / "full", options, executor=inline, progress=False)
@@ -187,7 +187,7 @@ def test_sbatch_array_runs_shards_then_merge(tmp_path):
     (stubs / "sbatch").chmod(0o755)
     # the real command line
     (stubs / "activation-grader").write_text(
-        f"#!{sys.executable}\nfrom grader.cli import main\nmain()\n")
+        f"#!{sys.executable}\nfrom grader.interfaces.cli import main\nmain()\n")
     (stubs / "activation-grader").chmod(0o755)
     env = {**os.environ, "PATH": f"{stubs}:{BIN}:{os.environ['PATH']}", "SBATCH_LOG": str(tmp_path / "sbatch.log"),
            "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_COUNT": str(array_size(script.read_text())),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.classreport import normalise_message, write_report
-from grader.record import SubmissionRecord
-from grader.report import gradescope_results, safe_name
+from grader.reports.classreport import normalise_message, write_report
+from grader.rubric.record import SubmissionRecord
+from grader.reports.files import gradescope_results, safe_name
 
 # --- synthetic records -------------------------------------------------------------------------------
 EXERCISES = {
@@ -467,8 +467,8 @@ def test_grading_a_notebook_writes_the_class_report(tmp_path):
 def test_printable_is_plain_for_text_of_every_kind():
     from hypothesis import given, settings, strategies as st
 
-    from grader.classreport.model import TEXT_LIMIT, Submission, printable
-    from grader.text import _SUSPECT, plain
+    from grader.reports.classreport.model import TEXT_LIMIT, Submission, printable
+    from grader.core.text import _SUSPECT, plain
 
     # every character that str.isprintable accepts and plain looks at (astral ones: emoji, rare scripts)
     odd = [chr(c) for c in range(0x110000) if chr(c).isprintable() and _SUSPECT.search(chr(c))]
@@ -488,8 +488,8 @@ def test_printable_is_plain_for_text_of_every_kind():
 
 
 def test_a_report_given_known_results_is_the_report_that_reads_them(tmp_path):
-    from grader.classreport.model import Submission, load_results, printable
-    from grader.report import load_record
+    from grader.reports.classreport.model import Submission, load_results, printable
+    from grader.reports.files import load_record
 
     records = known_class()
     out = write_records(tmp_path / "a", records)

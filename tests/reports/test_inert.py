@@ -22,21 +22,21 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from markdown_it import MarkdownIt
 
-from grader import text
-from grader.checks import Mismatch, assert_close
-from grader.classreport import write_report
-from grader.exercises import EXERCISES
-from grader.execution import Execution, _apply
-from grader.grading import exercise_record
-from grader.probes import Call
-from grader.report import (csv_row, feedback_markdown, gradescope_results, safe_name, terminal_table,
+from grader.core import text
+from grader.rubric.checks import Mismatch, assert_close
+from grader.reports.classreport import write_report
+from grader.rubric.exercises import EXERCISES
+from grader.pipeline.execution import Execution, _apply
+from grader.pipeline.grading import exercise_record
+from grader.rubric.probes import Call
+from grader.reports.files import (csv_row, feedback_markdown, gradescope_results, safe_name, terminal_table,
                            write_grades_csv, write_submission)
-from grader.outcomes import outcome_from_record
-from grader.record import ExerciseRecord, SubmissionRecord
-from grader.scoring import ExerciseScore
-from grader.checks import CallFailed
-from grader.runner import CriterionResult
-from grader.wire import encode_result
+from grader.sandbox.outcomes import outcome_from_record
+from grader.rubric.record import ExerciseRecord, SubmissionRecord
+from grader.rubric.scoring import ExerciseScore
+from grader.rubric.checks import CallFailed
+from grader.rubric.runner import CriterionResult
+from grader.sandbox.worker.wire import encode_result
 
 # --- the hostile texts ---------------------------------------------------------------------------------
 EVIL = "evil.example"
@@ -459,7 +459,7 @@ def test_a_code_span_holds_any_name_verbatim(s):
 
 
 def test_names_that_share_a_results_file_keep_their_names_and_get_distinct_files(tmp_path):
-    from grader import batch
+    from grader.pipeline import batch
 
     for name in ("a b.py", "a_b.py", "a?b.py", "x\x1b[2J.ipynb"):
         (tmp_path / name).write_text("x = 1\n")

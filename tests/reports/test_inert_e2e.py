@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.report import safe_name
+from grader.reports.files import safe_name
 
 from conftest import ROOT, SAMPLES
 from test_inert import CONTROL, DANGEROUS, HOSTILE, HOSTILE_TYPE, Page, assert_inert_markdown, strings
@@ -223,13 +223,13 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
 
     import numpy as np
 
-    from grader.classreport import write_report
-    from grader.grading import grade
-    from grader.tasks import Options
-    from grader.warm import close_workers
-    from grader.record import SubmissionRecord
-    from grader.report import write_submission
-    from grader.sandbox import Limits
+    from grader.reports.classreport import write_report
+    from grader.pipeline.grading import grade
+    from grader.pipeline.tasks import Options
+    from grader.pipeline.warm import close_workers
+    from grader.rubric.record import SubmissionRecord
+    from grader.reports.files import write_submission
+    from grader.sandbox.process import Limits
 
     from variants import VARIANTS
 
@@ -257,13 +257,13 @@ def test_grading_and_reporting_warn_nothing(graded, tmp_path):
 def test_a_class_report_failure_is_a_warning_and_the_exit_status_stays_0(graded, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import grader.classreport
-    from grader.cli import main
+    import grader.reports.classreport
+    from grader.interfaces.cli import main
 
     def broken(out_dir):
         raise OSError("[/bold] disk full \x1b[2J")
 
-    monkeypatch.setattr(grader.classreport, "write_report", broken)
+    monkeypatch.setattr(grader.reports.classreport, "write_report", broken)
     files, *_ = graded
     result = CliRunner().invoke(main, ["grade", str(files[MARKUP]), "--out", str(tmp_path), "--seed", "3"])
     assert result.exit_code == 0, result.output

@@ -18,22 +18,22 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main
-from grader.classreport import write_report
-from grader.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord
-from grader.report import write_submission
-from grader.similarity import compute as similarity
-from grader.similarity.compute import THRESHOLD, code_file, generated_starter, write_similarity
-from grader.similarity.failures import shared_failures, signatures
-from grader.similarity.index import grams, score_pairs
-from grader.similarity.normalise import exercise_code
-from grader.similarity.starter import CELLS, NAMES, REFERENCE, starter_code, starter_keys
-from grader.similarity.store import write_code
+from grader.interfaces.cli import main
+from grader.reports.classreport import write_report
+from grader.rubric.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord
+from grader.reports.files import write_submission
+from grader.reports.similarity import compute as similarity
+from grader.reports.similarity.compute import THRESHOLD, code_file, generated_starter, write_similarity
+from grader.reports.similarity.failures import shared_failures, signatures
+from grader.reports.similarity.index import grams, score_pairs
+from grader.reports.similarity.normalise import exercise_code
+from grader.reports.similarity.starter import CELLS, NAMES, REFERENCE, starter_code, starter_keys
+from grader.reports.similarity.store import write_code
 from similarity.corpus import TRANSFORMS, cells, corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER = ROOT / "assignments" / "master" / "activations.ipynb"
-STARTER_MODULE = ROOT / "grader" / "similarity" / "starter.py"
+STARTER_MODULE = ROOT / "grader" / "reports" / "similarity" / "starter.py"
 MARK = "# generated: do not edit by hand"
 
 
@@ -52,14 +52,14 @@ def _by_pair(scores, values) -> dict[tuple[int, int], float]:
 
 
 def test_shipped_starter_and_reference_are_the_masters():
-    """grader/similarity/starter.py is generated from the master notebook (UPDATE_SNAPSHOTS=1 rewrites it)."""
+    """grader/reports/similarity/starter.py is generated from the master notebook (UPDATE_SNAPSHOTS=1 rewrites it)."""
     expected = generated_starter(json.loads(MASTER.read_text(encoding="utf-8")))
     text = STARTER_MODULE.read_text(encoding="utf-8")
     head, _, shipped = text.partition(MARK)
     if os.environ.get("UPDATE_SNAPSHOTS") and MARK + shipped != expected:
         STARTER_MODULE.write_text(head + expected, encoding="utf-8")
-        pytest.skip("rewrote grader/similarity/starter.py: review the diff")
-    assert MARK + shipped == expected, ("grader/similarity/starter.py is out of date with the master notebook: "
+        pytest.skip("rewrote grader/reports/similarity/starter.py: review the diff")
+    assert MARK + shipped == expected, ("grader/reports/similarity/starter.py is out of date with the master notebook: "
                                         "UPDATE_SNAPSHOTS=1 pytest tests/reports/test_similarity.py -k starter")
     assert any("def sigmoid(x):" in c and "..." in c for c in CELLS)
     assert {"def sigmoid ( p0 ) :", "def softmax ( p0 , p1 = - 1.0 ) :"} <= starter_keys()
@@ -270,7 +270,7 @@ def test_scores_are_in_zero_one(calibration):
 
 def test_merging_shards_compares_the_whole_class(tmp_path):
     """A copy graded in another shard than its original is found once the shards are merged."""
-    from grader.merge import merge_shards
+    from grader.pipeline.merge import merge_shards
 
     found = corpus()
     for shard, names in (("s0", ["golden.py", "masks.py"]), ("s1", ["compact.py", "masks_renamed.py"])):
@@ -286,7 +286,7 @@ def test_merging_shards_compares_the_whole_class(tmp_path):
 
 def test_code_that_breaks_the_parser_costs_only_its_own_comparison(tmp_path):
     """Deep nesting, a cell that does not parse, a huge expression: the submission is left out, the rest compared."""
-    from grader.codefiles import keep_code
+    from grader.pipeline.codefiles import keep_code
 
     found = corpus()
     sources = {"deep.py": "import numpy as np\ndef sigmoid(x):\n    return " + "(" * 5000 + "x" + ")" * 5000 + "\n",

@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from grader.exercises import EXERCISES
-from grader.exercises import q01_saturating as q1
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises import q01_saturating as q1
 from helpers import namespace_of
 from variants import SOLUTION, VARIANTS
 

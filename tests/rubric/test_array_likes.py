@@ -15,14 +15,14 @@ import json
 import numpy as np
 import pytest
 
-from grader.checks import WrongShape, array_result, tuple_result
-from grader.runner import CriterionResult
-from grader.exercises import EXERCISES
-from grader.probes import Call
-from grader.outcomes import outcome_from_record
+from grader.rubric.checks import WrongShape, array_result, tuple_result
+from grader.rubric.runner import CriterionResult
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.probes import Call
+from grader.sandbox.outcomes import outcome_from_record
 from helpers import grade_source
-from grader.wire import MAX_ELEMENTS, WireError, encode_result, read_result
-from grader import calls
+from grader.sandbox.worker.wire import MAX_ELEMENTS, WireError, encode_result, read_result
+from grader.sandbox.worker import calls
 
 from conftest import GOLDEN
 from variants import variant
@@ -211,7 +211,7 @@ def test_results_too_large_in_one_list_or_in_all_cost_only_that_call():
 
 
 def rec(value: np.ndarray, **extra) -> dict:
-    from grader.wire import encode_array
+    from grader.sandbox.worker.wire import encode_array
 
     return {"value": encode_array(value), "source_dtype": str(value.dtype), **extra}
 
@@ -238,10 +238,10 @@ def test_hostile_result_trees_are_refused(record):
 ])
 def test_through_the_sandbox_lists_score_full(form, container, sandbox):
     """The same through the real worker (its shipped copy of the wire), all ten exercises at once."""
-    from grader.grading import grade
-    from grader.tasks import Options
-    from grader.warm import close_workers
-    from grader.sandbox import Limits
+    from grader.pipeline.grading import grade
+    from grader.pipeline.tasks import Options
+    from grader.pipeline.warm import close_workers
+    from grader.sandbox.process import Limits
 
     names = tuple(n for ex in EXERCISES.values() for n in ex.names)
     content = submission(SOLUTION, form, container, names).encode()

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.checks import (CallFailed, CheckFailure, Mismatch, MissingValueError, NotFinite, Outcome,
+from grader.rubric.checks import (CallFailed, CheckFailure, Mismatch, MissingValueError, NotFinite, Outcome,
                            PropertyViolated, WrongShape, array_result, assert_close, assert_finite,
                            assert_not_mutated, assert_property, assert_raises_value_error, each, tuple_result)
-from grader.runner import Criterion, run_criteria
-from grader.probes import Call
+from grader.rubric.runner import Criterion, run_criteria
+from grader.rubric.probes import Call
 
 CALL = Call("f/x", "f", (np.zeros(3),), {}, "x of shape (3,)")
 
@@ -156,10 +156,10 @@ def test_a_failing_criterion_costs_only_its_points():
 
 
 # --- gates and crash-proof criteria --------------------------------------------------------------
-from grader.runner import CheckError, NotEarned  # noqa: E402
-from grader.gates import Gate, gated, informative  # noqa: E402
-from grader.hints import looks_float32, raised_hint  # noqa: E402
-from grader.exercises import EXERCISES  # noqa: E402
+from grader.rubric.runner import CheckError, NotEarned  # noqa: E402
+from grader.rubric.gates import Gate, gated, informative  # noqa: E402
+from grader.rubric.hints import looks_float32, raised_hint  # noqa: E402
+from grader.rubric.exercises import EXERCISES  # noqa: E402
 from helpers import namespace_of, run_plan  # noqa: E402
 
 from conftest import GOLDEN  # noqa: E402

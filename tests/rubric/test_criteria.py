@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import MISTAKE_ATOL, MISTAKE_RTOL, Mismatch, Outcome, assert_close, matches_mistake
-from grader.criteria import Mistake, calls, each_call, gate_groups, known, mistakes, unmutated
-from grader.exercises import EXERCISES
-from grader.probes import Call, Plan
-from grader.runner import run_criteria
+from grader.rubric.checks import MISTAKE_ATOL, MISTAKE_RTOL, Mismatch, Outcome, assert_close, matches_mistake
+from grader.rubric.criteria import Mistake, calls, each_call, gate_groups, known, mistakes, unmutated
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.probes import Call, Plan
+from grader.rubric.runner import run_criteria
 
 
 def _plan() -> Plan:

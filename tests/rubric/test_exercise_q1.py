@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.checks import Mismatch
-from grader.exercises import q01_saturating as q1
-from grader.probes import EDGE_VALUES
+from grader.rubric.checks import Mismatch
+from grader.rubric.exercises import q01_saturating as q1
+from grader.rubric.probes import EDGE_VALUES
 from helpers import grade_source, points, failed, message_of as message
 
 SEEDS = (0, 1, 2, 12345)

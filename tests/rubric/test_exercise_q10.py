@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.runner import Criterion, run_criteria
-from grader.exercises import EXERCISES
-from grader.exercises.q10_deep_gradients import BAD_ACTIVATIONS, MISTAKES
+from grader.rubric.runner import Criterion, run_criteria
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises.q10_deep_gradients import BAD_ACTIVATIONS, MISTAKES
 from helpers import criterion_named, grade_quietly, failed, message_of as message, namespace_of, points, run_plan, wire_call
 from variants import derive
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.runner import run_criteria
-from grader.exercises import q02_relu_family as q2
+from grader.rubric.runner import run_criteria
+from grader.rubric.exercises import q02_relu_family as q2
 from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the students' exp

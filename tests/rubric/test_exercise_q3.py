@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.runner import run_criteria
-from grader.exercises import q03_affine as q3
-from grader.probes import Plan
+from grader.rubric.runner import run_criteria
+from grader.rubric.exercises import q03_affine as q3
+from grader.rubric.probes import Plan
 from helpers import grade_source, points, run_plan, failed, message_of
 
 SEEDS = (0, 1, 2, 12345)

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from grader.runner import run_criteria
-from grader.gates import informative
-from grader.exercises import q04_softmax as q4
-from grader.probes import Plan
+from grader.rubric.runner import run_criteria
+from grader.rubric.gates import informative
+from grader.rubric.exercises import q04_softmax as q4
+from grader.rubric.probes import Plan
 from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 from reference import forward as F
 

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from grader.runner import Criterion, run_criteria
-from grader.exercises import q05_softmax_jacobian as q5
-from grader.probes import Plan
+from grader.rubric.runner import Criterion, run_criteria
+from grader.rubric.exercises import q05_softmax_jacobian as q5
+from grader.rubric.probes import Plan
 from helpers import grade_source, namespace_of, points, run_plan, failed, message_of
 from reference import forward as F
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.exercises import EXERCISES
-from grader.exercises.q06_glu import GLU_MISTAKES, GRAD_A_MISTAKES, GRAD_B_MISTAKES, SWAPPED
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises.q06_glu import GLU_MISTAKES, GRAD_A_MISTAKES, GRAD_B_MISTAKES, SWAPPED
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 
 EXERCISE = EXERCISES["q6"]

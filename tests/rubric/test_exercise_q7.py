@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.exercises import EXERCISES
-from grader.exercises.q07_initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises.q07_initialisation import (BAD_SCHEMES, DRAWS, HE_MISTAKES, XAVIER_MISTAKES, StandardBounds,
                                              _variance_mistakes)
-from grader.probes import Rng
+from grader.rubric.probes import Rng
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 from variants import derive
 
@@ -264,9 +264,9 @@ def test_weights_without_the_right_variance_cost_init_weights_only_and_crash_not
 
 
 def test_a_constant_draw_is_reported_as_such_by_the_mean_check():
-    from grader.criteria import calls, each_call
-    from grader.exercises.q07_initialisation import DRAWN, FUNC, mean_of_draw
-    from grader.runner import run_criteria
+    from grader.rubric.criteria import calls, each_call
+    from grader.rubric.exercises.q07_initialisation import DRAWN, FUNC, mean_of_draw
+    from grader.rubric.runner import run_criteria
     from helpers import namespace_of, run_plan
 
     plan = EXERCISE.plan(0)

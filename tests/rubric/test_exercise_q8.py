@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.exercises import EXERCISES
-from grader.exercises.q08_dead_relu import MISTAKES
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises.q08_dead_relu import MISTAKES
 from helpers import criterion_named, grade_quietly, points, wire_call, failed, message_of as message
 from variants import derive
 

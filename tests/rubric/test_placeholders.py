@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from grader.exercises import EXERCISES
+from grader.rubric.exercises import EXERCISES
 from helpers import grade_source, points
 
 KINDS = ("nan", "zeros", "ones", "constant", "uniform", "input", "copy", "eye", "random", "raise", "table")
 
 PRELUDE = '''
 import numpy as np
-from grader.probes import EDGE_VALUES
+from grader.rubric.probes import EDGE_VALUES
 from reference import forward as F, keys
 
 KIND = {kind!r}
@@ -206,10 +206,10 @@ def test_the_best_placeholder_per_criterion_scores_nothing(q):
 def test_a_constant_init_weights_costs_only_its_criteria_through_the_whole_pipeline():
     """Graded like a real submission (sandboxed worker, scoring, record): status graded, not error."""
     from conftest import GOLDEN
-    from grader.grading import grade
-    from grader.tasks import Options
-    from grader.warm import close_workers
-    from grader.sandbox import Limits
+    from grader.pipeline.grading import grade
+    from grader.pipeline.tasks import Options
+    from grader.pipeline.warm import close_workers
+    from grader.sandbox.process import Limits
 
     source = (GOLDEN / "solution.py").read_text() + (
         "\n\ndef init_weights(n_in, n_out, scheme, rng):\n"

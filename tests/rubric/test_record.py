@@ -7,8 +7,8 @@ from dataclasses import FrozenInstanceError
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from grader.errors import GraderError
-from grader.record import (CellError, Cells, CriterionRecord, ExerciseRecord, Provenance, RecordError, SkippedCell,
+from grader.core.errors import GraderError
+from grader.rubric.record import (CellError, Cells, CriterionRecord, ExerciseRecord, Provenance, RecordError, SkippedCell,
                            SubmissionRecord)
 
 text = st.text(max_size=30)

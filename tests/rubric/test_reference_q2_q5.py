@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.probes import EDGE_VALUES
+from grader.rubric.probes import EDGE_VALUES
 from reference import forward as F
 from reference import keys
 

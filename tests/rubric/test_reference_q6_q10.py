@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from grader.exercises import EXERCISES
-from grader.exercises import q10_deep_gradients as q10
-from grader.exercises import q07_initialisation as q7
-from grader.probes import EDGE_VALUES, shapes_of_every_rank
-from grader.checks import Outcome
-from grader.runner import run_criteria
+from grader.rubric.exercises import EXERCISES
+from grader.rubric.exercises import q10_deep_gradients as q10
+from grader.rubric.exercises import q07_initialisation as q7
+from grader.rubric.probes import EDGE_VALUES, shapes_of_every_rank
+from grader.rubric.checks import Outcome
+from grader.rubric.runner import run_criteria
 from reference import forward as F
 from reference import keys
 

@@ -16,10 +16,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-import grader.checks as checks
-from grader.exercises import EXERCISES, TOTAL_POINTS
-from grader.probes import Plan, pool_seed
-from grader.runner import CriterionResult, run_criteria
+import grader.rubric.checks as checks
+from grader.rubric.exercises import EXERCISES, TOTAL_POINTS
+from grader.rubric.probes import Plan, pool_seed
+from grader.rubric.runner import CriterionResult, run_criteria
 from conftest import GOLDEN
 from helpers import run_plan
 from known_answers import Answer, every_answer, exercise_tests, float32_versions, golden_variants, systematic_errors
@@ -142,7 +142,7 @@ def test_the_fixed_points_put_float32_and_rounded_constants_far_outside_the_tole
     """The fixed part of the elementwise inputs decides alone, whatever the draw: at x = -1.25 no float32
     number is within 60 tolerances of any key of q1 or q2 (other than 0 and 1, which float32 holds exactly),
     and GELU's constants rounded to float32 move its derivative by more than 60 tolerances."""
-    from grader.exercises.elementwise import FIXED_POINTS
+    from grader.rubric.exercises.elementwise import FIXED_POINTS
     from reference import forward as F
     from reference import keys
 

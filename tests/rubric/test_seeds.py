@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import grading
-from grader import plans as plan_cache
-from grader.grading import grade
-from grader.tasks import Options, seed_of, task_key
-from grader.plans import build_plans, cached_plans
-from grader.warm import close_workers
-from grader.probes import DEFAULT_SEED_POOL, SEED_SECRET_ENV, pool_seed, submission_seed
-from grader.sandbox import Limits
+from grader.pipeline import grading
+from grader.pipeline import plans as plan_cache
+from grader.pipeline.grading import grade
+from grader.pipeline.tasks import Options, seed_of, task_key
+from grader.pipeline.plans import build_plans, cached_plans
+from grader.pipeline.warm import close_workers
+from grader.rubric.probes import DEFAULT_SEED_POOL, SEED_SECRET_ENV, pool_seed, submission_seed
+from grader.sandbox.process import Limits
 
 from conftest import ROOT
 from variants import variant

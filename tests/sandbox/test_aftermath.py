@@ -153,7 +153,7 @@ def test_a_restart_ends_every_process_of_the_job(mode, docker_options, setup):
 
 GUARD = """
 import os, subprocess, sys, time
-from grader.reaping import end_uid, end_uid_from_outside, kill_uid_until_none
+from grader.sandbox.worker.reaping import end_uid, end_uid_from_outside, kill_uid_until_none
 bystander = subprocess.Popen(["sleep", "60"])
 refused = []
 for attempt in (lambda: kill_uid_until_none(61234), lambda: kill_uid_until_none(0),

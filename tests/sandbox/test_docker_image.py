@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from grader.image import DEFAULT_TAG, ensure_image
+from grader.sandbox.image import DEFAULT_TAG, ensure_image
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +24,7 @@ IMAGE = os.environ.get("ACTIVATION_GRADER_IMAGE", DEFAULT_TAG)
 SANDBOX_UID = 10001
 SITE = "/opt/venv/lib/python3.11/site-packages"
 
-# How student code is run: as in grader.docker_sandbox, minus the worker.
+# How student code is run: as in grader.sandbox.docker, minus the worker.
 HARDENED = dict(
     network_mode="none",
     read_only=True,

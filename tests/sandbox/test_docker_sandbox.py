@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
-from grader.tasks import Options
-from grader.warm import close_workers, get_worker
-from grader.sandbox import Limits
+from grader.pipeline import batch
+from grader.pipeline.tasks import Options
+from grader.pipeline.warm import close_workers, get_worker
+from grader.sandbox.process import Limits
 
 from conftest import GOLDEN, SAMPLES
 
@@ -128,7 +128,7 @@ def test_a_loop_or_a_killed_container_is_reported_on_its_cell(attacked):
 
 
 def test_containers_are_always_removed(attacked):
-    from grader.docker_sandbox import docker_client
+    from grader.sandbox.docker import docker_client
 
     close_workers()
     left = docker_client().containers.list(all=True, filters={"label": "activation-grader=worker"})
@@ -138,8 +138,8 @@ def test_containers_are_always_removed(attacked):
 def test_a_container_killed_from_outside_gives_a_clear_row_and_the_rest_is_graded():
     import threading
 
-    from grader.docker_sandbox import docker_client
-    from grader.grading import grade
+    from grader.sandbox.docker import docker_client
+    from grader.pipeline.grading import grade
 
     source = f"# %%\nimport time\ntime.sleep(20)\n{SOLUTION}"
     client = docker_client()

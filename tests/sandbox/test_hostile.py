@@ -35,12 +35,12 @@ from typing import Callable
 import nbformat
 import pytest
 
-from grader import batch
-from grader.executors import InlineExecutor
-from grader.tasks import Options
-from grader.notebook import load
-from grader.report import read_record, safe_name
-from grader.sandbox import Limits
+from grader.pipeline import batch
+from grader.pipeline.executors import InlineExecutor
+from grader.pipeline.tasks import Options
+from grader.pipeline.notebook import load
+from grader.reports.files import read_record, safe_name
+from grader.sandbox.process import Limits
 
 from conftest import GOLDEN, ROOT, SAMPLES
 

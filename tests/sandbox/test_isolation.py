@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from grader.isolation import isolation_rank, landlock_paths, require, require_mode, IsolationUnavailable
+from grader.sandbox.isolation import isolation_rank, landlock_paths, require, require_mode, IsolationUnavailable
 from conftest import ROOT, private_tmp
 
 SCENARIO = "tests/isolation/scenario.py"
@@ -99,7 +99,7 @@ def test_root_in_a_container_without_a_sandbox_user():
 @pytest.mark.docker
 def test_root_in_a_container_without_landlock(tmp_path):
     """Gradescope with the ``landlock_*`` calls refused by the container's seccomp profile: ``uid+seccomp``,
-    where file permissions (ACL entries for the job's uid, grader.job_access) and seccomp hold alone.
+    where file permissions (ACL entries for the job's uid, grader.sandbox.job_access) and seccomp hold alone.
     The checkout is copied into the container first: the worker hides the grader's copy from the
     job's uid with an entry on it (on the read-only mount it could not, and would refuse to start)."""
     sys.path.insert(0, str(ROOT / "tests" / "isolation"))
@@ -163,9 +163,9 @@ def test_an_allowed_directory_holding_the_grader_is_split(tmp_path):
 
 @pytest.mark.parametrize("network", [True, False])
 def test_the_seccomp_program_compiled_once_refuses_what_the_filter_refuses(network):
-    """Zygotes compile the job's filter once (grader.confine.seccomp_program) and every job loads
+    """Zygotes compile the job's filter once (grader.sandbox.worker.confine.seccomp_program) and every job loads
     those bytes: in a throw-away child, they refuse what libseccomp's own load refuses."""
-    from grader import confine
+    from grader.sandbox.worker import confine
 
     program = confine.seccomp_program(network=network)
     if program is None:
@@ -201,7 +201,7 @@ def test_the_seccomp_program_compiled_once_refuses_what_the_filter_refuses(netwo
 
 
 def test_the_zygotes_matplotlib_cache_is_a_private_directory_or_none(tmp_path, monkeypatch):
-    from grader.sandbox import matplotlib_cache
+    from grader.sandbox.process import matplotlib_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = matplotlib_cache()
@@ -217,7 +217,7 @@ def test_the_zygotes_matplotlib_cache_is_a_private_directory_or_none(tmp_path, m
 
 
 def test_without_isolation_the_zygote_never_reads_a_cache_student_code_could_write(tmp_path, monkeypatch):
-    from grader.sandbox import Zygote
+    from grader.sandbox.process import Zygote
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     config = {"scratch_base": str(tmp_path / "scratch")}
@@ -233,7 +233,7 @@ def test_a_worker_launched_and_never_used_is_killed_and_only_it(tmp_path):
     import subprocess
     import tempfile
 
-    from grader.sandbox import Zygote
+    from grader.sandbox.process import Zygote
 
     bystander = subprocess.Popen(["sleep", "60"])
     kept = [tempfile.NamedTemporaryFile(dir=d, prefix="bystander-", delete=False).name for d in ("/tmp", "/dev/shm")]
@@ -258,7 +258,7 @@ def test_as_root_auto_never_goes_below_uid(monkeypatch, landlock):
     """Root without namespaces takes ``uid`` whatever the runtime's permissions and whether Landlock
     is there (the runtime is made reachable for the job's uid when the worker starts); only a grader
     that is not root can end up in ``landlock`` or ``none``."""
-    import grader.isolation as isolation
+    import grader.sandbox.isolation as isolation
 
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)  # no namespaces
     monkeypatch.setattr(isolation, "_landlock_usable", lambda: landlock)

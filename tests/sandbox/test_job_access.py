@@ -1,4 +1,4 @@
-"""``uid`` mode's file permissions for the job's uid alone (grader.job_access), on files of the test's
+"""``uid`` mode's file permissions for the job's uid alone (grader.sandbox.job_access), on files of the test's
 own (pytest's tmp_path): a runtime in a 0700 directory becomes reachable for that uid, and only
 the runtime; a secret it could read is hidden from it; a world-writable place where a later process
 would import what it finds loses "write" for it. Each is checked from a process that really runs as
@@ -11,8 +11,8 @@ import stat
 
 import pytest
 
-from grader.isolation import IsolationUnavailable
-from grader.job_access import ACL_ACCESS, arrange, read_acl, set_user_entry
+from grader.sandbox.isolation import IsolationUnavailable
+from grader.sandbox.job_access import ACL_ACCESS, arrange, read_acl, set_user_entry
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="uid mode, and these checks, need root")
 JOB, OTHER = 64990, 64991
@@ -167,7 +167,7 @@ def test_a_worker_that_cannot_arrange_uid_mode_refuses_to_start_and_leaves_nothi
     weaker mode) and its directories and uid claim are released."""
     import glob
 
-    import grader.sandbox as sandbox
+    import grader.sandbox.process as sandbox
 
     def refuse(*args, **kwargs):
         raise IsolationUnavailable("isolation 'uid' could not let search /root")

@@ -1,4 +1,4 @@
-"""Removing a job's directory (``grader.scratch``): any depth, few descriptors, bounded time, only
+"""Removing a job's directory (``grader.sandbox.worker.scratch``): any depth, few descriptors, bounded time, only
 the tree itself; and the disk budget's measure. These build trees in the test's own temporary
 directory and remove them; no attacker runs here (those run in throw-away containers and
 namespaces: ``tests/sandbox/test_aftermath.py``)."""
@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from grader.scratch import over_budget, remove_tree
+from grader.sandbox.worker.scratch import over_budget, remove_tree
 
 
 def chain(top, depth: int, files_every: int = 0) -> None:
@@ -39,7 +39,7 @@ def in_child(code: str, nofile: int) -> dict:
         import json, os, resource, sys, time
         sys.path.insert(0, {str(ROOT)!r})
         resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, {nofile}))
-        from grader.scratch import remove_tree, over_budget
+        from grader.sandbox.worker.scratch import remove_tree, over_budget
         result = {{}}
     """) + inspect.getsource(chain) + textwrap.dedent(code) + "\nprint('RESULT', json.dumps(result))\n"
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
@@ -150,7 +150,7 @@ def test_closing_a_worker_removes_a_deep_leftover_and_never_raises(tmp_path):
     when the grader closes the worker: shutil.rmtree recursed once (RecursionError), which left
     the slot broken. The worker is only launched (never given a job); bystanders of our uid
     survive."""
-    from grader.sandbox import Zygote
+    from grader.sandbox.process import Zygote
 
     bystander = subprocess.Popen(["sleep", "60"])
     kept = tmp_path / "bystander.txt"

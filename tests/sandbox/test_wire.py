@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from grader.probes import Rng
-from grader.outcomes import outcome_from_record
-from grader.wire import (FrameReader, WireError, decode_arg, decode_array, decode_result, encode_arg, encode_array,
+from grader.rubric.probes import Rng
+from grader.sandbox.outcomes import outcome_from_record
+from grader.sandbox.worker.wire import (FrameReader, WireError, decode_arg, decode_array, decode_result, encode_arg, encode_array,
                          encode_result, frame)
 
 
@@ -97,7 +97,7 @@ def test_frames_split_a_stream_and_refuse_oversized_frames():
 def test_frames_with_too_much_json_are_refused_before_they_are_buffered_or_decoded():
     """JSON decodes into up to 25 times its size in Python objects ("[[],[],...]": 64 MiB of it took
     1.6 GiB in the trusted process): the worker's frames hold little JSON, their arrays go raw."""
-    from grader.wire import MAX_JSON, Chunks
+    from grader.sandbox.worker.wire import MAX_JSON, Chunks
 
     pad = frame({"ev": "cell", "i": 0, "pad": [[]] * (MAX_JSON // 3)})
     with pytest.raises(WireError, match="bytes of JSON, over the limit"):
@@ -115,7 +115,7 @@ def test_frames_with_too_much_json_are_refused_before_they_are_buffered_or_decod
 
 
 def decode_result_blob(obj):
-    from grader.wire import read_result
+    from grader.sandbox.worker.wire import read_result
 
     return read_result(obj["result"], obj["blob"]).value
 
@@ -135,7 +135,7 @@ def test_results_say_whether_a_list_or_a_tuple_was_returned():
 
 # --- binary frames: a result's arrays as raw bytes after a small JSON header -----------------------
 def _binary(value):
-    from grader.wire import Chunks
+    from grader.sandbox.worker.wire import Chunks
 
     chunks = Chunks()
     tree = encode_result(value, chunks=chunks)

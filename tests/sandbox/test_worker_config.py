@@ -17,10 +17,10 @@ import sys
 import pytest
 
 from conftest import ROOT
-from grader.grading import grade_submission
-from grader.sandbox import Limits, Zygote
-from grader.tasks import Options
-from grader.warm import close_workers
+from grader.pipeline.grading import grade_submission
+from grader.sandbox.process import Limits, Zygote
+from grader.pipeline.tasks import Options
+from grader.pipeline.warm import close_workers
 
 sys.path.insert(0, str(ROOT / "tests"))
 from variants import solution_cells  # noqa: E402

@@ -33,7 +33,7 @@ def join(parts: list[str]) -> str:
 
 
 def _contract() -> set[str]:
-    from grader.exercises import EXERCISES
+    from grader.rubric.exercises import EXERCISES
 
     return {n for ex in EXERCISES.values() for n in ex.names}
 

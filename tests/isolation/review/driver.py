@@ -6,15 +6,15 @@ what they saw by raising (the message comes back as the cell's error).
 """
 import ctypes, json, os, socket, stat, subprocess, sys, threading, time
 sys.path.insert(0, os.environ.get("SRC", "/src"))
-from grader.sandbox import Zygote, Limits
-import grader.sandbox
+from grader.sandbox.process import Zygote, Limits
+import grader.sandbox.process
 
 if os.environ.get("SIMULATE_ABI"):  # what a kernel with an older Landlock (e.g. 6.8: ABI 4) gives
-    _source = grader.sandbox.worker_source
-    grader.sandbox.worker_source = lambda: _source().replace(
+    _source = grader.sandbox.process.worker_source
+    grader.sandbox.process.worker_source = lambda: _source().replace(
         'abi = landlock_abi() if mode in ("uid", "landlock") else 0',
         f'abi = min({int(os.environ["SIMULATE_ABI"])}, landlock_abi()) if mode in ("uid", "landlock") else 0')
-    assert grader.sandbox.worker_source() != _source()
+    assert grader.sandbox.process.worker_source() != _source()
 
 VICTIM = os.environ.get("VICTIM_DIR", "/tmp/victim")
 calls = []
@@ -119,7 +119,7 @@ def main():
     bystander, socks = bystanders()
     limits = Limits(timeout=float(os.environ.get("JOB_TIMEOUT", 20)))
     if mode == "docker":
-        from grader.docker_sandbox import DockerWorker
+        from grader.sandbox.docker import DockerWorker
         z = DockerWorker(limits=limits, image=os.environ.get("IMAGE", "activation-grader:isolation"))
         z.proc = type("P", (), {"pid": os.getpid()})  # no local zygote: report the grader twice
     else:
