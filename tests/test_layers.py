@@ -380,3 +380,23 @@ def test_a_longer_cycle_is_shown_whole():
     edges = [_fake("grader.a", "grader.b"), _fake("grader.b", "grader.c"), _fake("grader.c", "grader.a")]
     (loop,) = cycles(edges)
     assert [i.source for i in loop] == ["grader.a", "grader.b", "grader.c"]
+
+
+def readme_layers(text: str) -> list[str]:
+    """The layer packages the README's "Where things are" table names, in its order."""
+    import re
+
+    section = text.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `grader/(\w+)/` \|", section, re.M)
+
+
+def test_the_readme_map_is_the_tree():
+    rows = readme_layers((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert rows == list(ORDER), (f"README.md's \"Where things are\" names the packages {rows}; the tree's layers, "
+                                 f"in order, are {list(ORDER)}")
+
+
+def test_a_stale_readme_map_is_found():
+    table = "## Where things are\n\n| path | what |\n|---|---|\n" + "".join(f"| `grader/{m}/` | x |\n" for m in ORDER)
+    assert readme_layers(table) == list(ORDER)
+    assert readme_layers(table.replace("| `grader/reports/` | x |\n", "")) != list(ORDER)
