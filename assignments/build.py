@@ -281,6 +281,8 @@ def autograder_overrides(config: dict) -> dict[str, bytes]:
 
 
 PLUGIN = "grader.otter_plugin.ActivationGraderPlugin"
+#: The names a config may give the plugin: its public one, and the module it lives in.
+PLUGIN_NAMES = (PLUGIN, "grader.interfaces.otter_plugin.ActivationGraderPlugin")
 #: The isolation the zip requires unless the assignment config says otherwise (docs/otter.md).
 REQUIRED_ISOLATION = "uid"
 
@@ -290,12 +292,13 @@ def require_isolation(plugin):
     :data:`REQUIRED_ISOLATION` where the config does not name one: a grading machine that cannot
     isolate the submission refuses it rather than grading it unconfined. An explicit value, ``none``
     included, is kept as the instructor wrote it."""
-    if plugin == PLUGIN:
-        return {PLUGIN: {"require_isolation": REQUIRED_ISOLATION}}
-    if isinstance(plugin, dict) and PLUGIN in plugin:
-        options = dict(plugin[PLUGIN] or {})
-        options.setdefault("require_isolation", REQUIRED_ISOLATION)
-        return {**plugin, PLUGIN: options}
+    if plugin in PLUGIN_NAMES:
+        return {plugin: {"require_isolation": REQUIRED_ISOLATION}}
+    for name in PLUGIN_NAMES:
+        if isinstance(plugin, dict) and name in plugin:
+            options = dict(plugin[name] or {})
+            options.setdefault("require_isolation", REQUIRED_ISOLATION)
+            return {**plugin, name: options}
     return plugin
 
 

@@ -34,7 +34,7 @@ def _load_build():
 
 
 build = _load_build()
-PLUGIN = "grader.interfaces.otter_plugin.ActivationGraderPlugin"
+PLUGIN = "grader.otter_plugin.ActivationGraderPlugin"
 
 #: Appended to the blank student notebook: makes every Otter test case pass inside Otter's kernel,
 #: once through Otter's own test runner and once through this project's in-kernel check.
@@ -222,7 +222,7 @@ def test_autograder_config(dist):
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
         config = json.loads(zf.read("otter_config.json"))
         environment = zf.read("environment.yml").decode()
-    assert config["plugins"] == [{"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"isolation": "auto",
+    assert config["plugins"] == [{"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto",
                                                                                  "require_isolation": "uid"}}]
     assert config["pdf"] is False and "assignment_name" not in config  # any notebook defining the names is graded
     with zipfile.ZipFile(dist["autograder_zip"]) as zf:
@@ -830,17 +830,30 @@ def test_plugin_grades_with_the_secret_like_the_command_and_never_writes_it(tmp_
 
 # --- isolation: the zip requires `uid` unless told otherwise, and a refusal is said, never graded --------
 @pytest.mark.parametrize("plugin, expected", [
-    ("grader.interfaces.otter_plugin.ActivationGraderPlugin", {"require_isolation": "uid"}),
-    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": None}, {"require_isolation": "uid"}),
-    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}, {"isolation": "auto",
+    ("grader.otter_plugin.ActivationGraderPlugin", {"require_isolation": "uid"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": None}, {"require_isolation": "uid"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"isolation": "auto"}}, {"isolation": "auto",
                                                                             "require_isolation": "uid"}),
-    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"require_isolation": "none"}}, {"require_isolation": "none"}),
-    ({"grader.interfaces.otter_plugin.ActivationGraderPlugin": {"require_isolation": "landlock"}},
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "none"}}, {"require_isolation": "none"}),
+    ({"grader.otter_plugin.ActivationGraderPlugin": {"require_isolation": "landlock"}},
      {"require_isolation": "landlock"}),
 ])
 def test_the_zip_requires_uid_unless_the_config_lowers_it_explicitly(plugin, expected):
-    assert build.require_isolation(plugin) == {"grader.interfaces.otter_plugin.ActivationGraderPlugin": expected}
+    assert build.require_isolation(plugin) == {"grader.otter_plugin.ActivationGraderPlugin": expected}
     assert build.require_isolation({"other.Plugin": {"x": 1}}) == {"other.Plugin": {"x": 1}}
+    # the plugin named by the module it lives in is the same plugin: it is given the same requirement
+    inner = "grader.interfaces.otter_plugin.ActivationGraderPlugin"
+    renamed = ({inner: plugin["grader.otter_plugin.ActivationGraderPlugin"]} if isinstance(plugin, dict)
+               else inner)
+    assert build.require_isolation(renamed) == {inner: expected}
+
+
+def test_both_names_of_the_plugin_load_the_same_class():
+    import importlib
+
+    public = importlib.import_module("grader.otter_plugin").ActivationGraderPlugin
+    assert public is importlib.import_module("grader.interfaces.otter_plugin").ActivationGraderPlugin
+    assert build.PLUGIN == "grader.otter_plugin.ActivationGraderPlugin"
 
 
 def test_a_refused_isolation_gives_the_instructor_facing_results_json(tmp_path, solution_source, monkeypatch):

@@ -103,7 +103,7 @@ def with_plugin_options(zip_bytes: bytes, **options) -> bytes:
             if item.filename == "otter_config.json":
                 config = json.loads(data)
                 for plugin in config["plugins"]:
-                    plugin["grader.interfaces.otter_plugin.ActivationGraderPlugin"].update(options)
+                    plugin["grader.otter_plugin.ActivationGraderPlugin"].update(options)
                 data = json.dumps(config).encode()
             zout.writestr(item, data)
     return out.getvalue()

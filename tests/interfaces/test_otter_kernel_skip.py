@@ -86,7 +86,7 @@ def test_the_plugin_options_are_read_once_for_the_worker_and_the_plugin(tmp_path
     config = {"isolation": "none", "timeout": 30, "memory_mb": 1024}
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / "otter_config.json").write_text(json.dumps(
-        {"plugins": [{"grader.interfaces.otter_plugin.ActivationGraderPlugin": config}]}))
+        {"plugins": [{"grader.otter_plugin.ActivationGraderPlugin": config}]}))
     launched = []
     monkeypatch.setattr(warm, "prestart", launched.append)
     assert prestart_worker(tmp_path) is True
