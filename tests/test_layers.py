@@ -400,3 +400,25 @@ def test_a_stale_readme_map_is_found():
     table = "## Where things are\n\n| path | what |\n|---|---|\n" + "".join(f"| `grader/{m}/` | x |\n" for m in ORDER)
     assert readme_layers(table) == list(ORDER)
     assert readme_layers(table.replace("| `grader/reports/` | x |\n", "")) != list(ORDER)
+
+
+def private_imports(module: str, source: str) -> list[tuple[int, str, str]]:
+    """(line, module, name) of each private name (``_x``, not ``__x__``) this module imports from another."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            found += [(node.lineno, node.module, a.name) for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__") and node.module != module]
+    return found
+
+
+def test_no_private_name_crosses_a_module():
+    found = [f"{MODULES[m].relative_to(ROOT).as_posix()}:{line}: {name} from {source}"
+             for m in MODULES for line, source, name in private_imports(m, MODULES[m].read_text())]
+    assert not found, ("a name another module needs is part of its module's interface: drop the underscore "
+                       "(and say in its docstring what it is for):\n" + "\n".join(found))
+
+
+def test_a_private_import_is_found():
+    assert private_imports("grader.a", "from grader.b import _hidden, shown\n") == [(1, "grader.b", "_hidden")]
+    assert private_imports("grader.a", "from grader.b import shown\nfrom os import _exit\n") == []
