@@ -27,7 +27,8 @@ import time
 from typing import Any
 
 from grader.sandbox.isolation import ETC, PROC
-from grader.sandbox.process import Limits, WorkerDied, ZygoteChannel, config_frame, worker_source
+from grader.sandbox.process import Limits, WorkerDied, ZygoteChannel, config_frame, worker_config, worker_source
+from grader.sandbox.worker.config import WorkerConfig
 
 STUDENT_UID_BASE = 61000  # no passwd entry in the image: a uid for student code only
 CAPABILITIES = ["SETUID", "SETGID", "CHOWN", "KILL"]
@@ -69,14 +70,12 @@ class DockerWorker(ZygoteChannel):
         self._jobs = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def config(self) -> dict:
+    def config(self) -> WorkerConfig:
+        """The worker's configuration in the container: ``uid`` mode, a uid per slot, the image's
+        allowlist; RLIMIT_NPROC counts the uid across every container, so the container's pids
+        limit is what binds; ``/scratch`` is a tmpfs of the disk budget's size (nothing to measure)."""
         uid = STUDENT_UID_BASE + self.slot % 4000
-        return {"mode": "uid", "uid": uid, "gid": uid, "read": READABLE, "listable": [], "scratch_base": "/scratch", "preload": ["numpy", "scipy", "matplotlib",
-                                                                             "matplotlib.pyplot"],
-                "memory_bytes": self.limits.memory_bytes, "cpu_seconds": self.limits.cpu_seconds,
-                "file_bytes": self.limits.file_bytes, "tmpfs_bytes": self.limits.tmpfs_bytes,
-                # RLIMIT_NPROC counts the uid across every container; the pids limit is what binds here
-                "nproc": 4096}
+        return worker_config(self.limits, "uid", uid, "/scratch", read=READABLE, nproc=4096, measure_disk=False)
 
     def start(self) -> dict:
         """Start the container; :class:`DockerUnavailable` when the engine does not answer (it stopped or is

@@ -18,11 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.sandbox.worker.config import MODES
 from grader.sandbox.worker.confine import landlock_abi, seccomp_available
 from grader.core.errors import GraderError
 
 SANDBOX_UID_BASE = 61000
-MODES = ("root", "userns", "uid", "landlock", "none")
 # How much each mode guarantees, for ``--require-isolation``: a mode (or what was in force,
 # e.g. ``uid+seccomp`` without Landlock) satisfies a requirement of equal or lower rank.
 _RANK = {"none": 0, "landlock": 1, "userns": 2, "uid": 3, "root": 4}
@@ -174,7 +174,7 @@ def protect_installation() -> list[str]:
     if os.geteuid() != 0:
         return []
     changed = []
-    for path in [p for p in _hidden_paths() if p.startswith("/autograder/")] + [AUTOGRADER_SOURCE]:
+    for path in [p for p in hidden_paths() if p.startswith("/autograder/")] + [AUTOGRADER_SOURCE]:
         try:
             st = os.lstat(path)
         except OSError:
@@ -185,7 +185,7 @@ def protect_installation() -> list[str]:
     return changed
 
 
-def _hidden_paths() -> list[str]:
+def hidden_paths() -> list[str]:
     """The grader and the reference, wherever they are installed: the copies in use, and any
     other copy on ``sys.path`` (an image's site-packages behind a symlink, an older install)."""
     # where the packages in use live, found without importing the reference (and autograd with it)
@@ -209,9 +209,9 @@ ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localti
        "/etc/alternatives", "/etc/fonts", "/etc/matplotlibrc", "/etc/nsswitch.conf", "/etc/mime.types")
 
 
-def _allowed_paths() -> list[str]:
+def allowed_paths() -> list[str]:
     """System directories and the Python runtime; never the project itself."""
-    hidden = _hidden_paths()
+    hidden = hidden_paths()
     project_roots = {str(Path(h).parent) for h in hidden}
     paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/venv"]
     prefixes = {str(Path(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}

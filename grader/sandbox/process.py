@@ -22,17 +22,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+from grader.sandbox.worker.config import WorkerConfig
 from grader.sandbox.worker.confine import landlock_abi
-from grader.sandbox.isolation import ETC, PROC, _allowed_paths, _hidden_paths, claim_uid, isolation_mode, landlock_paths
+from grader.sandbox.isolation import ETC, PROC, allowed_paths, claim_uid, hidden_paths, isolation_mode, landlock_paths
 from grader.sandbox.job_access import JobAccess, arrange
 from grader.sandbox.worker.reaping import end_uid_from_outside as end_uid
 from grader.sandbox.worker.scratch import remove_tree
 from grader.sandbox.worker.wire import HEADER, Chunks, FrameReader, WireError, frame, payload
-
-PRELOAD = ("numpy", "scipy", "matplotlib", "matplotlib.pyplot")
-
 
 def matplotlib_cache() -> str | None:
     """Where the zygote's matplotlib keeps its font list between runs: this user's cache
@@ -102,8 +100,8 @@ class WorkerDied(Exception):
 
 
 #: The worker program's parts, in the order they are joined; each imports only those before it.
-SHIPPED = ("wire.py", "confine.py", "reaping.py", "scratch.py", "nameless.py", "calls.py", "isolate.py", "jupyter.py",
-           "child.py", "serve.py")
+SHIPPED = ("wire.py", "config.py", "confine.py", "reaping.py", "scratch.py", "nameless.py", "calls.py", "isolate.py",
+           "jupyter.py", "child.py", "serve.py")
 
 
 def worker_source() -> str:
@@ -115,9 +113,28 @@ def worker_source() -> str:
     return "\n".join([parts[0]] + [strip(part) for part in parts[1:]])
 
 
-def config_frame(config: dict) -> bytes:
+def worker_config(limits: Limits, mode: str, uid: int, scratch_base: str, *, read: Iterable[str],
+                  listable: Iterable[str] = (), new_root: str = "", allow: Iterable[str] = (),
+                  hide: Iterable[str] = (), etc: Iterable[str] = (), nproc: int | None = None,
+                  measure_disk: bool = True) -> WorkerConfig:
+    """The worker's configuration (:class:`WorkerConfig`), for every sandbox: one submission's
+    ``limits``, the isolation ``mode``, the job's ``uid`` (and gid), where the jobs' directories
+    go, and what a job may see (see the schema for each). A sandbox passes what is its own: the
+    Docker sandbox has no new root, its own allowlist, ``nproc`` of its own (``RLIMIT_NPROC``
+    counts the uid across every container; the container's pids limit is what binds there) and
+    no disk to measure (``measure_disk=False``: its ``/scratch`` is a tmpfs of the budget's size)."""
+    return WorkerConfig(mode=mode, uid=uid, gid=uid, scratch_base=scratch_base,
+                        memory_bytes=limits.memory_bytes, cpu_seconds=limits.cpu_seconds,
+                        file_bytes=limits.file_bytes, tmpfs_bytes=limits.tmpfs_bytes,
+                        nproc=limits.nproc if nproc is None else nproc,
+                        disk_bytes=limits.tmpfs_bytes if measure_disk else 0, disk_entries=limits.disk_entries,
+                        new_root=new_root, allow=tuple(allow), hide=tuple(hide), etc=tuple(etc),
+                        read=tuple(read), listable=tuple(listable))
+
+
+def config_frame(config: WorkerConfig) -> bytes:
     """The worker's configuration as the first bytes of its stdin (a 4-byte length, then JSON)."""
-    data = json.dumps(config).encode("utf-8")
+    data = config.to_json().encode("utf-8")
     return HEADER.pack(len(data)) + data
 
 
@@ -213,13 +230,15 @@ class Zygote(ZygoteChannel):
         self._access: JobAccess | None = None  # uid mode: what that uid may reach (grader.sandbox.job_access)
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def config(self) -> dict:
+    def config(self) -> WorkerConfig:
+        """The worker's configuration; makes the worker's directories (and, in ``uid`` mode, arranges
+        what the job's uid may reach) on first use."""
         root = tempfile.mkdtemp(prefix="activation-grader-root-")
         scratch = tempfile.mkdtemp(prefix="activation-grader-scratch-")
         self._dirs += [root, scratch]
         if self._uid_claim is None:
             self.uid, self._uid_claim = claim_uid()
-        allowed, hidden = _allowed_paths(), _hidden_paths()
+        allowed, hidden = allowed_paths(), hidden_paths()
         if self.mode == "uid":
             os.chmod(scratch, 0o711)  # the job's uid reaches its own directory, and only that
             if self._access is None:
@@ -229,13 +248,8 @@ class Zygote(ZygoteChannel):
                     self.close()  # refused: nothing of ours is left (directories, the uid's claim)
                     raise
         readable, listable = landlock_paths(allowed + [p for p in ETC if os.path.lexists(p)] + PROC, hidden)
-        return {"mode": self.mode, "uid": self.uid, "gid": self.uid,
-                "new_root": root, "scratch_base": scratch, "allow": allowed, "hide": hidden, "etc": list(ETC),
-                "read": readable, "listable": listable,
-                "preload": list(PRELOAD), "memory_bytes": self.limits.memory_bytes,
-                "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
-                "tmpfs_bytes": self.limits.tmpfs_bytes, "nproc": self.limits.nproc,
-                "disk_bytes": self.limits.tmpfs_bytes, "disk_entries": self.limits.disk_entries}
+        return worker_config(self.limits, self.mode, self.uid, scratch, read=readable, listable=listable,
+                             new_root=root, allow=allowed, hide=hidden, etc=ETC)
 
     def command(self) -> list[str]:
         """The worker's command line: the program only. Its configuration (the uid, the directories,
@@ -243,10 +257,10 @@ class Zygote(ZygoteChannel):
         ``/proc/self/cmdline``."""
         return [sys.executable, "-I", "-c", worker_source(), "--zygote"]
 
-    def matplotlib_dir(self, config: dict) -> str:
+    def matplotlib_dir(self, config: WorkerConfig) -> str:
         """The user's font cache where student code cannot write to it; in ``none`` mode, where it
         could (and so reach the next zygote's import), a fresh directory per zygote."""
-        return (matplotlib_cache() if self.mode != "none" else None) or config["scratch_base"]
+        return (matplotlib_cache() if self.mode != "none" else None) or config.scratch_base
 
     def start(self) -> dict:
         """Launch the worker and wait until it has imported what submissions use and isolated itself."""
@@ -265,7 +279,7 @@ class Zygote(ZygoteChannel):
                "OMP_NUM_THREADS": "1"}
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, env=env, cwd=config["scratch_base"],
+                                     stderr=self._log, env=env, cwd=config.scratch_base,
                                      start_new_session=True)
         self._out = self.proc.stdout.fileno()
         self._buffer = bytearray()

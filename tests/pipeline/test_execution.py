@@ -17,7 +17,8 @@ from grader.pipeline.grading import grade
 from grader.pipeline.tasks import Options
 from grader.pipeline.plans import build_plans
 from grader.pipeline.warm import close_workers, get_worker
-from grader.sandbox.process import ETC, Limits, _allowed_paths
+from grader.sandbox.isolation import allowed_paths
+from grader.sandbox.process import ETC, Limits
 
 from conftest import ROOT
 from variants import solution_cells
@@ -289,7 +290,7 @@ def test_only_the_runtime_is_exposed(monkeypatch, tmp_path):
     (course / "solutions").mkdir(parents=True)
     for entry in (str(course), str(ROOT / "tests"), "/srv/course", str(tmp_path)):
         monkeypatch.syspath_prepend(entry)
-    allowed = _allowed_paths()
+    allowed = allowed_paths()
     assert not any(p == str(course) or p.startswith(str(tmp_path)) for p in allowed)
     assert not any(p == str(ROOT) or p.startswith(str(ROOT / "tests")) for p in allowed)
     assert not any(p.startswith(str(ROOT / "grader")) or p.startswith(str(ROOT / "reference")) for p in allowed)

@@ -217,11 +217,11 @@ def test_the_zygotes_matplotlib_cache_is_a_private_directory_or_none(tmp_path, m
 
 
 def test_without_isolation_the_zygote_never_reads_a_cache_student_code_could_write(tmp_path, monkeypatch):
-    from grader.sandbox.process import Zygote
+    from grader.sandbox.process import Limits, Zygote, worker_config
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    config = {"scratch_base": str(tmp_path / "scratch")}
-    assert Zygote(mode="none").matplotlib_dir(config) == config["scratch_base"]
+    config = worker_config(Limits(), "none", 61000, str(tmp_path / "scratch"), read=())
+    assert Zygote(mode="none").matplotlib_dir(config) == config.scratch_base
     isolating = Zygote(mode="none")
     isolating.mode = "landlock"  # what a Landlock zygote would read; nothing is started here
     assert isolating.matplotlib_dir(config) == str(tmp_path / "activation-grader" / "matplotlib")

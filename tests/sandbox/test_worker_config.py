@@ -59,7 +59,7 @@ def test_the_command_line_carries_the_program_only():
     try:
         command = "\0".join(zygote.command())
         assert command.endswith("--zygote")
-        for value in (config["scratch_base"], config["new_root"], f'"uid": {config["uid"]}', '"allow": ['):
+        for value in (config.scratch_base, config.new_root, f'"uid": {config.uid}', '"allow": ['):
             assert value not in command
     finally:
         zygote.close()
@@ -83,10 +83,8 @@ def test_a_job_finds_no_configuration_in_proc_and_keeps_its_files_at_home(mode):
 
 def test_the_probe_sees_a_configuration_on_a_command_line(monkeypatch):
     """The control: with the configuration on the worker's command line (as it was), q1 scores."""
-    import json
-
     original = Zygote.command
-    monkeypatch.setattr(Zygote, "command", lambda self: original(self) + [json.dumps(self.config())])
+    monkeypatch.setattr(Zygote, "command", lambda self: original(self) + [self.config().to_json()])
     options = Options(isolation="none", limits=Limits(timeout=60))
     try:
         record = grade_submission("probe.py", probe_source().encode(), options)

@@ -1,8 +1,7 @@
 """One probe call on a student's namespace, reported as plain data; shared by both sides.
 
-The worker program runs it on every call of a job (this file is shipped in the worker
-script, after ``grader/sandbox/worker/wire.py`` and ``grader/sandbox/worker/confine.py`` and before ``grader/sandbox/worker/serve.py``,
-see ``grader.sandbox.process.worker_source``); Otter's kernel runs it on the student's own
+The worker program runs it on every call of a job (it is one of the parts shipped as the worker
+program, order: ``SHIPPED`` in ``grader/sandbox/process.py``); Otter's kernel runs it on the student's own
 namespace (``grader.interfaces.otter_plugin``), and the grader's tests run it without a sandbox. It
 imports nothing of the grader but the wire format, so the trusted process can use it
 without importing the worker program.
@@ -25,7 +24,7 @@ from grader.sandbox.worker.wire import Blob, Chunks, ResultTooLarge, decode_arg,
 # rewrites its own memory: such facts are only ever self-reported.)
 __builtins__ = dict(builtins.__dict__)
 _NDARRAY, _EQUAL, _ISNAN = np.ndarray, np.equal, np.isnan
-_CLOCK = time.process_time  # the job's own CPU account (informational), reported in its last frame
+CLOCK = time.process_time  # the job's own CPU account (informational), reported in its last frame
 ENCODING = [0.0]  # CPU seconds spent in encode_result, for that account
 
 
@@ -87,11 +86,11 @@ def run_call(ns: dict, call: dict, chunks: Chunks | None = None, blob: Blob | No
         # arrays, numbers, lists and tuples, with the difference between a list and a tuple kept
         # (see wire.encode_result); a result over the size the trusted side accepts is refused here,
         # where it costs this call only, instead of flooding the channel and costing the exercise
-        started = _CLOCK()
+        started = CLOCK()
         try:
             encoded = encode_result(value, chunks=chunks)
         finally:
-            ENCODING[0] += _CLOCK() - started
+            ENCODING[0] += CLOCK() - started
     except ResultTooLarge as exc:
         if chunks is not None:
             chunks.reset()

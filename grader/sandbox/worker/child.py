@@ -1,7 +1,7 @@
-"""The worker program, part 3 of 4: the child of one job (its namespaces or uid, limits,
-confinement), which then runs the job.
+"""The child of one job (its namespaces or uid, limits, confinement), which then runs the job.
 
-Shipped as one script with the other parts (see ``grader.sandbox.process.worker_source``).
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``);
+it imports only the parts shipped before it.
 """
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import signal
 import time
 
 from grader.sandbox.worker.wire import frame, read_payload  # shipped-with-wire
+from grader.sandbox.worker.config import WorkerConfig  # shipped-with-wire
 from grader.sandbox.worker.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_restrict  # shipped-with-wire
 from grader.sandbox.worker.confine import seccomp_program, seccomp_restrict, start_reaper  # shipped-with-wire
 from grader.sandbox.worker.isolate import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
                                      MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
                                      NAMESPACED, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
-                                     PRIVATE_DIRS, _drop_capabilities, _libc, _mount,  # shipped-with-wire
-                                     _prctl, _unshare)  # shipped-with-wire
+                                     PRIVATE_DIRS, Isolation, drop_capabilities, libc, mount,  # shipped-with-wire
+                                     prctl, unshare)  # shipped-with-wire
 from grader.sandbox.worker.jupyter import run_job  # shipped-with-wire
 
 # functions below resolve builtins in this snapshot, not in what the student's code patches
@@ -28,53 +29,54 @@ __builtins__ = dict(builtins.__dict__)
 
 
 # --- the child: one job ---------------------------------------------------------------------------
-def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: tuple[int, int]) -> None:
+def child_main(size: int, config: WorkerConfig, isolation: Isolation, out_fd: int, got_job_fd: int,
+               reap_fds: tuple[int, int]) -> None:
     """Runs in the forked child; never returns. Reads its job (``size`` bytes) from stdin first."""
     code = 0
     try:
         # Dies with the zygote, from the start: a restart of the worker (which kills the zygote)
         # ends the job too, in every mode (set again after any change of uid, which clears it).
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if config["mode"] not in NAMESPACED:  # readable by the zygote's helper (grader.sandbox.worker.nameless)
-            _prctl(PR_SET_DUMPABLE, 1)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if config.mode not in NAMESPACED:  # readable by the zygote's helper (grader.sandbox.worker.nameless)
+            prctl(PR_SET_DUMPABLE, 1)
         try:
-            raw = _read_exactly(0, size)
+            raw = read_exactly(0, size)
             os.write(got_job_fd, b"1")
         finally:
             os.close(got_job_fd)  # stdin goes back to the zygote
         job, blob = read_payload(raw)
         del raw
         os.setsid()
-        mode = config["mode"]
+        mode = config.mode
         if mode in ("root", "userns"):
             # A new IPC namespace too: SysV shared memory, semaphores and message queues (and POSIX
             # queues) otherwise outlive the job in the host's namespace, where the next submission
             # with the same uid, or anyone, can read them.
             if os.getpid() == 1:  # the zygote forked us into a PID namespace of our own (worker.serve_job)
-                _unshare(CLONE_NEWNS | CLONE_NEWIPC)
+                unshare(CLONE_NEWNS | CLONE_NEWIPC)
             else:  # (where it cannot: a user namespace's zygote) entered with one more fork
-                _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
+                unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
                 inner = os.fork()
                 if inner:
                     os._exit(_wait_exit(inner))
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # we are PID 1: our death ends everything
             _mount_proc()
             _killed_first_when_memory_runs_out()  # (inherited by the student's process, below)
             _readonly_proc()
             _redirect_stdio()  # PID 1 needs nothing of the zygote's stdin/stdout: keep no handle on them
-            opts = f"size={config['tmpfs_bytes']},nr_inodes={config.get('disk_entries', 20000)},mode=1777"
+            opts = f"size={config.tmpfs_bytes},nr_inodes={config.disk_entries},mode=1777"
             for d in PRIVATE_DIRS:
-                _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
-            for i, path in enumerate(config.get("rebind", ())):
+                mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+            for i, path in enumerate(isolation.rebind):
                 os.makedirs(path, exist_ok=True)
-                _mount(f"/.runtime/{i}", path, None, MS_BIND | MS_REC)
-                _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-            if config.get("rebind"):  # the parking place itself is not for the student
-                _mount("tmpfs", "/.runtime", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+                mount(f"/.runtime/{i}", path, None, MS_BIND | MS_REC)
+                mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            if isolation.rebind:  # the parking place itself is not for the student
+                mount("tmpfs", "/.runtime", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
             scratch = "/tmp/submission"
             os.mkdir(scratch, 0o700)
             if mode == "root":
-                os.chown(scratch, config["uid"], config["gid"])
+                os.chown(scratch, config.uid, config.gid)
             student = os.fork()
             if student:
                 _reap_until(student)
@@ -82,10 +84,10 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
             if mode == "root":
                 _join_session_keyring()  # as root: the next job's uid cannot see it (see _fresh_keyrings)
                 os.setgroups([])
-                os.setresgid(config["gid"], config["gid"], config["gid"])
-                os.setresuid(config["uid"], config["uid"], config["uid"])
+                os.setresgid(config.gid, config.gid, config.gid)
+                os.setresuid(config.uid, config.uid, config.uid)
             else:
-                _drop_capabilities()
+                drop_capabilities()
         else:
             # The job's own directory under one the grader made; the only place it may write
             # (with Landlock), its HOME and TMPDIR, and the only thing cleaned after it.
@@ -96,29 +98,29 @@ def child_main(size: int, config: dict, out_fd: int, got_job_fd: int, reap_fds: 
             if mode == "uid":
                 # as root: a uid that only student code uses (no passwd entry needed), no groups,
                 # and with it no capabilities
-                uid = config["uid"]
+                uid = config.uid
                 for d in (os.path.join(scratch, "tmp"), scratch):  # inner first: root may lack DAC_OVERRIDE
                     os.chown(d, uid, uid)
                 _join_session_keyring()  # as root: the next job's uid cannot see it (see _fresh_keyrings)
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
-                if config.get("landlock_abi", 0) >= 4:  # (then Landlock keeps it from writing its /proc/self)
-                    _prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
+                if isolation.landlock_abi >= 4:  # (then Landlock keeps it from writing its /proc/self)
+                    prctl(PR_SET_DUMPABLE, 1)  # (cleared by the change of uid; seccomp keeps it set)
             elif os.geteuid() == 0:
-                _drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
+                drop_capabilities()  # uid 0 without a capability, Landlock and no_new_privs
         _fresh_keyrings(clear_user=mode in ("root", "uid"))  # (root, uid: their session keyring is joined)
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _set_limits(config)
         os.chdir(scratch)
         _redirect_stdio()
         _scrub_environment(scratch, "/tmp" if mode in NAMESPACED else os.path.join(scratch, "tmp"))
-        _confine(config, scratch, reap_fds, out_fd)
-        run_job(job, lambda obj, chunks=None: _write_all(out_fd, frame(obj, chunks)), blob)
+        _confine(config, isolation, scratch, reap_fds, out_fd)
+        run_job(job, lambda obj, chunks=None: write_all(out_fd, frame(obj, chunks)), blob)
     except BaseException as exc:  # report, never propagate into the zygote's loop
         try:
-            _write_all(out_fd, frame({"ev": "fatal", "error": f"{type(exc).__name__}: {exc}"}))
+            write_all(out_fd, frame({"ev": "fatal", "error": f"{type(exc).__name__}: {exc}"}))
         except BaseException:
             pass
         code = 70
@@ -133,7 +135,7 @@ def _mount_proc() -> None:
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     for options in ("hidepid=2", None):
         try:
-            _mount("proc", "/proc", "proc", flags, options)
+            mount("proc", "/proc", "proc", flags, options)
             return
         except OSError:
             continue
@@ -145,7 +147,7 @@ def _readonly_proc() -> None:
     CAP_SYS_RESOURCE over the machine does), so it could write 0 there and no longer be the OOM
     killer's first victim. Nothing a submission runs needs to write to /proc."""
     try:
-        _mount(None, "/proc", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+        mount(None, "/proc", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
     except OSError:
         pass  # no /proc of its own (see _mount_proc): nothing to write to either
 
@@ -167,7 +169,7 @@ KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING =
 
 
 def _keyctl(*args: int) -> int:
-    return _libc.syscall(ctypes.c_long(_SYS_KEYCTL), *(ctypes.c_long(a) for a in args))
+    return libc.syscall(ctypes.c_long(_SYS_KEYCTL), *(ctypes.c_long(a) for a in args))
 
 
 def _join_session_keyring() -> None:
@@ -223,12 +225,12 @@ def _reap_until(pid: int) -> None:
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
-def _set_limits(config: dict) -> None:
+def _set_limits(config: WorkerConfig) -> None:
     limits = {
-        resource.RLIMIT_AS: config["memory_bytes"],
-        resource.RLIMIT_CPU: config["cpu_seconds"],
-        resource.RLIMIT_FSIZE: config["file_bytes"],
-        resource.RLIMIT_NPROC: config["nproc"],
+        resource.RLIMIT_AS: config.memory_bytes,
+        resource.RLIMIT_CPU: config.cpu_seconds,
+        resource.RLIMIT_FSIZE: config.file_bytes,
+        resource.RLIMIT_NPROC: config.nproc,
         resource.RLIMIT_NOFILE: 256,
         # 1, not 0: a core_pattern that pipes to a program (systemd-coredump, apport) ignores a limit
         # of 0 and runs that program as the machine's root for each crash of a dumpable job; the
@@ -246,31 +248,34 @@ def _redirect_stdio() -> None:
     os.close(null)
 
 
-def job_dir(config: dict, pid: int) -> str:
-    return os.path.join(config["scratch_base"], f"job-{pid}")
+def job_dir(config: WorkerConfig, pid: int) -> str:
+    """The directory of the job whose child is ``pid`` (modes without namespaces)."""
+    return os.path.join(config.scratch_base, f"job-{pid}")
 
 
-def _confine(config: dict, scratch: str, reap_fds: tuple[int, int], out_fd: int) -> None:
+def _confine(config: WorkerConfig, isolation: Isolation, scratch: str, reap_fds: tuple[int, int],
+             out_fd: int) -> None:
     """Landlock and seccomp, the last step before student code (see ``grader.sandbox.worker.confine``)."""
-    if config["mode"] == "landlock":
+    if config.mode == "landlock":
         start_reaper(reap_fds[0], (out_fd,))
     for fd in reap_fds:  # the reaper keeps its copies; the job has none
         os.close(fd)
-    if config.get("landlock_abi", 0) >= 4:
+    if isolation.landlock_abi >= 4:
         devices = {"/dev/null": FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV,
                    "/dev/zero": FS_READ_FILE, "/dev/urandom": FS_READ_FILE, "/dev/random": FS_READ_FILE}
-        landlock_restrict(config["landlock_abi"], config["read"], config["listable"], [scratch], devices)
-    if config.get("seccomp"):
-        seccomp_restrict(network=config["mode"] not in NAMESPACED, program=SECCOMP_PROGRAM.get("bpf"))
+        landlock_restrict(isolation.landlock_abi, list(config.read), list(config.listable), [scratch], devices)
+    if isolation.seccomp:
+        seccomp_restrict(network=config.mode not in NAMESPACED, program=SECCOMP_PROGRAM.get("bpf"))
 
 
 #: The job's seccomp filter, compiled once by the zygote (see prepare_seccomp); jobs only load it.
 SECCOMP_PROGRAM: dict[str, bytes] = {}
 
 
-def prepare_seccomp(config: dict) -> None:
-    if config.get("seccomp"):
-        program = seccomp_program(network=config["mode"] not in NAMESPACED)
+def prepare_seccomp(config: WorkerConfig, isolation: Isolation) -> None:
+    """Compile the jobs' seccomp filter once, in the zygote (where there is one to load)."""
+    if isolation.seccomp:
+        program = seccomp_program(network=config.mode not in NAMESPACED)
         if program:
             SECCOMP_PROGRAM["bpf"] = program
 
@@ -291,13 +296,13 @@ def _scrub_environment(scratch: str, tmp: str) -> None:
     os.environ.update(keep)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _read_exactly(fd: int, n: int) -> bytes:
+def read_exactly(fd: int, n: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         chunk = os.read(fd, n - len(out))

@@ -1,7 +1,7 @@
 """Unprivileged confinement of one job: Landlock and seccomp.
 
-Shipped with the worker program (after ``grader/sandbox/worker/wire.py``, before
-``grader/sandbox/worker/serve.py``): it imports nothing from the grader. Where the worker
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``): it
+imports nothing from the grader. Where the worker
 cannot make namespaces (a container that forbids ``unshare``, a JupyterHub pod,
 a locked-down CI job), these are the kernel's mechanisms that still bind:
 
@@ -20,8 +20,8 @@ a locked-down CI job), these are the kernel's mechanisms that still bind:
   and changing the
   limits, priority or scheduling of any process but itself.
 
-Ending exactly what the job started, and removing only its own files, is
-``grader/sandbox/worker/reaping.py``, shipped right after this module.
+Ending exactly what the job started is ``grader/sandbox/worker/reaping.py``; removing only its own
+files, ``grader/sandbox/worker/scratch.py``.
 """
 from __future__ import annotations
 

@@ -1,15 +1,19 @@
-"""The worker program, part 1 of 4: isolating the zygote once (namespaces, an allowlisted root).
+"""Isolating the zygote once (namespaces, an allowlisted root), and the system calls it takes.
 
-Shipped as one script with the other parts (see ``grader.sandbox.process.worker_source``): after
-``grader/sandbox/worker/wire.py``, ``grader/sandbox/worker/confine.py``, ``grader/sandbox/worker/reaping.py`` and ``grader/sandbox/worker/calls.py``; it imports nothing from the
-grader at run time. :func:`isolate` runs once per zygote, before any job.
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``);
+it imports only the parts shipped before it, and nothing of the grader at run time. :func:`isolate`
+runs once per zygote, before any job, and says what it put in force (:class:`Isolation`); the
+child of each job (``grader/sandbox/worker/child.py``) uses the same calls (:func:`unshare`,
+:func:`mount`, :func:`prctl`, :func:`drop_capabilities`).
 """
 from __future__ import annotations
 
 import builtins
 import ctypes
 import os
+from dataclasses import dataclass
 
+from grader.sandbox.worker.config import WorkerConfig  # shipped-with-wire
 from grader.sandbox.worker.confine import landlock_abi, seccomp_available  # shipped-with-wire
 from grader.sandbox.worker.reaping import become_subreaper  # shipped-with-wire
 
@@ -22,7 +26,7 @@ NAMESPACED = ("root", "userns")  # modes where each job has its own PID, mount a
 
 PRIVATE_DIRS = ("/tmp", "/dev/shm", "/var/tmp")  # fresh for every submission
 
-_libc = ctypes.CDLL(None, use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
 # What the worker reports (a call's facts, see grader/sandbox/worker/calls.py; a cell's error) is decided in the
 # student's own process, so it must not follow the student's monkeypatches: functions defined
 # below resolve builtins in this snapshot (the student's code still sees, and may patch, the real
@@ -36,29 +40,51 @@ def _call(ret: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _unshare(flags: int) -> None:
-    _call(_libc.unshare(ctypes.c_int(flags)), "unshare")
+def unshare(flags: int) -> None:
+    _call(libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def setns(fd: int, nstype: int) -> None:
+    """Enter the namespace that ``fd`` refers to (the zygote's way back to its own PID namespace)."""
+    _call(libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _call(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+    _call(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
-def _prctl(option: int, value: int) -> None:
-    _call(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), "prctl")
+def prctl(option: int, value: int) -> None:
+    _call(libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), "prctl")
 
 
-def _drop_capabilities() -> None:
+def drop_capabilities() -> None:
     """Empty every capability set (used where we cannot change uid)."""
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)()
-    _call(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    _call(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 # --- the zygote: isolation ---------------------------------------------------------------------
-def isolate(config: dict) -> str:
-    """Isolate the zygote once; returns the isolation that is in force, e.g. ``root+pidns+seccomp``.
+@dataclass(frozen=True)
+class Isolation:
+    """What the zygote put in force when it isolated itself (:func:`isolate`): found on this
+    machine, never configured (the configuration is :class:`WorkerConfig`)."""
+
+    #: What is in force, e.g. ``root+pidns+seccomp``: reported to the trusted side, which records it.
+    name: str
+    #: ``uid`` and ``landlock`` mode: the kernel's Landlock ABI (each job confines itself with it
+    #: from ABI 4 on); 0 in the other modes, or without Landlock.
+    landlock_abi: int = 0
+    #: Whether each job loads the seccomp filter (pyseccomp and libseccomp are there; not in ``none`` mode).
+    seccomp: bool = False
+    #: ``root`` and ``userns``: the runtime's directories below ``/tmp``, ``/var/tmp`` or
+    #: ``/dev/shm``, parked in ``/.runtime`` by the zygote and bound back by each job over its fresh tmpfs.
+    rebind: tuple[str, ...] = ()
+
+
+def isolate(config: WorkerConfig) -> Isolation:
+    """Isolate the zygote once; returns what is in force (its name is e.g. ``root+pidns+seccomp``).
 
     ``root``: new mount and network namespaces; a new root filesystem built
     from an allowlist (system directories and the Python runtime, read-only, and
@@ -75,27 +101,27 @@ def isolate(config: dict) -> str:
     child as a uid that only student code uses; ``landlock`` (not root) keeps
     the caller's uid; ``none`` has only the resource limits.
     """
-    mode = config["mode"]
+    mode = config.mode
     extras = []
     if mode not in NAMESPACED:
-        _prctl(PR_SET_DUMPABLE, 0)  # a same-uid child cannot ptrace the zygote or read its /proc files
+        prctl(PR_SET_DUMPABLE, 0)  # a same-uid child cannot ptrace the zygote or read its /proc files
         become_subreaper()
         abi = landlock_abi() if mode in ("uid", "landlock") else 0
-        config["landlock_abi"] = abi
         if abi >= 4:
             extras.append("landlock")
         if mode == "landlock" and abi < 6:
             raise OSError("Landlock ABI 6 or later (network rules, signal and socket scopes) is not available here")
-        config["seccomp"] = mode != "none" and seccomp_available()
-        if config["seccomp"]:
+        seccomp = mode != "none" and seccomp_available()
+        if seccomp:
             extras.append("seccomp")
         elif mode == "landlock":
             raise OSError("seccomp (pyseccomp and libseccomp) is not available here")
-        return "+".join([mode] + extras) if mode != "landlock" else "+".join(extras)
-    config["seccomp"] = seccomp_available()
+        name = "+".join([mode] + extras) if mode != "landlock" else "+".join(extras)
+        return Isolation(name, landlock_abi=abi, seccomp=seccomp)
+    seccomp = seccomp_available()
     if mode == "userns":
         uid, gid = os.getuid(), os.getgid()
-        _unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
+        unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
         with open("/proc/self/uid_map", "w") as f:
@@ -103,47 +129,47 @@ def isolate(config: dict) -> str:
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
     else:
-        _unshare(CLONE_NEWNS | CLONE_NEWNET)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    root = config["new_root"]
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=8m")
-    for path in config["allow"]:
+        unshare(CLONE_NEWNS | CLONE_NEWNET)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    root = config.new_root
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=8m")
+    for path in config.allow:
         _expose(root, path)
     _minimal_etc(root, config)
-    for path in config["hide"]:
+    for path in config.hide:
         if os.path.isdir(root + path):
-            _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+            mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
     # Each child mounts a fresh tmpfs on /tmp, /var/tmp and /dev/shm. A runtime that lives below
     # one of them (a checkout in /tmp with its .venv) would vanish under it, so it is parked
     # in /.runtime now and bound back by the child (read-only, with the masks above).
-    config["rebind"] = [p for p in config["allow"] if any(p.startswith(d + "/") for d in PRIVATE_DIRS)
-                        and os.path.isdir(root + p)]
-    for i, path in enumerate(config["rebind"]):
+    rebind = tuple(p for p in config.allow if any(p.startswith(d + "/") for d in PRIVATE_DIRS)
+                   and os.path.isdir(root + p))
+    for i, path in enumerate(rebind):
         os.makedirs(f"{root}/.runtime/{i}")
-        _mount(root + path, f"{root}/.runtime/{i}", None, MS_BIND | MS_REC)
+        mount(root + path, f"{root}/.runtime/{i}", None, MS_BIND | MS_REC)
     os.makedirs(f"{root}/dev", exist_ok=True)
     for name in ("null", "zero", "random", "urandom", "full"):
         open(f"{root}/dev/{name}", "a").close()
-        _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
+        mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
     for d in ("/tmp", "/proc", "/dev/shm", "/var/tmp"):
         os.makedirs(root + d, exist_ok=True)
     # Read-only from now on: the root tmpfs is one filesystem for every job (each job's mount
     # namespace is a copy of the zygote's), so a job able to write to it could leave files
     # for the next one. The child mounts its own /tmp, /var/tmp, /dev/shm and /proc over it.
-    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.chroot(root)
     os.chdir("/")
-    return "+".join([mode, "pidns"] + (["seccomp"] if config["seccomp"] else []))
+    return Isolation("+".join([mode, "pidns"] + (["seccomp"] if seccomp else [])), seccomp=seccomp, rebind=rebind)
 
 
-def _minimal_etc(root: str, config: dict) -> None:
+def _minimal_etc(root: str, config: WorkerConfig) -> None:
     """``/etc`` with what Python, NumPy and Matplotlib read, nothing else of the host's:
     stub ``passwd``/``group`` naming only root and the sandbox user, and the few files that
-    ``config["etc"]`` lists (the loader's cache, the time zone, Debian's alternatives)."""
+    ``config.etc`` lists (the loader's cache, the time zone, Debian's alternatives)."""
     os.makedirs(root + "/etc", exist_ok=True)
-    for path in config.get("etc", ()):
+    for path in config.etc:
         _expose(root, path)
-    uid, gid = config["uid"], config["gid"]
+    uid, gid = config.uid, config.gid
     with open(root + "/etc/passwd", "w") as f:
         f.write(f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp/submission:"
                 "/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
@@ -165,5 +191,5 @@ def _expose(root: str, path: str) -> None:
         os.makedirs(root + path, exist_ok=True)
     else:
         open(root + path, "a").close()
-    _mount(path, root + path, None, MS_BIND | MS_REC)
-    _mount(None, root + path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(path, root + path, None, MS_BIND | MS_REC)
+    mount(None, root + path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)

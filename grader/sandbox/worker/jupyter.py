@@ -1,6 +1,7 @@
-"""The worker program, part 2 of 4: a notebook's cells with Jupyter's semantics, then the probe calls.
+"""A notebook's cells with Jupyter's semantics, then the probe calls.
 
-Shipped as one script with the other parts (see ``grader.sandbox.process.worker_source``).
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``);
+it imports only the parts shipped before it.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import types
 
 from grader.sandbox.worker.wire import Blob, Chunks  # shipped-with-wire
-from grader.sandbox.worker.calls import ENCODING, _CLOCK, describe_error, run_call  # shipped-with-wire
+from grader.sandbox.worker.calls import ENCODING, CLOCK, describe_error, run_call  # shipped-with-wire
 
 # functions below resolve builtins in this snapshot, not in what the student's code patches
 __builtins__ = dict(builtins.__dict__)
@@ -75,11 +76,11 @@ def run_job(job: dict, emit, blob: Blob | None = None) -> None:
     with ``chunks``). Each result goes out as soon as it is made, in its own frame: whatever a
     later call does (hang, kill the process), what came before has reached the grader. ``blob``:
     the bytes of a binary job, where each call's arrays are (from ``at``, ``n`` bytes)."""
-    setup = _CLOCK()  # this process's CPU before the first cell: its share of the isolation
+    setup = CLOCK()  # this process's CPU before the first cell: its share of the isolation
     ns = fresh_namespace()
     run_cells(job["cells"], set(job.get("skip_cells", ())), ns, emit)
     emit({"ev": "cells_done"})
-    cells = _CLOCK()
+    cells = CLOCK()
     for exercise in job["exercises"]:
         emit({"ev": "exercise", "q": exercise["q"]})
         for call in exercise["calls"]:
@@ -87,9 +88,9 @@ def run_job(job: dict, emit, blob: Blob | None = None) -> None:
             at, n = call.get("at"), call.get("n")
             own = Blob(blob.data[at:at + n]) if blob is not None and type(at) is int and type(n) is int else None
             result = run_call(ns, call, chunks, own)
-            started = _CLOCK()
+            started = CLOCK()
             emit({"ev": "result", "q": exercise["q"], "id": call["id"], **result}, chunks if chunks.parts else None)
-            ENCODING[0] += _CLOCK() - started
-    probes = _CLOCK()  # the calls, and encoding their results (encode_result, then the frames)
+            ENCODING[0] += CLOCK() - started
+    probes = CLOCK()  # the calls, and encoding their results (encode_result, then the frames)
     emit({"ev": "done", "cpu": {"setup": setup, "cells": cells - setup, "calls": probes - cells - ENCODING[0],
                                 "encode": ENCODING[0]}})

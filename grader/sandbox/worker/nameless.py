@@ -1,7 +1,7 @@
 """Disk that a job holds in files with no name: its budget must count them.
 
-Shipped with the worker program (after ``grader/sandbox/worker/scratch.py``): it imports nothing from the
-grader. A file deleted while open, made with ``O_TMPFILE`` or ``memfd_create``, or mapped after
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``): it imports
+nothing from the grader. A file deleted while open, made with ``O_TMPFILE`` or ``memfd_create``, or mapped after
 its last name went is gone from the job's directory, which is what
 ``grader.sandbox.worker.scratch.over_budget`` measures, yet it fills the same disk (or memory) until the last
 process holding it ends: 64 processes of 256 descriptors of 64 MiB each would fill any disk
@@ -14,7 +14,7 @@ import os
 import select
 import time
 
-from grader.sandbox.worker.reaping import _wait_bounded  # shipped-with-wire
+from grader.sandbox.worker.reaping import wait_bounded  # shipped-with-wire
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -92,7 +92,7 @@ class NamelessWatch:
             self.helper = None
             os.close(ask)
             os.close(answer)
-            _wait_bounded(pid, 1.0)
+            wait_bounded(pid, 1.0)
 
 
 def _descendants(root: int) -> list[int]:

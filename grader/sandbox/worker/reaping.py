@@ -1,7 +1,7 @@
 """Ending exactly what the job started, and nothing else.
 
-Shipped with the worker program (after ``grader/sandbox/worker/confine.py``): it imports
-nothing from the grader.
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``): it
+imports nothing from the grader; the trusted side also uses :func:`end_uid_from_outside`.
 
 * **A child subreaper** (:func:`end_descendants`): the zygote adopts every orphan
   of the job, daemons that double-forked and called ``setsid`` included, and
@@ -12,7 +12,8 @@ nothing from the grader.
 * **Ending a uid** (:func:`end_uid`, :func:`kill_uid_until_none`): as the job's dedicated uid,
   ``kill(-1)`` until ``/proc`` shows no process of it left, from the zygote or the trusted side.
 
-The job's directory (its disk budget, its removal) is ``grader/sandbox/worker/scratch.py``, shipped next.
+The job's directory (its disk budget, its removal) is ``grader/sandbox/worker/scratch.py``, whose
+removal runs in a helper as the job's uid as :func:`end_uid` does (:func:`count_in_helper`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import ctypes
 import os
 import signal
 import time
+from typing import Callable
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -57,52 +59,6 @@ def _reap() -> None:
             return
         if pid == 0:
             return
-
-
-def end_descendants(dedicated_uid: int | None = None, rounds: int = 10000) -> int:
-    """End every process the job left behind; returns how many were signalled.
-
-    Only this zygote's own children are signalled (after the job's child has exited, every
-    one of them is an orphan of the job, adopted because we are a subreaper): a child's PID
-    cannot be reused until we reap it, so no unrelated process can be hit. Killing a child
-    hands its own children to us, so this goes one generation per round until none is left.
-    With a ``dedicated_uid`` (a uid that only student code uses, chosen by the grader), a
-    helper first drops to it and calls ``kill(-1)``, which ends the whole uid atomically,
-    however fast the job forks; processes of any other uid are out of its reach.
-    """
-    signalled = 0
-    if dedicated_uid is not None:
-        helper = os.fork()
-        if helper == 0:
-            try:
-                os.setresgid(dedicated_uid, dedicated_uid, dedicated_uid)
-                os.setresuid(dedicated_uid, dedicated_uid, dedicated_uid)
-                os.kill(-1, signal.SIGKILL)
-            except BaseException:
-                pass
-            os._exit(0)
-        os.waitpid(helper, 0)
-    quiet = 0
-    for _ in range(rounds):
-        children = _own_children()
-        if not children:
-            _reap()
-            quiet += 1
-            if quiet >= 2:  # twice in a row: nothing was being adopted in between
-                return signalled
-            time.sleep(0.001)
-            continue
-        quiet = 0
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                signalled += 1
-            except OSError:
-                pass
-        # the killed become zombies (their PIDs still ours); their orphans move to us
-        time.sleep(0.0005)
-        _reap()
-    return signalled
 
 
 def kill_uid_until_none(uid: int, seconds: float = 5.0) -> int:
@@ -149,24 +105,36 @@ def end_uid(uid: int, seconds: float = 5.0) -> int:
     to it (:func:`kill_uid_until_none`); returns how many were left, -1 if the helper failed."""
     if uid in (0, os.getuid()):
         raise PermissionError(f"not a uid of student code only: {uid}")
+    return count_in_helper(uid, lambda: kill_uid_until_none(uid, seconds), seconds)
+
+
+def count_in_helper(uid: int | None, count: Callable[[], int], seconds: float) -> int:
+    """Run ``count`` in a forked helper (the zygote is single-threaded), dropped first to ``uid``
+    (no groups) unless it is None, and wait for it at most ``seconds`` (and 2 s more), then kill it.
+
+    Returns what ``count`` returned (capped at 254: it travels as the helper's exit status), or -1
+    if the helper failed: it could not drop to ``uid``, ``count`` raised, or it ran out of time.
+    What the helper does as ``uid`` is confined to what that uid may reach; nothing of it comes
+    back but the number."""
     helper = os.fork()
     if helper == 0:
         code = 255
         try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            code = min(kill_uid_until_none(uid, seconds), 254)
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            code = min(count(), 254)
         except BaseException:
             pass
         os._exit(code)
-    status = _wait_bounded(helper, seconds + 2.0)
+    status = wait_bounded(helper, seconds + 2.0)
     if status is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) == 255:
         return -1
     return os.WEXITSTATUS(status)
 
 
-def _wait_bounded(pid: int, seconds: float) -> int | None:
+def wait_bounded(pid: int, seconds: float) -> int | None:
     """Wait for our child ``pid`` at most ``seconds``; past that it is killed. Its wait status,
     or None if it had to be killed."""
     import select

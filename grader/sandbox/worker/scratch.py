@@ -1,7 +1,7 @@
 """The job's own directory without namespaces: its disk budget while it runs, its removal after.
 
-Shipped with the worker program (after ``grader/sandbox/worker/reaping.py``): it imports nothing from the
-grader. Where the job gets no size-limited filesystem of its own (``uid`` and ``landlock``
+One of the parts shipped as the worker program (order: ``SHIPPED`` in ``grader/sandbox/process.py``): it imports
+nothing from the grader. Where the job gets no size-limited filesystem of its own (``uid`` and ``landlock``
 modes), its scratch directory lives on the grader's ``TMPDIR``:
 
 * **A disk budget** (:func:`over_budget`): the zygote measures the job's directory while it runs
@@ -18,7 +18,7 @@ import errno
 import os
 import time
 
-from grader.sandbox.worker.reaping import _wait_bounded  # shipped-with-wire
+from grader.sandbox.worker.reaping import count_in_helper  # shipped-with-wire
 
 
 def empty_dir_as(uid: int | None, path: str, seconds: float = 10.0) -> int:
@@ -29,22 +29,8 @@ def empty_dir_as(uid: int | None, path: str, seconds: float = 10.0) -> int:
     make writable again what the job made read-only), and nothing the job could not. It never
     raises: what it cannot remove in time stays, and the next job gets a directory of its own.
     """
-    helper = os.fork()
-    if helper == 0:
-        code = 255
-        try:
-            if uid is not None and os.geteuid() == 0:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            code = min(remove_tree(path, seconds, keep_top=True), 254)
-        except BaseException:
-            pass
-        os._exit(code)
-    status = _wait_bounded(helper, seconds + 2.0)
-    if status is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) == 255:
-        return -1
-    return os.WEXITSTATUS(status)
+    as_uid = uid if uid is not None and os.geteuid() == 0 else None  # (not root: already the job's uid)
+    return count_in_helper(as_uid, lambda: remove_tree(path, seconds, keep_top=True), seconds)
 
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

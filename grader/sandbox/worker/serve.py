@@ -1,10 +1,10 @@
 """The untrusted side: executes a submission and runs probe calls on it.
 
-The worker program, part 4 of 4 (the serve loop). It is shipped, after ``grader/sandbox/worker/wire.py``,
-``grader/sandbox/worker/confine.py``, ``grader/sandbox/worker/calls.py``, ``grader/sandbox/worker/isolate.py``,
-``grader/sandbox/worker/jupyter.py`` and ``grader/sandbox/worker/child.py``, as one script to a fresh interpreter
-started with ``python -I -c``; it imports nothing from the grader, and the
-grader and the reference are not reachable from where it runs.
+The serve loop, the last of the parts shipped as the worker program (order: ``SHIPPED`` in
+``grader/sandbox/process.py``), all joined into one script for a fresh interpreter started with
+``python -I -c``; it imports nothing from the grader, and the grader and the reference are not
+reachable from where it runs. Its configuration comes first on stdin (:func:`read_config`,
+:class:`WorkerConfig`).
 
 Structure, from the outside in:
 
@@ -20,7 +20,6 @@ Structure, from the outside in:
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -31,20 +30,21 @@ import time
 import numpy as np
 
 from grader.sandbox.worker.wire import HEADER  # shipped-with-wire
-from grader.sandbox.worker.calls import _CLOCK  # shipped-with-wire
+from grader.sandbox.worker.config import WorkerConfig  # shipped-with-wire
+from grader.sandbox.worker.calls import CLOCK  # shipped-with-wire
 from grader.sandbox.worker.reaping import end_descendants  # shipped-with-wire
 from grader.sandbox.worker.scratch import empty_dir_as, over_budget  # shipped-with-wire
 from grader.sandbox.worker.nameless import NamelessWatch, deleted_mappings  # shipped-with-wire
-from grader.sandbox.worker.isolate import CLONE_NEWPID, NAMESPACED, _call, _libc, _unshare, isolate  # shipped-with-wire
-from grader.sandbox.worker.child import _read_exactly, _write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
+from grader.sandbox.worker.isolate import CLONE_NEWPID, NAMESPACED, Isolation, isolate, setns, unshare  # shipped-with-wire
+from grader.sandbox.worker.child import read_exactly, write_all, child_main, job_dir, prepare_seccomp  # shipped-with-wire
 
 
 # --- the zygote: serving jobs ----------------------------------------------------------------------
 def _send(kind: bytes, payload: bytes) -> None:
-    _write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
+    write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
 
 
-def serve_job(size: int, config: dict) -> None:
+def serve_job(size: int, config: WorkerConfig, isolation: Isolation) -> None:
     """Run one job whose ``size`` bytes of JSON wait on stdin: the child reads them, not us.
 
     The zygote never holds a submission's data: its memory is what every later child is forked
@@ -52,12 +52,12 @@ def serve_job(size: int, config: dict) -> None:
     So the child reads its job from stdin itself, and its output goes to our stdout through
     ``splice`` (kernel to kernel), never through a buffer of ours.
     """
-    zygote_started = _CLOCK()
+    zygote_started = CLOCK()
     read_fd, write_fd = os.pipe()
     got_job_r, got_job_w = os.pipe()
     reap_r, reap_w = os.pipe()  # the landlock-mode reaper waits on this (see start_reaper) ...
     reaped_r, reaped_w = os.pipe()  # ... and closes this when it is done
-    ns_fd = _new_pid_namespace_for_next_fork() if config["mode"] in NAMESPACED and _OWN_PID_NS else None
+    ns_fd = _new_pid_namespace_for_next_fork() if config.mode in NAMESPACED and _OWN_PID_NS else None
     try:
         pid = os.fork()
     finally:
@@ -66,7 +66,7 @@ def serve_job(size: int, config: dict) -> None:
     if pid == 0:
         for fd in (read_fd, got_job_r, reap_w, reaped_r) + (() if ns_fd is None else (ns_fd,)):
             os.close(fd)
-        child_main(size, config, write_fd, got_job_w, (reap_r, reaped_w))
+        child_main(size, config, isolation, write_fd, got_job_w, (reap_r, reaped_w))
     for fd in (write_fd, got_job_w, reap_r, reaped_w):
         os.close(fd)
     if os.read(got_job_r, 1) != b"1":  # stdin is the child's until it has read its job
@@ -78,9 +78,9 @@ def serve_job(size: int, config: dict) -> None:
     _widen(read_fd)
     # Without a size-limited filesystem of its own (uid, landlock), the job's directory is measured
     # while it runs; a job over its budget is ended (a normal job is measured once or twice).
-    watch = job_dir(config, pid) if config.get("disk_bytes") and config["mode"] not in NAMESPACED else None
-    nameless = NamelessWatch(config["uid"] if config["mode"] == "uid" else None, os.getpid(), config["file_bytes"],
-                             deleted_mappings(), strict=_job_dumpable(config)) if watch is not None else None
+    watch = job_dir(config, pid) if config.disk_bytes and config.mode not in NAMESPACED else None
+    nameless = NamelessWatch(config.uid if config.mode == "uid" else None, os.getpid(), config.file_bytes,
+                             deleted_mappings(), strict=_job_dumpable(config, isolation)) if watch is not None else None
 
     next_watch = time.monotonic() + DISK_INTERVAL
     while True:
@@ -107,7 +107,7 @@ def serve_job(size: int, config: dict) -> None:
         if watch is not None and not killed and time.monotonic() >= next_watch:
             # files the job deleted but keeps open (or mapped) fill the same disk, unseen in its directory
             held = nameless.look()
-            over = over_budget(watch, config["disk_bytes"], config.get("disk_entries", 20000), held=held or 0)
+            over = over_budget(watch, config.disk_bytes, config.disk_entries, held=held or 0)
             if held is None:
                 over = "a process whose open files the grader cannot look at"
             next_watch = time.monotonic() + DISK_INTERVAL
@@ -125,10 +125,10 @@ def serve_job(size: int, config: dict) -> None:
     os.close(reap_w)
     select.select([reaped_r], [], [], 5.0)  # end of file once the reaper is done (or there is none)
     os.close(reaped_r)
-    if config["mode"] not in NAMESPACED:
+    if config.mode not in NAMESPACED:
         # End what the job left running (only our own descendants, see grader.sandbox.worker.confine), then
         # empty and remove the job's directory: nothing else is touched.
-        dedicated = config["uid"] if config["mode"] == "uid" else None
+        dedicated = config.uid if config.mode == "uid" else None
         end_descendants(dedicated)
     # The child is gone and so is every other process of the job (in a PID namespace, with its
     # PID 1): relay what is left in the pipe, at most one pipe's worth (no writer is left to refill it).
@@ -139,7 +139,7 @@ def serve_job(size: int, config: dict) -> None:
             break
         relayed += moved
     os.close(read_fd)
-    if config["mode"] not in NAMESPACED:
+    if config.mode not in NAMESPACED:
         scratch = job_dir(config, pid)
         if os.path.isdir(scratch):
             try:
@@ -153,14 +153,14 @@ def serve_job(size: int, config: dict) -> None:
     exit_info = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                  "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "killed": killed,
                  "disk": over,
-                 "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": _CLOCK() - zygote_started}
+                 "cpu": usage.ru_utime + usage.ru_stime, "zygote_cpu": CLOCK() - zygote_started}
     _send(b"X", json.dumps(exit_info).encode())
 
 
-def _job_dumpable(config: dict) -> bool:
+def _job_dumpable(config: WorkerConfig, isolation: Isolation) -> bool:
     """Whether jobs stay readable to the look at their nameless files (see worker_child): not in
     ``uid`` mode without Landlock, where a dumpable job could lower its own OOM score."""
-    return config["mode"] != "uid" or config.get("landlock_abi", 0) >= 4
+    return config.mode != "uid" or isolation.landlock_abi >= 4
 
 
 #: An fd on the zygote's own PID namespace (namespaced modes), opened before it isolates itself:
@@ -172,12 +172,12 @@ _OWN_PID_NS: list[int] = []
 def _new_pid_namespace_for_next_fork() -> int:
     """Make the next fork PID 1 of a new PID namespace, so the job's child is that from its start
     (no intermediate process forked just to enter one). Returns the fd to go back with."""
-    _unshare(CLONE_NEWPID)
+    unshare(CLONE_NEWPID)
     return _OWN_PID_NS[0]
 
 
 def _back_to_own_pid_namespace(ns_fd: int) -> None:
-    _call(_libc.setns(ctypes.c_int(ns_fd), ctypes.c_int(CLONE_NEWPID)), "setns")
+    setns(ns_fd, CLONE_NEWPID)
 
 
 _FIONREAD = 0x541B
@@ -229,14 +229,14 @@ def _relay(read_fd: int) -> int:
             return 0
         _send(b"C", data)
         return 1
-    _write_all(1, b"C" + available.to_bytes(4, "big"))
+    write_all(1, b"C" + available.to_bytes(4, "big"))
     moved = 0
     while moved < available:
         try:
             moved += os.splice(read_fd, 1, available - moved)
         except OSError:  # stdout cannot take a splice: fall back to a small copy
             chunk = os.read(read_fd, available - moved)
-            _write_all(1, chunk)
+            write_all(1, chunk)
             moved += len(chunk)
     return moved
 
@@ -263,23 +263,23 @@ class _ControlReader:
 
     def read(self) -> dict | None:
         try:
-            (n,) = HEADER.unpack(_read_exactly(0, HEADER.size))
+            (n,) = HEADER.unpack(read_exactly(0, HEADER.size))
             if n > 1 << 16:
                 raise ValueError("control frame too large")
-            return json.loads(_read_exactly(0, n))
+            return json.loads(read_exactly(0, n))
         except (EOFError, ValueError, OSError):
             return None
 
 
-def zygote_main(config: dict) -> None:
+def zygote_main(config: WorkerConfig) -> None:
     os.environ.update({"MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     started = time.perf_counter()
-    for name in config.get("preload", ()):
+    for name in config.preload:
         try:
             __import__(name)
         except Exception:
             pass
-    if config["mode"] in NAMESPACED:
+    if config.mode in NAMESPACED:
         _OWN_PID_NS.append(os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
     isolation = isolate(config)
     if _OWN_PID_NS:
@@ -287,8 +287,8 @@ def zygote_main(config: dict) -> None:
             _back_to_own_pid_namespace(_OWN_PID_NS[0])
         except OSError:
             os.close(_OWN_PID_NS.pop())
-    prepare_seccomp(config)
-    _send(b"R", json.dumps({"isolation": isolation, "numpy": np.__version__, "python": sys.version.split()[0],
+    prepare_seccomp(config, isolation)
+    _send(b"R", json.dumps({"isolation": isolation.name, "numpy": np.__version__, "python": sys.version.split()[0],
                             "startup_seconds": round(time.perf_counter() - started, 3)}).encode())
     requests = _ControlReader()
     while True:
@@ -296,14 +296,14 @@ def zygote_main(config: dict) -> None:
         if message is None or message.get("op") == "quit":
             return
         if message.get("op") == "job" and type(message.get("bytes")) is int:
-            serve_job(message["bytes"], config)
+            serve_job(message["bytes"], config, isolation)
 
 
-def read_config() -> dict:
+def read_config() -> WorkerConfig:
     """The configuration the trusted side writes first on stdin (never on the command line, which
     every process, the job's own included, can read in /proc)."""
-    (n,) = HEADER.unpack(_read_exactly(0, HEADER.size))
-    return json.loads(_read_exactly(0, n))
+    (n,) = HEADER.unpack(read_exactly(0, HEADER.size))
+    return WorkerConfig.from_json(read_exactly(0, n))
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--zygote":
