@@ -33,9 +33,10 @@ class WorkerConfig:
     # -- the isolation --------------------------------------------------------------------------------
     #: The isolation mode, one of :data:`MODES`; ``grader.sandbox.worker.isolate.isolate`` applies it.
     mode: str
-    #: The uid and gid that student code runs as in ``root`` and ``uid`` mode (a uid of its own,
-    #: claimed by the trusted side; also the sandbox user named in a new root's ``/etc/passwd``).
+    #: The uid that student code runs as in ``root`` and ``uid`` mode (a uid of its own, claimed by
+    #: the trusted side; also the sandbox user of a new root's ``/etc/passwd``).
     uid: int
+    #: The gid that goes with it (the trusted side gives the uid's number).
     gid: int
     #: The directory under which each job of the ``uid``, ``landlock`` and ``none`` modes gets its
     #: own directory ``job-PID`` (its HOME and TMPDIR, emptied and removed after it).
@@ -82,7 +83,7 @@ class WorkerConfig:
                 object.__setattr__(self, field.name, value)
             check = KINDS.get(field.type)
             if check is None:
-                raise TypeError(f"WorkerConfig.{field.name}: the schema has no kind {field.type!r} (see KINDS)")
+                raise TypeError(f"{type(self).__name__}.{field.name}: the schema has no kind {field.type!r} (see KINDS)")
             if not check(value):
                 raise ConfigError(f"worker configuration: {field.name} must be {field.type}, "
                                   f"not {type(value).__name__} {value!r:.80}")
