@@ -369,7 +369,7 @@ class Zygote(ZygoteChannel):
         self._send_job(job)
 
     def restart(self) -> None:
-        """Kill the zygote (its job dies with it: see ``worker_child``) and start afresh on the next job."""
+        """Kill the zygote (its job dies with it: see ``child_main`` in the worker) and start afresh on the next job."""
         try:
             if self.proc is not None:
                 try:

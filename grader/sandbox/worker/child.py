@@ -17,11 +17,12 @@ from grader.sandbox.worker.wire import frame, read_payload  # shipped-with-wire
 from grader.sandbox.worker.config import WorkerConfig  # shipped-with-wire
 from grader.sandbox.worker.confine import FS_IOCTL_DEV, FS_READ_FILE, FS_WRITE_FILE, landlock_restrict  # shipped-with-wire
 from grader.sandbox.worker.confine import seccomp_program, seccomp_restrict, start_reaper  # shipped-with-wire
-from grader.sandbox.worker.isolate import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND, MS_NODEV,  # shipped-with-wire
-                                     MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,  # shipped-with-wire
-                                     NAMESPACED, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,  # shipped-with-wire
-                                     PRIVATE_DIRS, Isolation, drop_capabilities, libc, mount,  # shipped-with-wire
-                                     prctl, unshare)  # shipped-with-wire
+from grader.sandbox.worker.isolate import (CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, MS_BIND,  # shipped-with-wire
+                                           MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,  # shipped-with-wire
+                                           MS_REMOUNT, NAMESPACED, PR_SET_DUMPABLE,  # shipped-with-wire
+                                           PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PRIVATE_DIRS,  # shipped-with-wire
+                                           Isolation, drop_capabilities, libc, mount, prctl,  # shipped-with-wire
+                                           unshare)  # shipped-with-wire
 from grader.sandbox.worker.jupyter import run_job  # shipped-with-wire
 
 # functions below resolve builtins in this snapshot, not in what the student's code patches
@@ -52,7 +53,7 @@ def child_main(size: int, config: WorkerConfig, isolation: Isolation, out_fd: in
             # A new IPC namespace too: SysV shared memory, semaphores and message queues (and POSIX
             # queues) otherwise outlive the job in the host's namespace, where the next submission
             # with the same uid, or anyone, can read them.
-            if os.getpid() == 1:  # the zygote forked us into a PID namespace of our own (worker.serve_job)
+            if os.getpid() == 1:  # the zygote forked us into a PID namespace of our own (serve_job)
                 unshare(CLONE_NEWNS | CLONE_NEWIPC)
             else:  # (where it cannot: a user namespace's zygote) entered with one more fork
                 unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
@@ -297,12 +298,14 @@ def _scrub_environment(scratch: str, tmp: str) -> None:
 
 
 def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (a pipe takes part of it at a time): frames to the zygote and the grader."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
 def read_exactly(fd: int, n: int) -> bytes:
+    """Read exactly ``n`` bytes from ``fd`` (EOFError if it ends first): a job, a control frame, the configuration."""
     out = bytearray()
     while len(out) < n:
         chunk = os.read(fd, n - len(out))

@@ -83,7 +83,8 @@ class WorkerConfig:
                 object.__setattr__(self, field.name, value)
             check = KINDS.get(field.type)
             if check is None:
-                raise TypeError(f"{type(self).__name__}.{field.name}: the schema has no kind {field.type!r} (see KINDS)")
+                raise TypeError(f"{type(self).__name__}.{field.name}: the schema has no kind {field.type!r} "
+                                "(see KINDS)")
             if not check(value):
                 raise ConfigError(f"worker configuration: {field.name} must be {field.type}, "
                                   f"not {type(value).__name__} {value!r:.80}")

@@ -274,7 +274,7 @@ def _seccomp_filter(network: bool):
         rule(deny, name, sc.Arg(arg, sc.NE, 0))
         if kind is not None:
             rule(deny, name, sc.Arg(kind[0], sc.NE, kind[1]))
-    # RLIMIT_CORE stays at 1 (see worker_child._set_limits): lowering it to 0 would let a crash
+    # RLIMIT_CORE stays at 1 (see _set_limits in grader/sandbox/worker/child.py): lowering it to 0 would let a crash
     # start the machine's core handler (a core_pattern pipe ignores 0); reading it is fine
     rule(deny, "setrlimit", sc.Arg(0, sc.EQ, _RLIMIT_CORE))
     rule(deny, "prlimit64", sc.Arg(1, sc.EQ, _RLIMIT_CORE), sc.Arg(2, sc.NE, 0))

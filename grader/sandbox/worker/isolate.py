@@ -26,6 +26,7 @@ NAMESPACED = ("root", "userns")  # modes where each job has its own PID, mount a
 
 PRIVATE_DIRS = ("/tmp", "/dev/shm", "/var/tmp")  # fresh for every submission
 
+#: The C library, with errno kept for the calls below and the child's (``grader/sandbox/worker/child.py``).
 libc = ctypes.CDLL(None, use_errno=True)
 # What the worker reports (a call's facts, see grader/sandbox/worker/calls.py; a cell's error) is decided in the
 # student's own process, so it must not follow the student's monkeypatches: functions defined
@@ -41,6 +42,7 @@ def _call(ret: int, what: str) -> None:
 
 
 def unshare(flags: int) -> None:
+    """Move this process into new namespaces (``CLONE_NEW*`` flags): the zygote once, each job's child."""
     _call(libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
@@ -50,11 +52,13 @@ def setns(fd: int, nstype: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2), raising OSError: the zygote's new root, each job's tmpfs and /proc."""
     enc = lambda s: s.encode() if s is not None else None  # noqa: E731
     _call(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
 def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument (``PR_SET_*``), raising OSError."""
     _call(libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), "prctl")
 
 

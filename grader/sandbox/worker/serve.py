@@ -158,7 +158,7 @@ def serve_job(size: int, config: WorkerConfig, isolation: Isolation) -> None:
 
 
 def _job_dumpable(config: WorkerConfig, isolation: Isolation) -> bool:
-    """Whether jobs stay readable to the look at their nameless files (see worker_child): not in
+    """Whether jobs stay readable to the look at their nameless files (see child_main): not in
     ``uid`` mode without Landlock, where a dumpable job could lower its own OOM score."""
     return config.mode != "uid" or isolation.landlock_abi >= 4
 
