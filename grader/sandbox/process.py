@@ -105,7 +105,8 @@ SHIPPED = ("wire.py", "config.py", "confine.py", "reaping.py", "scratch.py", "na
 
 
 def worker_source() -> str:
-    """The worker program: the wire format, the confinement, one call, then the worker, as one script."""
+    """The worker program: the parts in :data:`SHIPPED`, joined in that order as one script (the first
+    whole; from the others, their imports of earlier parts and their ``__future__`` line are dropped)."""
     here = Path(__file__).parent / "worker"
     skip = ("# shipped-with-wire", "from __future__ import")
     parts = [(here / name).read_text() for name in SHIPPED]
