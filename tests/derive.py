@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -162,7 +161,10 @@ def samples() -> dict[Path, bytes]:
 def master() -> dict[Path, bytes]:
     """The master notebook with its hidden tests in step with the exercises' criteria."""
     build = _module("build", ROOT / "assignments" / "build.py")
-    synced, problems = build.sync_hidden_tests(json.loads(MASTER.read_text(encoding="utf-8")))
+    try:
+        synced, problems = build.sync_hidden_tests(json.loads(MASTER.read_text(encoding="utf-8")))
+    except build.BuildError as error:  # a question the contract or the registry does not know, or other points
+        raise StaleSource(f"assignments/master/activations.ipynb: {error}") from None
     if not problems:
         return {MASTER: MASTER.read_bytes()}
     return {MASTER: (json.dumps(synced, indent=1, ensure_ascii=False) + "\n").encode()}
@@ -197,8 +199,8 @@ def grade_snapshots() -> None:
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SNAPSHOT_TESTS],
                           cwd=ROOT, env=env)
     if done.returncode:
-        raise SystemExit(f"the snapshot tests failed under UPDATE_SNAPSHOTS=1 (above): {GRADED_FILES} may be "
-                         "partly written")
+        raise SystemExit(f"the snapshot tests failed under UPDATE_SNAPSHOTS=1 (above): {', '.join(GRADED_FILES)} "
+                         "may be partly written")
 
 
 def generate(grading: bool = True) -> list[str]:
@@ -256,8 +258,9 @@ def stale(grading: bool = True) -> list[str]:
         copy = Path(scratch) / "repo"
         copy_tree(copy)
         before = _tree(copy)
-        run = subprocess.run([sys.executable, str(copy / "tests" / "derive.py"), *([] if grading else ["--no-grading"])],
-                             cwd=copy, capture_output=True, text=True)
+        flags = [] if grading else ["--no-grading"]
+        run = subprocess.run([sys.executable, str(copy / "tests" / "derive.py"), *flags], cwd=copy,
+                             capture_output=True, text=True)
         if run.returncode:
             raise SystemExit(f"{COMMAND} fails in a copy of this tree:\n{run.stdout[-4000:]}{run.stderr[-4000:]}")
         after = _tree(copy)
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-grading", action="store_true",
                         help=f"leave out the step that grades ({', '.join(GRADED_FILES)})")
     args = parser.parse_args(argv)
-    for path in (ROOT / "benchmarks", ROOT / "tests", ROOT):  # this tree's grader, variants and workload
+    for path in (ROOT / "tests", ROOT):  # this tree's variants and grader, not the installed one
         sys.path.insert(0, str(path))
     if args.check:
         found = stale(grading=not args.no_grading)

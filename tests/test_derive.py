@@ -55,7 +55,8 @@ def test_stale_samples_starter_and_hidden_tests_are_named_and_written_back(tmp_p
     repo = copy(tmp_path)
     edit(repo / BOB, "%matplotlib inline", "%matplotlib notebook")                     # a sample edited by hand
     (repo / CAROL).unlink()                                                             # a sample missing
-    edit(repo / STARTER, "REFERENCE: frozenset[int] = frozenset({\n", "REFERENCE: frozenset[int] = frozenset({\n    1,\n")
+    reference = "REFERENCE: frozenset[int] = frozenset({\n"                                # a hash too many
+    edit(repo / STARTER, reference, reference + "    1,\n")
     nb = json.loads((repo / MASTER).read_text(encoding="utf-8"))                        # a hidden test missing
     nb["cells"] = [c for c in nb["cells"] if c.get("id") != "hidden-q3-1"]
     (repo / MASTER).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -127,3 +128,13 @@ def test_cell_ids_are_kept_by_source_then_by_place_and_new_ones_are_distinct():
     fresh = derive.cell_ids(["x = 1", "x = 1", "y = 2"], [])
     assert fresh == derive.cell_ids(["x = 1", "x = 1", "y = 2"], []) and len(set(fresh)) == 3
     assert all(re.fullmatch(r"[0-9a-f]{8}", i) for i in fresh)
+
+
+def test_a_master_question_the_contract_does_not_know_names_the_master(tmp_path):
+    repo = copy(tmp_path)
+    contract = repo / "docs" / "contract.md"
+    contract.write_text("".join(line for line in contract.read_text().splitlines(keepends=True)
+                                if not line.startswith("| q3 |")))
+    done = run(repo, "--no-grading")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("assignments/master/activations.ipynb: question 'q3' is not an exercise of the contract")
