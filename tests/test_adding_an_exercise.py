@@ -117,8 +117,9 @@ def problems(ex: Exercise) -> list[str]:
     out = by_hand(ex)
     stale = not_derived(ex)
     if stale:
-        out.append(f"{COMMAND}: run it (python tests/derive.py) once the files above are written, and review the "
-                   f"diff: {', '.join(stale)} do not cover {ex.id} yet")
+        then = " once the files above are written" if out else ""
+        out.append(f"{COMMAND}: run it (python tests/derive.py){then} and review the diff: {', '.join(stale)} "
+                   f"do not cover {ex.id} yet")
     return out
 
 

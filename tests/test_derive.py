@@ -45,6 +45,7 @@ def stale_named(done: subprocess.CompletedProcess) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.otter  # the grading step runs the snapshot of the Otter assignment's messages
 def test_the_whole_command_changes_nothing_on_this_tree():
     """Run in a scratch copy, grading included: every derived file here is what the command writes."""
     done = run(ROOT, "--check")
@@ -103,6 +104,7 @@ def test_a_benchmark_mistake_that_no_longer_applies_names_the_file_to_update(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.otter
 def test_a_stale_snapshot_and_expected_score_are_named(tmp_path):
     repo = copy(tmp_path)
     (repo / SNAPSHOT).write_text((repo / SNAPSHOT).read_text() + "an edit by hand\n")
