@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup grade test docker-image assignment bench clean
+.PHONY: setup grade test derived docker-image assignment bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ grade: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# make derived: write every file that follows from the exercises and the golden solution (the master's
+# hidden tests, the similarity starter, samples/, the expected scores and snapshots): tests/derive.py
+derived: setup
+	$(BIN)/python tests/derive.py
 
 docker-image: setup
 	$(BIN)/activation-grader image build --offline

@@ -11,7 +11,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = (ROOT / "tests" / "golden" / "solution.py").read_text()
 
-#: (correct text, wrong text): realistic single mistakes, applied to the solution.
+#: (correct text, wrong text): realistic single mistakes, applied to the solution, one in the functions of each
+#: exercise (its correct text occurs once in the solution, inside one function: :func:`function_holding`).
+#: Written by hand: an exercise module knows its mistakes as wrong values (``Mistake``), not as the code a
+#: student writes, and no mechanical edit of the solution is sure to be one a student makes. The order
+#: decides which mistakes each notebook of the class gets: a new exercise's goes at the end.
 MISTAKES = [
     ("    s = sigmoid(x)\n    return s * (1.0 - s)\n", "    return sigmoid(x)\n"),
     ("return np.where(np.asarray(x) > 0, 1.0, 0.0)", "return np.where(np.asarray(x) >= 0, 1.0, 0.0)"),
@@ -26,6 +30,15 @@ MISTAKES = [
 ]
 
 
+def function_holding(text: str, source: str = SOLUTION) -> str | None:
+    """The name of the top-level function of ``source`` whose definition holds ``text`` (None if none does):
+    the function, hence the exercise, a mistake is made in."""
+    for match in re.finditer(r"^def (\w+)\(.*?(?=^def |^# %%|\Z)", source, flags=re.M | re.S):
+        if text in match.group(0):
+            return match.group(1)
+    return None
+
+
 def notebook(cells: list[str]) -> str:
     nb = new_notebook(cells=[new_markdown_cell("# Activation functions")] + [new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -36,11 +49,14 @@ def cells_of(source: str) -> list[str]:
     return [p.strip() for p in source.split("# %%") if p.strip()]
 
 
+def stubs(source: str = SOLUTION) -> list[str]:
+    """The cells of a notebook left blank: the import, then each function of ``source`` as a stub."""
+    return ["import numpy as np"] + [f"def {name}({args}):\n    # YOUR CODE HERE\n    raise NotImplementedError"
+                                     for name, args in re.findall(r"^def (\w+)\((.*?)\):", source, re.M)]
+
+
 def blank() -> str:
-    stubs = ["import numpy as np"]
-    for name, args in re.findall(r"^def (\w+)\((.*?)\):", SOLUTION, re.M):
-        stubs.append(f"def {name}({args}):\n    # YOUR CODE HERE\n    raise NotImplementedError")
-    return notebook(stubs)
+    return notebook(stubs())
 
 
 def make(directory: Path, n: int = 200, seed: int = 0) -> list[Path]:
