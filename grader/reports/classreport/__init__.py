@@ -22,8 +22,8 @@ points earned before the submission ran out of time); otherwise (``invalid-noteb
 of every mean, median, count of full/partial/zero, plot and failure group. An
 exercise worth 0 points has no fraction and is left out of the plots.
 
-Every string from a record is escaped with :func:`html.escape` before it reaches
-the page, and ``$`` is escaped before it reaches matplotlib (mathtext).
+The page is rendered from Jinja2 templates with autoescaping (:mod:`.templating`): every string
+from a record reaches it escaped; ``$`` is escaped before it reaches matplotlib (mathtext).
 """
 from __future__ import annotations
 

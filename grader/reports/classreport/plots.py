@@ -7,7 +7,7 @@ import base64
 import io
 import math
 
-from grader.reports.classreport.stats import ClassSummary, ExerciseStats, _fraction
+from grader.reports.classreport.stats import ClassSummary, ExerciseStats, fraction
 from grader.core.text import one_line
 
 DPI = 100      # CSS pixels per inch of figure size: the <img> is shown at figsize * DPI
@@ -100,7 +100,7 @@ def plot_heatmap(summary: ClassSummary):
     stats = [e for e in summary.exercises if e.points > 0]
     subs = sorted(summary.scored_subs, key=lambda s: (-s.score, s.file))
     n = len(subs)
-    grid = [[_fraction(s, e) for e in stats] for s in subs]
+    grid = [[fraction(s, e) for e in stats] for s in subs]
     labelled = n <= LABELLED_ROWS
     height = (1.5 + 0.17 * n) if labelled else min(9.0, 2.0 + 0.035 * n)
     fig = _figure(min(9.0, 3.8 + 0.5 * len(stats)), max(2.4, height))

@@ -166,7 +166,8 @@ def write_summary_csv(path: Path, summary: ClassSummary) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def _fraction(s: Submission, e: ExerciseStats) -> float | None:
+def fraction(s: Submission, e: ExerciseStats) -> float | None:
+    """The share of exercise ``e``'s points that ``s`` earned, in [0, 1]; None when not graded or worth nothing."""
     if not s.exercise_graded(e.id):
         return None
     ex = s.exercises[e.id]
