@@ -10,8 +10,9 @@ an HTML report, a terminal, a spreadsheet and Gradescope. Two steps keep it from
    format and separator characters and lone surrogates become visible escapes such as ``\\x1b``;
    the length is bounded; an exception's class name is reduced to an identifier. What comes out
    is printable text, safe to store, and the same whatever terminal or file it goes to.
-2. **Exit**: each output renders that text for its own format: Markdown only inside code
-   (:func:`md_code`, :func:`md_fence`), HTML escaped (``grader.reports.classreport``), the terminal
+2. **Exit**: each output renders that text for its own format: Markdown through one builder
+   (:class:`Markdown`) that shows it only as code (:func:`md_code`, :func:`md_fence`) or as text that
+   reads as itself, HTML through autoescaping templates (``grader.reports.classreport``), the terminal
    through ``rich.text.Text`` (never markup), CSV cells that a spreadsheet would evaluate as a
    formula neutralised (:func:`csv_cell`), Gradescope's results.json as ``text``.
 
@@ -20,10 +21,13 @@ without changing text that was already clean.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
 
 ELLIPSIS = "…"
 MESSAGE_LIMIT = 400
@@ -145,6 +149,119 @@ def md_fence(value: Any, indent: str = "", limit: int = 20_000) -> list[str]:
     fence = "`" * max(3, _longest_run(text) + 1)
     return [indent + fence, *(indent + line if line else indent.rstrip() for line in text.split("\n")),
             indent + fence]
+
+
+# --- Markdown: one builder, so that no text becomes markup by being forgotten ----------------------
+@dataclass(frozen=True)
+class Code:
+    """Inline code in a :class:`Markdown` line: ``text`` shown verbatim, on one line (:func:`md_code`)."""
+
+    text: str
+    limit: int = NAME_LIMIT
+
+
+@dataclass(frozen=True)
+class Strong:
+    """Bold wording in a :class:`Markdown` line (the grader's own: a total, "Not graded")."""
+
+    text: str
+
+
+Inline = Union[str, Code, Strong]
+
+_ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+_TAG_OR_AUTOLINK = re.compile(r"<[A-Za-z/!?]")
+_WEB = re.compile(r"(?i)://|www\.|[\w.+-]@[\w-]+\.\w")
+_STAR_RUN = re.compile(r"(?<!\s)\*+|\*+(?!\s)")
+_UNDERSCORE_RUN = re.compile(r"(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9])")
+_BLOCK_START = re.compile(r" {0,3}([#>=+*_-]|\d{1,9}[.)]|<)| {4}")
+
+
+@functools.lru_cache(maxsize=4096)
+def reads_as_itself(text: str) -> bool:
+    """Whether Markdown (CommonMark with GFM's tables, strikethrough and autolinks) shows ``text``, placed
+    within a line, as exactly its characters: one line without tabs, code, HTML, autolinks or web addresses,
+    links or images, entities, backslash escapes, table cell separators, strikethrough, and at most one
+    ``*`` run and one ``_`` run that could open or close emphasis (a pair is needed to emphasise).
+
+    Conservative: some text that would read as itself is refused (it is then shown as code); the rubric's
+    own wording (titles, criterion names such as ``tanh**2`` or ``W2 @ (W1 @ x + b1)``) is accepted.
+    """
+    if any(ch in text for ch in "`\\|\n\r\t") or "~~" in text or "](" in text or "][" in text:
+        return False
+    if _ENTITY.search(text) or _TAG_OR_AUTOLINK.search(text) or _WEB.search(text):
+        return False
+    return len(_STAR_RUN.findall(text)) <= 1 and len(_UNDERSCORE_RUN.findall(text)) <= 1
+
+
+def _inline(part: Inline) -> str:
+    if isinstance(part, Code):
+        return md_code(part.text, part.limit)
+    if isinstance(part, Strong):
+        return f"**{part.text}**" if reads_as_itself(part.text) and part.text.strip() == part.text \
+            else f"**{md_code(part.text, MESSAGE_LIMIT)}**"
+    return part if reads_as_itself(part) else md_code(part, MESSAGE_LIMIT)
+
+
+def _no_block_start(parts: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """``parts`` for the start of a line, its first text as code if Markdown would read it as a block."""
+    if parts and isinstance(parts[0], str) and _BLOCK_START.match(parts[0]):
+        return (Code(parts[0], MESSAGE_LIMIT), *parts[1:])
+    return parts
+
+
+class Markdown:
+    """A Markdown document built from plain text: the one way the grader writes Markdown (the feedback).
+
+    Every ``str`` a method takes is plain text. It is written as it is where Markdown shows it as it is
+    (:func:`reads_as_itself`: the grader's wording, titles and criterion names) and as an inline code span
+    otherwise, so a string that slipped in from a submission is still shown, never obeyed. Text a submission
+    controls goes in as code on purpose: :class:`Code` inline, :meth:`code_block` fenced.
+    """
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def _line(self, parts: tuple[Inline, ...]) -> str:
+        return "".join(_inline(p) for p in parts)
+
+    def heading(self, level: int, *parts: Inline) -> Markdown:
+        text = self._line(parts)
+        if text.endswith("#"):  # a closing sequence of #s would be dropped from the heading
+            text = text[:-1] + "\\#"
+        self._lines.append(f"{'#' * level} {text}")
+        return self
+
+    def paragraph(self, *parts: Inline) -> Markdown:
+        """One line of text; a start that Markdown would read as a block (``#``, ``>``, ``-``, ``1.`` ...)
+        is shown as code."""
+        self._lines.append(self._line(_no_block_start(parts)))
+        return self
+
+    def bullet(self, *parts: Inline) -> Markdown:
+        """A list item of one line; a start read as a block, as in :meth:`paragraph`, is shown as code."""
+        self._lines.append("- " + self._line(_no_block_start(parts)))
+        return self
+
+    def table(self, header: Sequence[Inline], rows: Iterable[Sequence[Inline]]) -> Markdown:
+        """A table; a cell's ``|`` is refused by :func:`reads_as_itself` (shown as code), so no cell adds one."""
+        self._lines.append("| " + " | ".join(_inline(c) for c in header) + " |")
+        self._lines.append("|" + "---|" * len(header))
+        self._lines.extend("| " + " | ".join(_inline(c) for c in row) + " |" for row in rows)
+        return self
+
+    def code_block(self, text: Any, indent: str = "", limit: int = 20_000) -> Markdown:
+        """``text`` verbatim in a fenced block longer than any backtick run in it (:func:`md_fence`)."""
+        self._lines.extend(md_fence(text, indent=indent, limit=limit))
+        return self
+
+    def blank(self) -> Markdown:
+        self._lines.append("")
+        return self
+
+    def text(self) -> str:
+        """The document: its lines joined by line breaks."""
+        return "\n".join(self._lines)
 
 
 # --- CSV: no cell a spreadsheet would evaluate ---------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable
 
 from grader.rubric.exercises import EXERCISES
 from grader.rubric.record import ERROR, RecordError, SubmissionRecord
-from grader.core.text import csv_cell, file_name, identifier, md_code, md_fence, one_line, plain, safe_name
+from grader.core.text import (Code, Markdown, Strong, csv_cell, file_name, identifier, one_line, plain,
+                              safe_name)
 
 CSV_COLUMNS = ["file", *EXERCISES, "total", "possible", "status"]
 
@@ -99,41 +100,41 @@ def notebook_problems(record: SubmissionRecord) -> list[str]:
 def feedback_markdown(record: SubmissionRecord) -> str:
     """What the student reads: the total, notebook problems, then each exercise.
 
-    Text the submission controls (its file name, what its exceptions said) appears only as code:
-    the name as an inline code span, everything else in fenced blocks whose fence is longer than
-    any run of backticks inside. Markdown, HTML, links and images in it are shown, never rendered.
+    Written through :class:`~grader.core.text.Markdown`, so text the submission controls (its file name, what
+    its exceptions said) appears only as code: the name as an inline code span, everything else in fenced
+    blocks whose fence is longer than any run of backticks inside. Markdown, HTML, links and images in it are
+    shown, never rendered.
     """
     if record.status == ERROR:
         return _not_graded_feedback(record)
-    lines = [f"# Feedback for {md_code(file_name(record.file))}", "",
-             f"**Total: {record.score:g} / {record.possible:g}**  (status: {_word(record.status)})", ""]
+    md = Markdown().heading(1, "Feedback for ", Code(file_name(record.file))).blank()
+    md.paragraph(Strong(f"Total: {record.score:g} / {record.possible:g}"), f"  (status: {_word(record.status)})")
+    md.blank()
     problems = notebook_problems(record)
     if problems:
-        lines += [*md_fence("\n".join(problems), limit=OUTPUT_LIMIT), ""]
-    lines += ["| exercise | points |", "|---|---|"]
+        md.code_block("\n".join(problems), limit=OUTPUT_LIMIT).blank()
+    md.table(["exercise", "points"], [[f"{q}: {ex.title}", f"{ex.score:g} / {ex.max_score:g}"]
+                                      for q, ex in record.exercises.items()]).blank()
     for q, ex in record.exercises.items():
-        lines.append(f"| {q}: {ex.title} | {ex.score:g} / {ex.max_score:g} |")
-    lines.append("")
-    for q, ex in record.exercises.items():
-        lines += [f"## {q}: {ex.title} ({ex.score:g} / {ex.max_score:g})", ""]
+        md.heading(2, f"{q}: {ex.title} ({ex.score:g} / {ex.max_score:g})").blank()
         if not ex.criteria:
-            lines += [*md_fence(ex.feedback, limit=OUTPUT_LIMIT), ""]
+            md.code_block(ex.feedback, limit=OUTPUT_LIMIT).blank()
             continue
         for c in ex.criteria:
             mark = "✅" if c.points == c.max_points else "❌"
-            lines.append(f"- {mark} {c.name} ({c.points:g} / {c.max_points:g})")
+            md.bullet(f"{mark} {c.name} ({c.points:g} / {c.max_points:g})")
             if c.message:
-                lines += ["", *md_fence(c.message, indent="  ", limit=OUTPUT_LIMIT)]
-        lines.append("")
-    return "\n".join(lines)
+                md.blank().code_block(c.message, indent="  ", limit=OUTPUT_LIMIT)
+        md.blank()
+    return md.text()
 
 
 def _not_graded_feedback(record: SubmissionRecord) -> str:
     """Feedback for a submission the grader failed on: no points that could pass for the student's, and
     nothing for the student to do (the instructor has the cause, in the results file and the run's summary)."""
-    return "\n".join([f"# Feedback for {md_code(file_name(record.file))}", "",
-                      f"**Not graded**  (status: {_word(record.status)})", "",
-                      *md_fence(plain(record.message, OUTPUT_LIMIT), limit=OUTPUT_LIMIT), ""])
+    md = Markdown().heading(1, "Feedback for ", Code(file_name(record.file))).blank()
+    md.paragraph(Strong("Not graded"), f"  (status: {_word(record.status)})").blank()
+    return md.code_block(plain(record.message, OUTPUT_LIMIT), limit=OUTPUT_LIMIT).blank().text()
 
 
 def write_submission(out_dir: Path, record: SubmissionRecord, stem: str | None = None) -> None:
