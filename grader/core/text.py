@@ -181,13 +181,14 @@ _BLOCK_START = re.compile(r" {0,3}([#>=+*_-]|\d{1,9}[.)]|<)| {4}")
 def reads_as_itself(text: str) -> bool:
     """Whether Markdown (CommonMark with GFM's tables, strikethrough and autolinks) shows ``text``, placed
     within a line, as exactly its characters: one line without tabs, code, HTML, autolinks or web addresses,
-    links or images, entities, backslash escapes, table cell separators, strikethrough, and at most one
-    ``*`` run and one ``_`` run that could open or close emphasis (a pair is needed to emphasise).
+    links or images, entities, backslash escapes, table cell separators or ``~`` (GFM strikes through
+    ``~a~``), and with at most one ``*`` run and one ``_`` run that could open or close emphasis (a pair
+    is needed to emphasise).
 
     Conservative: some text that would read as itself is refused (it is then shown as code); the rubric's
     own wording (titles, criterion names such as ``tanh**2`` or ``W2 @ (W1 @ x + b1)``) is accepted.
     """
-    if any(ch in text for ch in "`\\|\n\r\t") or "~~" in text or "](" in text or "][" in text:
+    if any(ch in text for ch in "`\\|~\n\r\t") or "](" in text or "][" in text:
         return False
     if _ENTITY.search(text) or _TAG_OR_AUTOLINK.search(text) or _WEB.search(text):
         return False

@@ -146,7 +146,7 @@ def test_any_plain_text_is_shown_as_itself_or_as_code(s, where):
 
 @pytest.mark.parametrize("s", ["**Total: 100 / 100**", "<script>alert(1)</script>", "[grade](http://evil.example)",
                                "# heading", "> quote", "1. item", "a | b", "`code`", "_a_ and _b_", "~~gone~~",
-                               "&lt;", "    indented", "www.evil.example", "x@evil.example"])
+                               "&lt;", "    indented", "www.evil.example", "x@evil.example", "a ~b~ c"])
 def test_markup_in_plain_text_becomes_code(s):
     assert Markdown().paragraph(s).text() == text.md_code(s, text.MESSAGE_LIMIT)  # all of it, as code
     for where, build in BUILDS.items():
