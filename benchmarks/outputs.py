@@ -17,6 +17,7 @@ change and after it, from the very same class files, and compare: exit status 0 
 from __future__ import annotations
 
 import difflib
+import io
 import importlib.util
 import os
 import random
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from itertools import combinations
 from pathlib import Path
 from typing import Callable
@@ -135,6 +137,9 @@ def class_files(n: int, seed: int = 0) -> dict[str, bytes]:
                   "damaged/syntax.py": b"def sigmoid(x:\n    return\n"})
     for k in range(8):  # cut short at different places: invalid JSON
         files[f"damaged/cut_{k}.ipynb"] = correct[: 40 + 211 * k].encode()
+    files["damaged/too_many_cells.ipynb"] = _notebook(["x = 1"] * 10_001, "too many cells").encode()
+    wrong = derive(workload.SOLUTION, tuple(workload.MISTAKES[:2]))
+    files["lms/submissions.zip"] = lms_zip(correct, _notebook(workload.cells_of(wrong), "in a zip"))
     files["crashing/os_exit_cell.py"] = ("# %%\nimport os\nos._exit(1)\n\n" + workload.SOLUTION).encode()
     files["crashing/recursion.py"] = derive(
         workload.SOLUTION, (("def relu_derivative(x):\n", "def relu_derivative(x):\n    return relu_derivative(x)\n"),)).encode()
@@ -166,6 +171,19 @@ def class_files(n: int, seed: int = 0) -> dict[str, bytes]:
         files[name] = text.encode()
         k += 1
     return files
+
+
+def lms_zip(correct: str, wrong: str) -> bytes:
+    """An LMS download as Moodle and Canvas name its members, with fixed member times (the same bytes each
+    time). No refused member (``../x.ipynb``, a zip inside): with one, the grader at 607d3cd fails to keep the
+    class's code (its ArchiveRefused does not survive the process pool) at a point that varies from run to run."""
+    members = {"Alice Smith_123_assignsubmission_file_/hw.ipynb": correct.encode(),
+               "smithbob_1234_56789_hw.ipynb": wrong.encode(), "__MACOSX/._hw.ipynb": b"\x00\x05\x16\x07"}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
 
 
 def write_files(directory: Path, files: dict[str, bytes]) -> None:
