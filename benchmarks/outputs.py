@@ -92,12 +92,16 @@ def _hostile_sources() -> dict[str, str]:
         t = repr(text)
         out[f"hostile/printing_{k}.py"] = f"# %%\nprint({t})\nimport sys\nprint({t}, file=sys.stderr)\n\n" + solution
         out[f"hostile/cell_raises_{k}.py"] = solution + f"\n# %%\nraise ValueError({t})\n"
-        out[f"hostile/function_raises_{k}.py"] = derive(
-            solution, (("def tanh_derivative(x):\n", f"def tanh_derivative(x):\n    raise RuntimeError({t})\n"),))
-        out[f"hostile/class_name_{k}.py"] = derive(
-            solution, (("def softmax(z, axis=-1):\n", f"def softmax(z, axis=-1):\n    raise type({t}, (Exception,), {{}})('x')\n"),))
+        out[f"hostile/function_raises_{k}.py"] = edit("def tanh_derivative(x):\n", f"raise RuntimeError({t})")
+        out[f"hostile/class_name_{k}.py"] = edit("def softmax(z, axis=-1):\n",
+                                                 f"raise type({t}, (Exception,), {{}})('x')")
         out[f"hostile/returns_text_{k}.py"] = solution + f"\n# %%\ndef relu_derivative(x):\n    return {t}\n"
     return out
+
+
+def edit(line: str, body: str) -> str:
+    """The solution with ``body`` as the first line of the function that ``line`` begins (once, or it fails)."""
+    return derive(workload.SOLUTION, ((line, f"{line}    {body}\n"),))
 
 
 def stable(text: str, title: str) -> str:
@@ -132,7 +136,8 @@ def class_files(n: int, seed: int = 0) -> dict[str, bytes]:
         files[f"crashing/{name}"] = (ROOT / "tests/hostile" / name).read_bytes()
     correct = _notebook(workload.cells_of(workload.SOLUTION), "correct")
     files.update({"damaged/empty.ipynb": b"", "damaged/not_a_notebook.ipynb": b'{"cells": "no", "a": 1}',
-                  "damaged/pdf.ipynb": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "damaged/binary.py": bytes(range(256)),
+                  "damaged/pdf.ipynb": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",
+                  "damaged/binary.py": bytes(range(256)),
                   "damaged/nbformat9.ipynb": correct.replace('"nbformat": 4', '"nbformat": 9', 1).encode(),
                   "damaged/syntax.py": b"def sigmoid(x:\n    return\n"})
     for k in range(8):  # cut short at different places: invalid JSON
@@ -141,17 +146,16 @@ def class_files(n: int, seed: int = 0) -> dict[str, bytes]:
     wrong = derive(workload.SOLUTION, tuple(workload.MISTAKES[:2]))
     files["lms/submissions.zip"] = lms_zip(correct, _notebook(workload.cells_of(wrong), "in a zip"))
     files["crashing/os_exit_cell.py"] = ("# %%\nimport os\nos._exit(1)\n\n" + workload.SOLUTION).encode()
-    files["crashing/recursion.py"] = derive(
-        workload.SOLUTION, (("def relu_derivative(x):\n", "def relu_derivative(x):\n    return relu_derivative(x)\n"),)).encode()
+    files["crashing/recursion.py"] = edit("def relu_derivative(x):\n", "return relu_derivative(x)").encode()
     # the two slow ones besides golden/looping.py: a function that never returns, a cell that never ends
-    files["slow/function_loops.py"] = derive(
-        workload.SOLUTION, (("def tanh_derivative(x):\n", "def tanh_derivative(x):\n    while True:\n        pass\n"),)).encode()
-    files["slow/cell_loops.ipynb"] = _notebook(["while True:\n    pass", *workload.cells_of(workload.SOLUTION)], "a cell that loops").encode()
+    files["slow/function_loops.py"] = edit("def tanh_derivative(x):\n", "while True:\n        pass").encode()
+    cells = workload.cells_of(workload.SOLUTION)
+    files["slow/cell_loops.ipynb"] = _notebook(["while True:\n    pass", *cells], "a cell that loops").encode()
     files.update({k: v.encode() for k, v in _hostile_sources().items()})
     # hostile names at the top, so that each is the whole name: "a b" and "a_b" reduce to the same file name
-    for name in ("with space", "<b>bold", "<script>x=1", "ünïcødé 学生", "a b", "a_b", "a-b", "=cmd|' calc'!A0", "`tick` | pipe",
-                 "-leading dash", "\x1b[31mred", "x" * 150):
-        files[f"{name}.ipynb"] = _notebook(workload.cells_of(workload.SOLUTION), name).encode()
+    for name in ("with space", "<b>bold", "<script>x=1", "ünïcødé 学生", "a b", "a_b", "a-b", "=cmd|' calc'!A0",
+                 "`tick` | pipe", "-leading dash", "\x1b[31mred", "x" * 150):
+        files[f"{name}.ipynb"] = _notebook(cells, name).encode()
     mistakes = workload.MISTAKES
     pools = [[m] for m in mistakes] * 2 + [list(p) for p in combinations(mistakes, 2)] + [list(mistakes)]
     for k, chosen in enumerate(pools):
@@ -175,7 +179,7 @@ def class_files(n: int, seed: int = 0) -> dict[str, bytes]:
 
 def lms_zip(correct: str, wrong: str) -> bytes:
     """An LMS download as Moodle and Canvas name its members, with fixed member times (the same bytes each
-    time). No refused member (``../x.ipynb``, a zip inside): with one, the grader at 607d3cd fails to keep the
+    time). No refused member (``../x.ipynb``, a zip inside): with one, the grader (as of December 2026) fails to keep the
     class's code (its ArchiveRefused does not survive the process pool) at a point that varies from run to run."""
     members = {"Alice Smith_123_assignsubmission_file_/hw.ipynb": correct.encode(),
                "smithbob_1234_56789_hw.ipynb": wrong.encode(), "__MACOSX/._hw.ipynb": b"\x00\x05\x16\x07"}
@@ -295,7 +299,8 @@ def snapshot(class_dir: Path, out: Path, grader: Path, replace: bool) -> None:
         code = run_command(commands[0][1], out, "grade", literals)
         kept = keep_tree(graded, out / "out", literals) if graded.is_dir() else 0
         # the class report and similarity rebuilt from out/ alone, as `report` and `similarity` do
-        commands += [("similarity", [exe, "similarity", str(graded), "--no-report"]), ("report", [exe, "report", str(graded)])]
+        commands += [("similarity", [exe, "similarity", str(graded), "--no-report"]),
+                     ("report", [exe, "report", str(graded)])]
         for name, argv in commands[1:]:
             run_command(argv, out, name, literals)
         rebuilt = out / "rebuilt"
