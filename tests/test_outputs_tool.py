@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from grader.classreport import write_report
-from grader.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord
-from grader.report import write_grades_csv, write_submission
+from grader.reports.classreport import write_report
+from grader.rubric.record import Cells, CriterionRecord, ExerciseRecord, Provenance, SubmissionRecord
+from grader.reports.files import write_grades_csv, write_submission
 from variants import golden_sources
 
 _spec = importlib.util.spec_from_file_location("outputs_tool", ROOT / "benchmarks" / "outputs.py")
