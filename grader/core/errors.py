@@ -30,9 +30,17 @@ own layer (or a new subclass of :class:`GraderError` beside it); the reading of 
 :class:`SubmissionError`; a sandbox raises a :class:`SandboxError`, and a failure that must make the
 record ``error`` rather than charge the submission is a :class:`JobFailed`.
 
+``DockerUnavailable``, ``ImageBuildError``, ``JobDidNotStart`` and ``SandboxLost`` were once
+``RuntimeError``s and ``WorkerDied`` a bare ``Exception``; nothing caught them as such, so no class
+here inherits twice for compatibility (only ``RecordError`` is, as it was, also a ``ValueError``: a value
+that is not a record). A sandbox failure that reaches the command line is shown as its message, as
+every ``GraderError`` is.
+
 Not in the hierarchy, on purpose (``tests/test_errors.py`` lists them with these reasons): the check
 failures of ``grader.rubric.checks`` and ``grader.rubric.runner`` (``CheckFailure``, an
-``AssertionError``: the student's mistakes, which become feedback, not the grader's); the wire's
+``AssertionError``, and its ``CallFailed``, ``WrongShape``, ``Mismatch``, ``NotFinite``,
+``PropertyViolated``, ``InputMutated``, ``MissingValueError``, ``NotEarned``, ``CheckError``: the
+student's mistakes, which become feedback, not the grader's); the wire's
 ``WireError`` and ``ResultTooLarge`` (part of the shipped worker program, which runs alone in the
 sandbox and imports nothing of the grader); ``Interrupted`` (a ``KeyboardInterrupt``, so that it stops
 whatever ``except Exception`` would swallow); and ``_OverLimit`` (control flow inside the notebook
