@@ -341,11 +341,16 @@ def blame(result: Execution, where: Where, pending: list[str], plans: dict[str, 
         result.notes.append(f"the worker {why} outside any cell or exercise")
         result.failures_outside += 1
         if result.failures_outside >= 2:
-            for q in list(pending):
-                for call in plans[q].calls:
-                    result.outcomes[q].setdefault(call.id, Outcome(status, error_message=why))
-                result.exercise_notes[q] = f"the grader stopped this exercise: {why}."
-                pending.remove(q)
+            _stop_pending(result, pending, plans, status, why)
+
+
+def _stop_pending(result: Execution, pending: list[str], plans: dict[str, Plan], status: CallStatus, why: str) -> None:
+    """Every call still without an outcome gets ``status``; every exercise still pending is stopped, and says so."""
+    for q in list(pending):
+        for call in plans[q].calls:
+            result.outcomes[q].setdefault(call.id, Outcome(status, error_message=why))
+        result.exercise_notes[q] = f"the grader stopped this exercise: {why}."
+        pending.remove(q)
 
 
 def _blame_function(result: Execution, q: str, pending: list[str], plan: Plan, status: CallStatus, why: str) -> None:
