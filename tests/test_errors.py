@@ -27,6 +27,7 @@ OUTSIDE = {
     # Part of the worker program shipped into the sandbox, which imports nothing of the grader.
     "grader.sandbox.worker.wire.WireError": "shipped worker code",
     "grader.sandbox.worker.wire.ResultTooLarge": "shipped worker code",
+    "grader.sandbox.worker.config.ConfigError": "shipped worker code",
     # Must pass every ``except Exception``, as Ctrl-C does.
     "grader.pipeline.faults.Interrupted": "a KeyboardInterrupt",
     # Control flow inside the notebook reader; never leaves it.

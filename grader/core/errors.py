@@ -41,8 +41,8 @@ failures of ``grader.rubric.checks`` and ``grader.rubric.runner`` (``CheckFailur
 ``AssertionError``, and its ``CallFailed``, ``WrongShape``, ``Mismatch``, ``NotFinite``,
 ``PropertyViolated``, ``InputMutated``, ``MissingValueError``, ``NotEarned``, ``CheckError``: the
 student's mistakes, which become feedback, not the grader's); the wire's
-``WireError`` and ``ResultTooLarge`` (part of the shipped worker program, which runs alone in the
-sandbox and imports nothing of the grader); ``Interrupted`` (a ``KeyboardInterrupt``, so that it stops
+``WireError`` and ``ResultTooLarge`` and the worker configuration's ``ConfigError`` (part of the
+shipped worker program, which runs alone in the sandbox and imports nothing of the grader); ``Interrupted`` (a ``KeyboardInterrupt``, so that it stops
 whatever ``except Exception`` would swallow); and ``_OverLimit`` (control flow inside the notebook
 reader that never leaves it).
 """
