@@ -15,6 +15,7 @@ import click
 
 from grader import __version__
 from grader.core.errors import GraderError
+from grader.rubric.record import Status
 
 
 def _user_errors(command):
@@ -168,7 +169,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
         from grader.reports.files import terminal_table
 
         console.print(terminal_table(result.records[0]))
-    graded = sum(e.status == "graded" for e in result.entries)
+    graded = sum(e.status == Status.GRADED for e in result.entries)
     isolations = sorted({e.isolation for e in result.entries if e.isolation})
     if isolations and not quiet:
         from grader.sandbox.isolation import describe_isolation

@@ -39,6 +39,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
+from grader.core.errors import GraderError
+
 #: Otter's rule for the file it grades: the one .ipynb, else the one .py.
 GRADABLE = (".ipynb", ".py")
 IGNORED = {"__init__.py"}
@@ -49,7 +51,7 @@ PLUGIN_MODULE = "grader.interfaces.otter_plugin"  # (by name: that module import
 PLUGIN_NAME = f"{PLUGIN_MODULE}.ActivationGraderPlugin"
 
 
-class Unreadable(Exception):
+class Unreadable(GraderError):
     """A submission that cannot be graded, with a message the student can act on."""
 
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
+from grader.core.errors import GraderError
 from grader.pipeline.notebook import MAX_BYTES, SUFFIXES
+from grader.rubric.record import Status
 
 #: Members an archive may list, whatever they are.
 MAX_MEMBERS = 10_000
@@ -35,12 +37,12 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar",
 SKIPPED_PARTS = ("__MACOSX", ".ipynb_checkpoints")
 
 
-class ArchiveRefused(Exception):
+class ArchiveRefused(GraderError):
     """An archive or a member that is not opened; ``status`` is the CSV status, ``message`` the why."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: Status | str, message: str) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status = Status.of(status)
 
 
 @dataclass(frozen=True)

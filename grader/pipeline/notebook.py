@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.core.errors import GraderError
+from grader.rubric.record import Status
+
 MAX_BYTES = 100 * 1024 * 1024  # the file as uploaded, outputs included
 MAX_CELLS = 10_000  # cells of any type
 MAX_CODE_CHARS = 1_000_000  # the code that is graded: code cells' sources, or a whole script
@@ -36,13 +39,12 @@ MAX_JSON_ITEMS = 5_000_000  # ",": items of lists and objects (numbers among the
 SUFFIXES = (".ipynb", ".py")
 
 
-class SubmissionError(Exception):
+class SubmissionError(GraderError):
     """A submission that cannot be executed; ``status`` goes into the grade row."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: Status | str, message: str) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
+        self.status = Status.of(status)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from grader.core.errors import GraderError
 from grader.rubric.exercises import EXERCISES
 from grader.rubric.record import ERROR, RecordError, SubmissionRecord
 from grader.core.text import (Code, Markdown, Strong, csv_cell, file_name, identifier, one_line, plain,
@@ -146,7 +147,7 @@ def write_submission(out_dir: Path, record: SubmissionRecord, stem: str | None =
     atomic_write(out_dir / "results" / f"{stem}.json", json.dumps(gradescope_results(record), indent=1))
 
 
-class NotARecord(Exception):
+class NotARecord(GraderError):
     """A results file that holds no record of this grader; ``why`` says what is wrong with it."""
 
     def __init__(self, path: Path, why: str) -> None:

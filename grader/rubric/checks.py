@@ -25,6 +25,7 @@ import numpy as np
 
 from grader.rubric.hints import FLOAT32_HINT, NEAR_MISS_HINT, looks_float32, near_miss, raised_hint
 from grader.rubric.probes import Call
+from grader.rubric.record import CallStatus
 
 
 RTOL = 1e-10
@@ -50,7 +51,7 @@ class Outcome:
     worker's record was malformed, or the result could not be encoded or read).
     """
 
-    status: str
+    status: CallStatus
     value: Any = None
     error_type: str = ""
     error_message: str = ""
@@ -60,7 +61,7 @@ class Outcome:
     container: str = ""  # "list" or "tuple" when the function returned one (see wire.read_result)
 
 
-NOT_RUN = Outcome("not-run", error_message="the call was not made")
+NOT_RUN = Outcome(CallStatus.NOT_RUN, error_message="the call was not made")
 
 Results = Mapping[str, Outcome]
 
@@ -110,22 +111,22 @@ class MissingValueError(CheckFailure):
 def result(results: Results, call: Call) -> Any:
     """The value a call returned, or :class:`CallFailed` saying why there is none."""
     out = results.get(call.id, NOT_RUN)
-    if out.status == "ok":
+    if out.status == CallStatus.OK:
         return out.value
     where = call.describe()
-    if out.status == "undefined":
+    if out.status == CallStatus.UNDEFINED:
         raise CallFailed(f"{call.func} is not defined.",
                          hint=f"define `{call.func}` at the top level of a code cell, with exactly this name.",
                          status=out.status, call=call.id)
-    if out.status == "raised":
+    if out.status == CallStatus.RAISED:
         raise CallFailed(f"{where} raised {out.error_type}: {out.error_message}",
                          hint=raised_hint(out.error_type, out.error_message),
                          status=out.status, call=call.id, error_type=out.error_type)
-    if out.status == "timeout":
+    if out.status == CallStatus.TIMEOUT:
         raise CallFailed(f"{where} did not finish in time: {out.error_message}",
                          hint="look for an infinite loop or a Python loop over millions of elements.",
                          status=out.status, call=call.id)
-    if out.status == "invalid":
+    if out.status == CallStatus.INVALID:
         raise WrongShape(f"{where} returned something that is not a number or array: {out.error_message}",
                          hint="return a numpy array (or a float, or a tuple of arrays where the exercise asks for one).",
                          status=out.status, call=call.id)
@@ -349,11 +350,11 @@ def assert_not_mutated(results: Results, call: Call) -> None:
 def assert_raises_value_error(results: Results, call: Call) -> None:
     """Raise :class:`MissingValueError` unless the call raised ValueError (or a subclass)."""
     out = results.get(call.id, NOT_RUN)
-    if out.status == "raised" and out.is_value_error:
+    if out.status == CallStatus.RAISED and out.is_value_error:
         return
-    if out.status == "undefined":
+    if out.status == CallStatus.UNDEFINED:
         result(results, call)
-    got = {"ok": "returned normally", "raised": f"raised {out.error_type} instead"}.get(out.status, out.status)
+    got = {CallStatus.OK: "returned normally", CallStatus.RAISED: f"raised {out.error_type} instead"}.get(out.status, out.status)
     raise MissingValueError(f"{call.signature()} {got}; it must raise ValueError.",
                             hint="end with `raise ValueError(f\"unknown ...: {...!r}\")` for any value not listed.",
                             status=out.status)
@@ -366,7 +367,7 @@ def assert_none_mutated(results: Results, calls: Sequence[Call]) -> None:
     compare inputs after an exception), so scalar-only code keeps this criterion if it
     modifies nothing where it works.
     """
-    returned = [c for c in calls if results.get(c.id, NOT_RUN).status == "ok"]
+    returned = [c for c in calls if results.get(c.id, NOT_RUN).status == CallStatus.OK]
     if not returned and calls:
         result(results, calls[0])
     each(returned, lambda call: assert_not_mutated(results, call))
@@ -383,7 +384,7 @@ def each(calls: Iterable[T], check: Callable[[T], None]) -> None:
     if not failures:
         return
     first = failures[0]
-    if len(failures) > 1 and first.fields.get("status") != "undefined":
+    if len(failures) > 1 and first.fields.get("status") != CallStatus.UNDEFINED:
         first.message += f"\n  ({len(failures) - 1} more input(s) of this check fail too.)"
         first.args = (f"{first.message}\n  Hint: {first.hint}" if first.hint else first.message,)
     raise first

@@ -24,6 +24,7 @@ import numpy as np
 from grader.rubric.checks import NOT_RUN, Results, assert_none_mutated, assert_raises_value_error, each
 from grader.rubric.gates import informative, right_somewhere
 from grader.rubric.probes import Call, Plan
+from grader.rubric.record import CallStatus
 from grader.rubric.runner import Criterion, Gate
 
 #: Which calls a criterion grades: a function of the plan (see :func:`calls`).
@@ -93,7 +94,7 @@ def unmutated(name: str, points: float, select: Select, gate: Gate | None = None
 
     def check(plan: Plan, results: Results) -> None:
         chosen = select(plan)
-        defined = [c for c in chosen if results.get(c.id, NOT_RUN).status != "undefined"]
+        defined = [c for c in chosen if results.get(c.id, NOT_RUN).status != CallStatus.UNDEFINED]
         assert_none_mutated(results, defined or chosen)
 
     return Criterion(name, points, check, gate)

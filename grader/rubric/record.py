@@ -15,15 +15,59 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from enum import Enum
 from typing import Any
 
 from grader.core.errors import GraderError
 
 SCHEMA = 1
 
-#: Statuses a record may have. ``graded`` and ``timeout`` keep the points earned; every other one
-#: scores 0 with the reason in every exercise's feedback.
-GRADED, TIMEOUT, ERROR = "graded", "timeout", "error"
+
+class _Text(str, Enum):
+    """An enum whose members are their text: equal to it, hashed like it, written as it (``str``,
+    f-strings, JSON, CSV), so a value read from a file compares equal to the member and every
+    output keeps its bytes. Compare with the members, never with a literal (``tests/test_statuses.py``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def of(cls, text: str) -> Any:
+        """The member whose text is ``text``, or ``text`` itself when none is (a record from elsewhere)."""
+        return cls._value2member_map_.get(text, text)
+
+
+class Status(_Text):
+    """A submission's status, the ``status`` of its record and its CSV row. ``graded`` and ``timeout``
+    keep the points earned; every other one scores 0 with the reason in every exercise's feedback,
+    and ``error`` (the grader failed, not the submission) has no score at all in the outputs."""
+
+    GRADED = "graded"
+    TIMEOUT = "timeout"  # the submission used up its time: what ran before is graded
+    ERROR = "error"  # the grading side failed (its worker was lost, its sandbox would not start)
+    INVALID_NOTEBOOK = "invalid-notebook"  # not a notebook nbformat can read
+    UNREADABLE = "unreadable"  # not UTF-8 text (or an archive member that cannot be read)
+    TOO_LARGE = "too-large"  # over a bound of reading (bytes, values, cells, code)
+    REFUSED = "refused"  # an archive member that is not opened (a link, a path out of the archive ...)
+
+
+class CallStatus(_Text):
+    """What became of one call of a student function (``grader.rubric.checks.Outcome.status``)."""
+
+    OK = "ok"  # it returned: the outcome holds the value
+    RAISED = "raised"  # it raised (``error_type``/``error_message``)
+    UNDEFINED = "undefined"  # the function does not exist
+    TIMEOUT = "timeout"  # the call or its exercise ran out of time
+    CRASHED = "crashed"  # the process died or the channel broke during the exercise
+    NOT_RUN = "not-run"  # the submission's time ran out first
+    INVALID = "invalid"  # the worker's record was malformed, or the result could not be read
+
+
+#: The statuses by their old names (``from grader.rubric.record import ERROR`` keeps working).
+GRADED, TIMEOUT, ERROR = Status.GRADED, Status.TIMEOUT, Status.ERROR
 SCORED_STATUSES = frozenset({GRADED, TIMEOUT})
 
 Number = int | float
@@ -306,7 +350,7 @@ class SubmissionRecord:
     """
 
     file: str
-    status: str
+    status: Status | str  # a Status; the text itself only in a record from elsewhere with another
     score: Number
     possible: Number
     exercises: Mapping[str, ExerciseRecord]
@@ -318,14 +362,14 @@ class SubmissionRecord:
 
     @classmethod
     def graded(cls, file: str, exercises: Mapping[str, ExerciseRecord], possible: Number, *,
-               cells: Cells, notes: Iterable[str], provenance: Provenance, status: str = GRADED,
+               cells: Cells, notes: Iterable[str], provenance: Provenance, status: Status = GRADED,
                message: str = "") -> SubmissionRecord:
         """A submission that ran: its score is the sum of its exercises' (to 4 decimals)."""
         score = round(sum(e.score for e in exercises.values()), 4)
         return cls(file, status, score, possible, dict(exercises), message, cells, tuple(notes), provenance)
 
     @classmethod
-    def not_graded(cls, file: str, status: str, message: str, exercises: Iterable[tuple[str, str, Number]],
+    def not_graded(cls, file: str, status: Status | str, message: str, exercises: Iterable[tuple[str, str, Number]],
                    possible: Number, *, provenance: Provenance, notes: Iterable[str] = (),
                    why: str | None = None) -> SubmissionRecord:
         """A submission that scores 0: every exercise (id, title, points) says ``why`` (default ``message``)."""
@@ -343,7 +387,7 @@ class SubmissionRecord:
         return _map_text(self, convert)
 
     def to_dict(self) -> dict:
-        return {"schema": self.schema, "file": self.file, "status": self.status, "message": self.message,
+        return {"schema": self.schema, "file": self.file, "status": str(self.status), "message": self.message,
                 "score": self.score, "possible": self.possible,
                 "exercises": {q: e.to_dict() for q, e in self.exercises.items()}, "cells": self.cells.to_dict(),
                 "notes": list(self.notes), "provenance": self.provenance.to_dict()}
@@ -359,7 +403,7 @@ class SubmissionRecord:
         exercises = _mapping(_require(data, "exercises", ""), "exercises")
         notes = tuple(_text(n, f"notes[{i}]", "", convert) for i, n in enumerate(_items(data.get("notes"), "notes")))
         schema = _int(data.get("schema"), "schema")
-        return cls(_text(data.get("file"), "file", "", convert), _text(data.get("status"), "status", "", convert),
+        return cls(_text(data.get("file"), "file", "", convert), Status.of(_text(data.get("status"), "status", "", convert)),
                    _number(_require(data, "score", ""), "score"), _number(_require(data, "possible", ""), "possible"),
                    {str(q): ExerciseRecord.from_dict(e, f"exercises.{q}", convert) for q, e in exercises.items()},
                    _text(data.get("message"), "message", "", convert), Cells.from_dict(data.get("cells"), "cells", convert),

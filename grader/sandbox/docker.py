@@ -26,6 +26,7 @@ import struct
 import time
 from typing import Any
 
+from grader.core.errors import SandboxError
 from grader.sandbox.isolation import ETC, PROC
 from grader.sandbox.process import Limits, WorkerDied, ZygoteChannel, config_frame, worker_config, worker_source
 from grader.sandbox.worker.config import WorkerConfig
@@ -39,8 +40,10 @@ READABLE = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt/venv/bin", "/opt/ve
 ZYGOTE_MEMORY = 512 * 1024**2  # on top of the student's limit: the zygote's numpy and matplotlib
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(SandboxError):
     """No Docker engine, or no grading image: says how to get one."""
+
+    mode = "docker"
 
 
 def docker_client():

@@ -22,12 +22,16 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from grader.core.errors import SandboxError
+
 DEFAULT_TAG = "activation-grader:latest"
 BUILD_SCRIPT = Path("docker") / "build-image.sh"
 
 
-class ImageBuildError(RuntimeError):
+class ImageBuildError(SandboxError):
     """The build script failed; the message carries the last lines of its output."""
+
+    mode = "docker"
 
 
 def find_repo_root(repo_root: Path | None = None) -> Path:

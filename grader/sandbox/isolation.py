@@ -20,7 +20,7 @@ from pathlib import Path
 
 from grader.sandbox.worker.config import MODES
 from grader.sandbox.worker.confine import landlock_abi, seccomp_available
-from grader.core.errors import GraderError
+from grader.core.errors import SandboxError
 
 SANDBOX_UID_BASE = 61000
 # How much each mode guarantees, for ``--require-isolation``: a mode (or what was in force,
@@ -28,7 +28,7 @@ SANDBOX_UID_BASE = 61000
 _RANK = {"none": 0, "landlock": 1, "userns": 2, "uid": 3, "root": 4}
 
 
-class IsolationUnavailable(GraderError):
+class IsolationUnavailable(SandboxError):
     """The isolation asked for (or required) cannot be had on this machine; says what can."""
 
 

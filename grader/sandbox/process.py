@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from grader.core.errors import SandboxError
 from grader.sandbox.worker.config import WorkerConfig
 from grader.sandbox.worker.confine import landlock_abi
 from grader.sandbox.isolation import ETC, PROC, allowed_paths, claim_uid, hidden_paths, isolation_mode, landlock_paths
@@ -95,7 +96,7 @@ def _remove_made(path: str) -> None:
         _report_once(path, f"could not remove {path} ({left} entries left)")
 
 
-class WorkerDied(Exception):
+class WorkerDied(SandboxError):
     """The zygote itself is gone (not just a child): it will be restarted."""
 
 

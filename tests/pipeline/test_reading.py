@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat import v3, v4
 
-from grader.pipeline import grading
+from grader.pipeline import grading, stopwatch
 from grader.pipeline.grading import grade
 from grader.pipeline.tasks import Options
 from grader.pipeline.warm import close_workers
@@ -234,13 +234,13 @@ def test_broken_notebooks_keep_their_statuses(content, status, words):
 
 def test_reading_time_counts_against_the_submission_timeout(monkeypatch):
     """Reading that took the whole timeout leaves nothing for the sandbox: the row says timeout."""
-    now = [0.0]  # grading's clock, which only reading moves on
+    now = [0.0]  # the stopwatch's clock, which only reading moves on
 
     def slow_load(name, content):
         now[0] += 61.0
         return load(name, content)
 
-    monkeypatch.setattr(grading, "time", types.SimpleNamespace(monotonic=lambda: now[0], process_time=time.process_time))
+    monkeypatch.setattr(stopwatch, "time", types.SimpleNamespace(monotonic=lambda: now[0], process_time=time.process_time))
     monkeypatch.setattr(grading, "load", slow_load)
     record = graded("solution.py", SOLUTION.encode(), Options(seed=11, limits=Limits(timeout=60, step_timeout=10)))
     assert record["status"] == "timeout" and record["score"] == 0

@@ -18,6 +18,7 @@ from grader.reports.classreport.model import EPS, SCORED_STATUSES, Submission
 from grader.reports.classreport.plots import LABELLED_ROWS, NA
 from grader.reports.classreport.stats import ClassSummary, fraction
 from grader.reports.classreport.templating import CSS_TEXT, color, render
+from grader.rubric.record import GRADED
 
 GROUPS_SHOWN = 8  # failure groups shown per exercise before "more groups"
 #: Criteria shown at once in "Criteria, by pass rate" (the least passed); the rest behind "all criteria".
@@ -48,18 +49,18 @@ class StudentRow:
 
 def _partly_graded(summary: ClassSummary) -> list[tuple[str, int]]:
     """Statuses other than "graded" whose points were kept (a timeout keeps what was earned before it)."""
-    partly = Counter({st: n for st, n in summary.statuses.items() if st != "graded" and st in SCORED_STATUSES})
+    partly = Counter({st: n for st, n in summary.statuses.items() if st != GRADED and st in SCORED_STATUSES})
     partly.update(s.status for s in summary.submissions
-                  if s.scored and s.status not in SCORED_STATUSES and s.status != "graded")
+                  if s.scored and s.status not in SCORED_STATUSES and s.status != GRADED)
     return sorted(partly.items())
 
 
 def _problems(summary: ClassSummary) -> list[Problem]:
     rows = []
-    for s in sorted(summary.submissions, key=lambda s: (s.status == "graded", s.status, s.file)):
+    for s in sorted(summary.submissions, key=lambda s: (s.status == GRADED, s.status, s.file)):
         cell_issues = [e for e in s.cell_errors if e.type in ("Timeout", "Crash")]
         nothing = s.scored and s.possible > 0 and s.score <= EPS  # blank, or another assignment's notebook
-        if s.status == "graded" and not cell_issues and not nothing:
+        if s.status == GRADED and not cell_issues and not nothing:
             continue
         message = s.message
         if nothing:

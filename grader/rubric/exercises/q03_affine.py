@@ -7,6 +7,7 @@ from grader.rubric.checks import ATOL, RTOL, CallFailed, CheckFailure, Results, 
 from grader.rubric.criteria import calls, each_call, known, mistakes, unmutated, works
 from grader.rubric.exercise import Exercise
 from grader.rubric.probes import Call, Plan, exercise_rng
+from grader.rubric.record import CallStatus
 from reference import forward as F
 from reference import keys
 
@@ -60,7 +61,7 @@ def collapsed(results: Results, call: Call, check: str = "Ac") -> tuple[np.ndarr
     try:
         result(results, call)
     except CallFailed as failure:
-        message = failure.message if failure.fields.get("status") == "raised" else ""
+        message = failure.message if failure.fields.get("status") == CallStatus.RAISED else ""
         hint = (PRODUCT_HINT if "matmul" in message or "not aligned" in message
                 else BIAS_HINT if "broadcast" in message else "")
         if hint:

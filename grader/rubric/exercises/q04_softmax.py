@@ -11,6 +11,7 @@ from grader.rubric.criteria import Mistake, calls, each_call, known, mistakes, u
 from grader.rubric.exercise import Exercise
 from grader.rubric.gates import gated
 from grader.rubric.probes import Call, Plan, exercise_rng
+from grader.rubric.record import CallStatus
 from grader.rubric.runner import Criterion
 from reference import forward as F
 
@@ -103,7 +104,7 @@ def output(results: Results, call: Call) -> np.ndarray:
     try:
         return array_result(results, call, np.shape(call.args[0]))
     except CallFailed as failure:
-        if failure.fields.get("status") == "raised" and "broadcast" in failure.message:
+        if failure.fields.get("status") == CallStatus.RAISED and "broadcast" in failure.message:
             raise CallFailed(failure.message, hint=KEEPDIMS_HINT, **failure.fields) from None
         raise
 
