@@ -80,3 +80,28 @@ def test_a_failed_job_is_what_grading_records_as_an_error_and_its_fields_say_wha
     assert (exc.detail, exc.mode, str(exc)) == ("the container was stopped", None, "the container was stopped (gone)")
     assert DockerUnavailable("no engine").mode == "docker"
     assert SandboxError("x", mode="uid").mode == "uid"
+
+
+def test_the_grader_s_errors_cross_a_process_pool_whole():
+    """A pool returns a worker's exception by pickling it: each keeps its class, message and fields
+    (an ArchiveRefused takes two arguments and its pickle used to fail with a TypeError)."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from grader.core.errors import SandboxError
+    from grader.pipeline.archives import ArchiveRefused
+
+    refused = ArchiveRefused("refused", "a path that leaves the archive: ../x.ipynb")
+    lost = SandboxError("the engine went away", mode="docker", detail="exit 137", how_to_fix="restart it")
+    for exc in (refused, lost):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc) and back.__dict__ == exc.__dict__
+    with ProcessPoolExecutor(1) as pool:
+        got = pool.submit(_raise_refused).exception()
+    assert isinstance(got, ArchiveRefused) and got.status == refused.status and got.message == "nested"
+
+
+def _raise_refused():
+    from grader.pipeline.archives import ArchiveRefused
+
+    raise ArchiveRefused("refused", "nested")

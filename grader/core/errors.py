@@ -56,6 +56,18 @@ class GraderError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self):
+        """Pickled with its fields, whatever its ``__init__`` takes: a refusal met in a worker process
+        of a pool (an archive's member, a sandbox's failure) reaches the batch whole, not as a TypeError."""
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
+
+def _restore(cls: type, args: tuple, state: dict) -> "GraderError":
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class SandboxError(GraderError):
     """The sandbox failed, not the submission: nothing of it may be charged to the student.

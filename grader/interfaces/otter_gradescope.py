@@ -48,7 +48,8 @@ IGNORED = {"__init__.py"}
 TIMINGS: dict[str, float] = {}
 TIMINGS_MARK = "activation-grader-timings"
 PLUGIN_MODULE = "grader.interfaces.otter_plugin"  # (by name: that module imports this one)
-PLUGIN_NAME = f"{PLUGIN_MODULE}.ActivationGraderPlugin"
+#: The names a config gives the plugin: the public one (``grader.otter_plugin``), then its module's.
+PLUGIN_NAMES = ("grader.otter_plugin.ActivationGraderPlugin", f"{PLUGIN_MODULE}.ActivationGraderPlugin")
 
 
 class Unreadable(GraderError):
@@ -206,14 +207,15 @@ def prestart_worker(autograder_dir: Path) -> bool:
     meet and report. True if a worker was launched."""
     try:
         config = json.loads((autograder_dir / "source" / "otter_config.json").read_text(encoding="utf-8"))
-        entries = [e for e in config.get("plugins") or [] if isinstance(e, dict) and PLUGIN_NAME in e]
+        entries = [e[name] for e in config.get("plugins") or [] if isinstance(e, dict)
+                   for name in PLUGIN_NAMES if name in e]
         if not entries:
             return False
         from grader.sandbox.isolation import protect_installation
         from grader.pipeline.warm import prestart
 
         protect_installation()  # before anything else of the grader runs, as the plugin does
-        prestart(plugin_options(entries[0][PLUGIN_NAME] or {}))
+        prestart(plugin_options(entries[0] or {}))
         return True
     except Exception:  # noqa: BLE001 - the plugin starts its worker itself and says what is wrong
         return False

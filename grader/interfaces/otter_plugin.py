@@ -25,7 +25,7 @@ Gradescope):
 Register the plugin in the assignment config::
 
     plugins:
-      - grader.interfaces.otter_plugin.ActivationGraderPlugin:
+      - grader.otter_plugin.ActivationGraderPlugin:
           isolation: auto        # root | userns | uid | landlock | none (see grader.sandbox.isolation)
           require_isolation: uid # refuse to grade where the isolation is weaker (the zip's default)
 
@@ -67,7 +67,7 @@ except ImportError:  # pragma: no cover - Otter is an optional dependency
 #: The seed of the inputs the hidden tests use in Otter's kernel.
 KERNEL_SEED = 0
 
-PLUGIN_NAME = f"{__name__}.ActivationGraderPlugin"
+PLUGIN_NAME = "grader.otter_plugin.ActivationGraderPlugin"  # its public name (grader/otter_plugin.py), as configs give it
 STALE = ("this autograder was built for another version of the grader's checks ({what}); rebuild it "
          "with `python assignments/build.py --sync`")
 
