@@ -9,12 +9,15 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from grader import __version__
 from grader.core.errors import GraderError
+from grader.pipeline.settings import Setting, Values, cli_settings
 from grader.rubric.record import Status
 
 
@@ -56,6 +59,54 @@ def _shard_from_environment() -> str | None:
     return f"{index}/{count}" if count and index is not None else None
 
 
+def settings_options(callbacks: dict[str, Callable] | None = None) -> Callable[[Callable], Callable]:
+    """The command's click options, one per setting of ``grader.pipeline.settings`` that has flags, in the
+    schema's order; the command receives them as one :class:`Values` (``settings``) instead of one
+    parameter each. ``callbacks`` adds click callbacks that parse a value further (``--shard``)."""
+    callbacks = callbacks or {}
+
+    def decorate(command: Callable) -> Callable:
+        names = [s.name for s in cli_settings()]
+
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            values = Values({name: kwargs.pop(name) for name in names})
+            return command(*args, settings=values, **kwargs)
+
+        for setting in reversed(cli_settings()):  # click shows the options in the reverse order of decoration
+            run = click.option(*setting.flags, setting.name, **_click_arguments(setting, callbacks))(run)
+        return run
+    return decorate
+
+
+def _click_arguments(setting: Setting, callbacks: dict[str, Callable]) -> dict[str, Any]:
+    """The keyword arguments of ``click.option`` that say what ``setting`` says."""
+    kwargs: dict[str, Any] = {"help": setting.help}
+    if setting.kind is bool:
+        kwargs["is_flag"] = True
+    elif setting.required:
+        kwargs["required"] = True
+    else:
+        kwargs["default"] = setting.default
+    if setting.choices is not None:
+        kwargs["type"] = click.Choice(list(setting.choices))
+    elif setting.kind is Path:
+        kwargs["type"] = click.Path(file_okay=False, path_type=Path)
+    elif setting.kind is float and setting.minimum is not None:
+        kwargs["type"] = click.FloatRange(setting.minimum)
+    elif setting.kind is int:
+        kwargs["type"] = int if setting.minimum is None else click.IntRange(int(setting.minimum))
+    if setting.metavar:
+        kwargs["metavar"] = setting.metavar
+    if setting.envvar:
+        kwargs.update(envvar=setting.envvar, show_envvar=True)
+    if setting.show_default:
+        kwargs["show_default"] = True
+    if setting.name in callbacks:
+        kwargs["callback"] = callbacks[setting.name]
+    return kwargs
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="activation-grader")
 def main() -> None:
@@ -64,61 +115,23 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Output directory: final_grades.csv, results/, feedback/, report.html.")
-@click.option("--jobs", "-j", type=click.IntRange(1), default=None, metavar="N", help="Submissions graded at once [cores].")
-@click.option("--sandbox", type=click.Choice(["process", "docker"]), default="process", show_default=True,
-              help="Where student code runs: an isolated process on this host, or a container.")
-@click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True, metavar="SECONDS",
-              help="Wall-clock seconds one submission may run in total.")
-@click.option("--step-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True, metavar="SECONDS",
-              help="Seconds for one cell, or for all the calls of one exercise.")
-@click.option("--memory", "memory_mb", type=click.IntRange(128), default=2048, show_default=True, metavar="MIB",
-              help="Memory limit of the student's process, in MiB.")
-@click.option("--seed", type=int, default=None, metavar="N",
-              help="Same random inputs for every submission (default: derived from each file's content).")
-@click.option("--seed-secret", envvar="ACTIVATION_GRADER_SEED_SECRET", show_envvar=True, default=None,
-              metavar="TEXT", help="Instructor's secret: each submission's seed is drawn from a pool of seeds by a "
-                                   "keyed hash of its content, unpredictable without it, and answer keys are reused "
-                                   "(prefer the environment variable: a command line is visible to other users).")
-@click.option("--regrade", is_flag=True, help="Grade again even where a result with the same key exists.")
-@click.option("--shard", default=None, callback=_parse_shard, metavar="I/N",
-              help="Grade only shard I of N (SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX with "
-                   "ACTIVATION_GRADER_SHARDS=N also work).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="Where the grading tasks run: a pool of processes on this host, or a Dask cluster (--scheduler).")
-@click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address or scheduler file "
-                                                "(default: DASK_SCHEDULER_ADDRESS).")
-@click.option("--image", default="activation-grader:latest", show_default=True, metavar="IMAGE", help="Image for --sandbox docker.")
-@click.option("--fresh-containers", is_flag=True,
-              help="With --sandbox docker: a new container for every submission (slower) instead of warm ones.")
-@click.option("--isolation", type=click.Choice(["auto", "root", "userns", "uid", "landlock", "none"]), default="auto",
-              show_default=True, help="How the process sandbox isolates student code (see docs/sandboxes.md).")
-@click.option("--require-isolation", type=click.Choice(["none", "landlock", "userns", "uid", "root"]), default=None,
-              help="Refuse to grade where the sandbox cannot give at least this isolation.")
-@click.option("--no-report", is_flag=True,
-              help="Write the grades only: no class report (report.html, summary.csv) and no similarity.csv.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@settings_options(callbacks={"shard": _parse_shard})
 @_user_errors
-def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed, seed_secret, regrade, shard,
-          executor, scheduler, image, fresh_containers, isolation, require_isolation, no_report, quiet) -> None:
+def grade(paths: tuple[Path, ...], settings: Values) -> None:
     """Grade notebooks (.ipynb), scripts (.py), zip archives of them (an LMS download) or directories of these."""
     from grader.pipeline.faults import signals_interrupt
     from grader.pipeline.preflight import check_setup
-    from grader.sandbox.process import Limits
     from grader.pipeline.submissions import collect, shard_of
-    from grader.pipeline.tasks import Options
+    from grader.pipeline.tasks import options_from
     from grader.pipeline.warm import prestart
 
-    limits = Limits(timeout=timeout, step_timeout=min(step_timeout, timeout), memory_bytes=memory_mb * 2**20)
-    options = Options(seed=seed, seed_secret=seed_secret or None, sandbox=sandbox, limits=limits, image=image,
-                      executor=executor, fresh_containers=fresh_containers, isolation=isolation,
-                      require_isolation=require_isolation)
+    options = options_from(settings)
+    out_dir, jobs, shard, quiet = settings.out_dir, settings.jobs, settings.shard, settings.quiet
     check_setup(options)  # engine, image, isolation: a SetupError (one line) stops the run before grading
     items = collect(list(paths))
     if not items:
         raise click.UsageError("no .ipynb, .py or .zip files found in the given paths")
-    inline = executor != "dask" and (len(shard_of(items, shard)) == 1 or jobs == 1)
+    inline = options.executor != "dask" and (len(shard_of(items, shard)) == 1 or jobs == 1)
     if inline:  # this process grades: its worker starts now, while the rubric is imported and the first read
         prestart(options)
     from grader.pipeline import batch
@@ -126,17 +139,17 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
 
     jobs = jobs or default_jobs()
     pool = None
-    if executor == "dask":
+    if options.executor == "dask":
         from grader.pipeline.executors import dask_executor
 
-        pool = dask_executor(scheduler)
+        pool = dask_executor(settings.scheduler)
     elif inline:
         from grader.pipeline.executors import InlineExecutor
 
         pool = InlineExecutor()
     try:
         with signals_interrupt():  # SIGTERM too: the batch writes what it graded, then we say how to resume
-            result = batch.run(list(paths), out_dir, options, jobs=jobs, executor=pool, regrade=regrade,
+            result = batch.run(list(paths), out_dir, options, jobs=jobs, executor=pool, regrade=settings.regrade,
                                shard=shard, progress=not quiet and sys.stderr.isatty())
     finally:
         if pool is not None:
@@ -147,7 +160,7 @@ def grade(paths, out_dir, jobs, sandbox, timeout, step_timeout, memory_mb, seed,
     from grader.core.text import one_line
 
     console = Console()
-    if not no_report:  # the class-level analyses: similarity, then the report that shows its pairs
+    if not settings.no_report:  # the class-level analyses: similarity, then the report that shows its pairs
         from grader.pipeline.codefiles import update_similarity
 
         try:  # docs/similarity.md

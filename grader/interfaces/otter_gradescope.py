@@ -175,28 +175,12 @@ def plugin_options(config: Mapping[str, Any]):
     The seed secret is the config key ``seed_secret``, else the environment variable (set on the
     grading host, it stays out of the autograder's files); empty means none, as
     ``activation-grader grade --seed-secret`` takes it. The student's process never sees it (its
-    environment is built from scratch)."""
-    from grader.rubric.probes import SEED_SECRET_ENV
-    from grader.sandbox.process import Limits
-    from grader.pipeline.tasks import Options
+    environment is built from scratch). The keys and their checks are those of
+    ``grader.pipeline.settings`` (an unknown key or a bad value: :class:`~grader.pipeline.settings.SettingError`)."""
+    from grader.pipeline.settings import plugin_values
+    from grader.pipeline.tasks import options_from
 
-    def get(key: str, default: Any) -> Any:
-        value = config.get(key, default)
-        return default if value is None else value
-
-    defaults = Limits()
-    timeout = float(get("timeout", defaults.timeout))
-    limits = Limits(timeout=timeout, step_timeout=min(float(get("step_timeout", defaults.step_timeout)), timeout),
-                    memory_bytes=int(get("memory_mb", defaults.memory_bytes // 2**20)) * 2**20)
-    seed = get("seed", None)
-    required = get("require_isolation", None)
-    secret = get("seed_secret", None)
-    if secret is None:
-        secret = os.environ.get(SEED_SECRET_ENV)
-    return Options(seed=None if seed is None else int(seed), sandbox=str(get("sandbox", "process")),
-                   limits=limits, isolation=str(get("isolation", "auto")),
-                   require_isolation=None if required is None else str(required),
-                   seed_secret=str(secret) if secret else None)
+    return options_from(plugin_values(config))
 
 
 def prestart_worker(autograder_dir: Path) -> bool:

@@ -37,7 +37,10 @@ submission's seed is drawn from a pool by a keyed hash of its content, and
 ``memory_mb``, ``sandbox`` (``process`` or ``docker``) and
 ``execute_in_otter`` (default false; true lets Otter run the student's notebook
 in its kernel as usual, for its outputs, while the scores still come from the
-engine; only for trusted submissions, see above).
+engine; only for trusted submissions, see above). The keys, their defaults and
+their limits are declared once, with the command line's, in
+:data:`grader.pipeline.settings.SETTINGS`; a key that is not one of them, or a
+value out of its limits, stops the grading with a message that names it.
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ from grader.rubric.runner import run_criteria
 from grader.pipeline.execution import wire_call
 from grader.rubric.exercises import EXERCISES
 from grader.pipeline.grading import grade_submission
+from grader.pipeline.settings import SettingError, plugin_value
+from grader.pipeline.tasks import Options
 from grader.pipeline.warm import close_workers, get_worker
 from grader.interfaces.otter_gradescope import TIMINGS, complete_gradescope_fields, not_isolated_message, plugin_options
 from grader.sandbox.outcomes import outcome_from_record
@@ -128,17 +133,13 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
         super().__init__(submission_path, submission_metadata, plugin_config or {})
         self.record: SubmissionRecord | None = None
 
-    # -- configuration --------------------------------------------------------------------------------
-    def _config(self, key: str, default: Any) -> Any:
-        value = (self.plugin_config or {}).get(key, default)
-        return default if value is None else value
-
-    def _options(self):
+    # -- configuration: the keys and their checks are grader.pipeline.settings' ----------------------------
+    def _options(self) -> Options:
         return plugin_options(self.plugin_config or {})
 
     @property
     def execute_in_otter(self) -> bool:
-        return bool(self._config("execute_in_otter", False))
+        return bool(plugin_value(self.plugin_config or {}, "execute_in_otter"))
 
     # -- events ---------------------------------------------------------------------------------------
     def before_grading(self, config):
@@ -155,7 +156,10 @@ class ActivationGraderPlugin(AbstractOtterPlugin):
             content = f.read()
         start = time.perf_counter()
         protect_installation()
-        options = self._options()
+        try:
+            options = self._options()
+        except SettingError as exc:  # an unknown key or a bad value: nothing is graded with a guess
+            raise _otter_error(f"{PLUGIN_NAME}: {exc.message}") from exc
         try:
             isolated(options)
         except IsolationUnavailable as exc:  # never a silent grade below the requirement

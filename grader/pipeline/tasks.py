@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Mapping
 
 from grader import __version__
 from grader.rubric.probes import DEFAULT_SEED_POOL, submission_seed
+from grader.pipeline.settings import BY_NAME
 from grader.sandbox.process import Limits
 
 
@@ -35,14 +37,14 @@ def grader_version() -> str:
 class Options:
     """How to grade: plain data, so it can travel with a task to any executor."""
 
-    seed: int | None = None
-    sandbox: str = "process"
+    seed: int | None = BY_NAME["seed"].default
+    sandbox: str = BY_NAME["sandbox"].default
     limits: Limits = field(default_factory=Limits)
-    image: str = "activation-grader:latest"
-    isolation: str = "auto"
-    require_isolation: str | None = None
-    executor: str = "local"
-    fresh_containers: bool = False
+    image: str = BY_NAME["image"].default
+    isolation: str = BY_NAME["isolation"].default
+    require_isolation: str | None = BY_NAME["require_isolation"].default
+    executor: str = BY_NAME["executor"].default
+    fresh_containers: bool = BY_NAME["fresh_containers"].default
     seed_secret: str | None = None  # the instructor's: never written to a result
     seed_pool: int = DEFAULT_SEED_POOL
 
@@ -54,6 +56,19 @@ class Options:
         d = dict(d)
         d["limits"] = Limits(**d.get("limits", {}))
         return cls(**d)
+
+
+def options_from(values: Mapping[str, Any]) -> Options:
+    """The options of a run from the values of its settings (``grader.pipeline.settings``), as the command
+    line and the Otter plugin read them: the one place where MiB become bytes, and where a step is held
+    to the whole submission's timeout. An empty seed secret is none."""
+    timeout = values["timeout"]
+    limits = Limits(timeout=timeout, step_timeout=min(values["step_timeout"], timeout),
+                    memory_bytes=values["memory_mb"] * 2**20)
+    return Options(seed=values["seed"], seed_secret=values["seed_secret"] or None, sandbox=values["sandbox"],
+                   limits=limits, image=values["image"], executor=values["executor"],
+                   fresh_containers=values["fresh_containers"], isolation=values["isolation"],
+                   require_isolation=values["require_isolation"])
 
 
 def now() -> str:
