@@ -355,33 +355,3 @@ def _check_workers(client) -> None:
     if crowded:
         log.warning("%d Dask worker(s) have more than one thread; each worker process grades one "
                     "submission at a time, so start workers with --nworkers K --nthreads 1.", len(crowded))
-
-
-# -- benchmark hook -----------------------------------------------------------------------------------
-def _echo_task(payload: bytes) -> dict:
-    """A stand-in for a grading task: no work, a record-sized answer."""
-    return {"received": len(payload), "padding": "x" * 4000}
-
-
-def dispatch_overhead(executor, n: int = 200, payload_bytes: int = 50_000) -> dict:
-    """Seconds per task spent by ``executor`` on moving a submission-sized task and its record.
-
-    Runs ``n`` no-op tasks, each carrying ``payload_bytes`` (all different) and answering with a
-    record-sized dict, through ``submit`` and :func:`as_completed`, as ``grader.pipeline.batch.run`` does,
-    after one warm-up task. Subtract it from the per-submission time of a real run to see what
-    grading costs.
-    """
-    import time
-
-    def payload(i: int) -> bytes:
-        return (b"# %d\n" % i).ljust(payload_bytes, b"#")
-
-    executor.submit(_echo_task, payload(-1)).result()
-    started = time.perf_counter()
-    futures = {executor.submit(_echo_task, payload(i)): i for i in range(n)}
-    for future in as_completed(futures):
-        futures.pop(future)
-        future.result()
-    seconds = time.perf_counter() - started
-    return {"tasks": n, "payload_bytes": payload_bytes, "seconds": round(seconds, 4),
-            "per_task_ms": round(1000 * seconds / max(n, 1), 3)}
