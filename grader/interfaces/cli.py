@@ -9,15 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from grader import __version__
 from grader.core.errors import GraderError
-from grader.pipeline.settings import Setting, Values, cli_settings
+from grader.interfaces.cli_options import settings_options
+from grader.pipeline.settings import Values
 from grader.rubric.record import Status
 
 
@@ -57,54 +56,6 @@ def _shard_from_environment() -> str | None:
     count = os.environ.get("ACTIVATION_GRADER_SHARDS")
     index = os.environ.get("SLURM_ARRAY_TASK_ID") or os.environ.get("JOB_COMPLETION_INDEX")
     return f"{index}/{count}" if count and index is not None else None
-
-
-def settings_options(callbacks: dict[str, Callable] | None = None) -> Callable[[Callable], Callable]:
-    """The command's click options, one per setting of ``grader.pipeline.settings`` that has flags, in the
-    schema's order; the command receives them as one :class:`Values` (``settings``) instead of one
-    parameter each. ``callbacks`` adds click callbacks that parse a value further (``--shard``)."""
-    callbacks = callbacks or {}
-
-    def decorate(command: Callable) -> Callable:
-        names = [s.name for s in cli_settings()]
-
-        @functools.wraps(command)
-        def run(*args, **kwargs):
-            values = Values({name: kwargs.pop(name) for name in names})
-            return command(*args, settings=values, **kwargs)
-
-        for setting in reversed(cli_settings()):  # click shows the options in the reverse order of decoration
-            run = click.option(*setting.flags, setting.name, **_click_arguments(setting, callbacks))(run)
-        return run
-    return decorate
-
-
-def _click_arguments(setting: Setting, callbacks: dict[str, Callable]) -> dict[str, Any]:
-    """The keyword arguments of ``click.option`` that say what ``setting`` says."""
-    kwargs: dict[str, Any] = {"help": setting.help}
-    if setting.kind is bool:
-        kwargs["is_flag"] = True
-    elif setting.required:
-        kwargs["required"] = True
-    else:
-        kwargs["default"] = setting.default
-    if setting.choices is not None:
-        kwargs["type"] = click.Choice(list(setting.choices))
-    elif setting.kind is Path:
-        kwargs["type"] = click.Path(file_okay=False, path_type=Path)
-    elif setting.kind is float and setting.minimum is not None:
-        kwargs["type"] = click.FloatRange(setting.minimum)
-    elif setting.kind is int:
-        kwargs["type"] = int if setting.minimum is None else click.IntRange(int(setting.minimum))
-    if setting.metavar:
-        kwargs["metavar"] = setting.metavar
-    if setting.envvar:
-        kwargs.update(envvar=setting.envvar, show_envvar=True)
-    if setting.show_default:
-        kwargs["show_default"] = True
-    if setting.name in callbacks:
-        kwargs["callback"] = callbacks[setting.name]
-    return kwargs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
