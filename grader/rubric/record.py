@@ -18,7 +18,14 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from typing import Any
 
-from grader.core.errors import GraderError
+from grader.rubric.json_fields import Convert, RecordError
+from grader.rubric.json_fields import integer as _int
+from grader.rubric.json_fields import items as _items
+from grader.rubric.json_fields import mapping as _mapping
+from grader.rubric.json_fields import number as _number
+from grader.rubric.json_fields import optional_number as _optional_number
+from grader.rubric.json_fields import require as _require
+from grader.rubric.json_fields import text as _text
 
 SCHEMA = 1
 
@@ -71,74 +78,6 @@ GRADED, TIMEOUT, ERROR = Status.GRADED, Status.TIMEOUT, Status.ERROR
 SCORED_STATUSES = frozenset({GRADED, TIMEOUT})
 
 Number = int | float
-
-
-class RecordError(GraderError, ValueError):
-    """A dictionary that is not a complete result record; ``where`` names the field."""
-
-    def __init__(self, where: str, why: str) -> None:
-        self.where, self.why = where, why
-        super().__init__(f"{where} {why}")
-
-
-# -- reading JSON values, with the field's name in every complaint ---------------------------------
-def _number(value: Any, where: str) -> Number:
-    kind = type(value)
-    if kind is float and math.isfinite(value) or kind is int:  # the common case, without isinstance
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RecordError(where, "is not a finite number")
-    return value
-
-
-def _optional_number(value: Any, where: str) -> Number | None:
-    return None if value is None else _number(value, where)
-
-
-def _int(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError(where, "is not an integer")
-    return value
-
-
-#: What ``from_dict`` does to each string it reads: nothing, unless a reader asks (see ``SubmissionRecord.from_dict``).
-Convert = Callable[[str], str] | None
-
-
-def _text(value: Any, where: str, default: str | None = "", convert: Convert = None) -> str | None:
-    if value is None:
-        value = default
-        if value is None:
-            return None
-    elif type(value) is not str and not isinstance(value, str):
-        raise RecordError(where, "is not text")
-    return value if convert is None else convert(value)
-
-
-def _mapping(value: Any, where: str, default: Mapping | None = None) -> Mapping:
-    if type(value) is dict:  # JSON's: no abstract-class check needed
-        return value
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, Mapping):
-        raise RecordError(where, "is not a mapping")
-    return value
-
-
-def _items(value: Any, where: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, (list, tuple)):
-        raise RecordError(where, "is not a list")
-    return list(value)
-
-
-def _require(data: Mapping, key: str, where: str) -> Any:
-    if key not in data:
-        raise RecordError(f"{where}.{key}" if where else key, "is missing")
-    return data[key]
 
 
 # -- the parts -------------------------------------------------------------------------------------
