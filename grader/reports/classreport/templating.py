@@ -7,13 +7,13 @@ layout for the reader of the template, not for the page: :class:`Layout` drops t
 template's text (never from a value), so a template can be indented like the HTML it holds while the
 page stays the compact document it has always been. ``{{ "\\n" }}`` writes a line break into the page.
 
-MarkupSafe spells an escaped ``"`` and ``'`` as ``&#34;`` and ``&#39;``; :func:`html.escape`, with
-which the page was first written, as ``&quot;`` and ``&#x27;``. A browser reads them alike; :func:`render`
-keeps the page's spelling, so its bytes do not change. The swap cannot touch escaped text: any ``&``
-of a value is escaped to ``&amp;`` first.
+Every value is escaped by :func:`escape` (the environment's ``finalize``), with :func:`html.escape`,
+which spells ``"`` and ``'`` as ``&quot;`` and ``&#x27;`` as the page always has (MarkupSafe would
+write ``&#34;`` and ``&#39;``: a browser reads them alike, but the page's bytes would change).
 """
 from __future__ import annotations
 
+import html
 import itertools
 import re
 from collections.abc import Callable
@@ -86,10 +86,15 @@ FILTERS: dict[str, Callable[..., Any]] = {"fmt": fmt, "pct": pct, "color": color
                                           "students": students, "short": short, "label": label}
 
 
+def escape(value: Any) -> Markup:
+    """A value as it reaches the page: markup as it is, anything else as escaped text."""
+    return value if isinstance(value, Markup) else Markup(html.escape(str(value)))
+
+
 def make_environment(*, autoescape: bool = True) -> Environment:
     """The templates' environment. ``autoescape=False`` exists only for the test that shows what escaping prevents."""
     env = Environment(loader=PackageLoader("grader.reports.classreport", "templates"), autoescape=autoescape,
-                      undefined=StrictUndefined, extensions=[Layout])
+                      finalize=escape if autoescape else None, undefined=StrictUndefined, extensions=[Layout])
     env.filters.update(FILTERS)
     # The one value marked safe: the style sheet, read from the package's own file (no record reaches it);
     # escaping would break its quotes and ">" selectors.
@@ -98,12 +103,8 @@ def make_environment(*, autoescape: bool = True) -> Environment:
 
 
 ENV = make_environment()
-_SPELLING = (("&#34;", "&quot;"), ("&#39;", "&#x27;"))
 
 
 def render(name: str, /, **context: Any) -> Markup:
     """Template ``name`` rendered with ``context`` (values escaped), as markup to place into another template."""
-    html = ENV.get_template(name).render(**context)
-    for markupsafe_form, page_form in _SPELLING:
-        html = html.replace(markupsafe_form, page_form)
-    return Markup(html)
+    return Markup(ENV.get_template(name).render(**context))
